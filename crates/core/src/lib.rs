@@ -1,0 +1,16 @@
+//! roster's domain core: id newtypes that validate on construction, the device and
+//! app model, limits the vendor documents state, and the neutral [`Error`] every
+//! dialect maps to its own wire codes. No HTTP, no SQL.
+
+pub mod app;
+pub mod device;
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod quota;
+pub mod time;
+
+pub use app::{App, AppCredentials, NewApp};
+pub use device::{BadgeOp, Device, DeviceEvent, DeviceKind, DeviceUpsert, DtType, PhoneType};
+pub use error::{Error, ErrorCode, Result};
+pub use ids::{Alias, AppId, Cid, TagName};

@@ -1,0 +1,194 @@
+//! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a
+//! transaction is on disk (WAL fsynced) before its call returns and the caller
+//! acknowledges it. One writer connection serialises writes; reads use a small pool
+//! of their own connections and never wait for the writer. Blocking SQLite work runs
+//! on tokio's blocking pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use roster_store::{StoreError, StoreResult};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+mod apps;
+mod devices;
+mod labels;
+
+/// Migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// Idle read connections kept for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+/// The SQLite-backed [`roster_store::Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
+    }
+}
+
+pub(crate) trait DbResult<T> {
+    fn db(self) -> StoreResult<T>;
+}
+
+impl<T> DbResult<T> for Result<T, rusqlite::Error> {
+    fn db(self) -> StoreResult<T> {
+        self.map_err(|e| StoreError::Backend(format!("sqlite: {e}")))
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and runs pending
+    /// migrations.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = open_conn(&path, true)?;
+        migrate(&mut writer)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Opens `roster.db` inside `dir`, creating the directory.
+    pub fn open_in_dir(dir: impl AsRef<Path>) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir.as_ref())
+            .map_err(|e| StoreError::Backend(format!("create data dir: {e}")))?;
+        Self::open(dir.as_ref().join("roster.db"))
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction on the writer; commits only if `f`
+    /// succeeds, so a refused batch leaves nothing behind.
+    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .db()?;
+            let out = f(&tx)?;
+            tx.commit().db()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("blocking task: {e}")))?
+    }
+
+    /// Runs `f` on a pooled read connection inside one read transaction, so multi-query
+    /// reads see one snapshot.
+    pub(crate) async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut v| v.pop());
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => open_conn(&inner.path, false)?,
+            };
+            let out = {
+                let tx = conn.transaction().db()?;
+                let out = f(&tx);
+                tx.finish().db()?;
+                out
+            };
+            if let Ok(mut idle) = inner.readers.lock() {
+                if idle.len() < MAX_IDLE_READERS {
+                    idle.push(conn);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("blocking task: {e}")))?
+    }
+}
+
+fn open_conn(path: &Path, create: bool) -> StoreResult<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags).db()?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).db()?;
+    // WAL + FULL: every commit fsyncs the WAL before returning.
+    conn.pragma_update(None, "journal_mode", "WAL").db()?;
+    conn.pragma_update(None, "synchronous", "FULL").db()?;
+    conn.pragma_update(None, "foreign_keys", "ON").db()?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let done: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .db()?;
+    let done = usize::try_from(done).unwrap_or(0);
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "database schema version {done} is newer than this roster ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction().db()?;
+        tx.execute_batch(sql).db()?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64).db()?;
+        tx.commit().db()?;
+        tracing::info!(version = i + 1, "applied sqlite migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use roster_store::suite::Fixture;
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::SqliteStore::open_in_dir(dir.path()).expect("open");
+        Fixture {
+            store: std::sync::Arc::new(store),
+            guard: Box::new(dir),
+        }
+    }
+
+    roster_store::store_test_suite!(fixture);
+
+    #[test]
+    fn reopen_keeps_schema_and_pragmas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(super::SqliteStore::open_in_dir(dir.path()).expect("open"));
+        let s = super::SqliteStore::open_in_dir(dir.path()).expect("reopen");
+        let conn = s.inner.writer.lock().expect("lock");
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("v");
+        assert_eq!(v, super::MIGRATIONS.len() as i64);
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("m");
+        assert_eq!(mode, "wal");
+        let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).expect("s");
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+}

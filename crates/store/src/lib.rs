@@ -1,0 +1,143 @@
+//! The storage seam. Small traits per aggregate, composed into [`Store`]; no driver
+//! type appears in a signature. Rules that depend on stored state (ten cids per alias,
+//! a hundred tags per cid, unknown cids) are enforced inside the backend's transaction,
+//! so a refused batch changes nothing. Shape rules (lengths, duplicates, charsets) are
+//! checked before a call by the core's validating types.
+
+use async_trait::async_trait;
+use roster_core::{
+    Alias, App, AppId, BadgeOp, Cid, Device, DeviceEvent, DeviceUpsert, DtType, NewApp, TagName,
+};
+
+pub mod suite;
+
+/// What a store call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A domain rule refused the call; nothing was changed.
+    #[error(transparent)]
+    Rule(#[from] roster_core::Error),
+    /// The backend failed (I/O, driver, corruption). Details are for logs only.
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+impl From<StoreError> for roster_core::Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rule(e) => e,
+            StoreError::Backend(msg) => roster_core::Error::Internal(msg),
+        }
+    }
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Apps and their configuration.
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    /// Stores a new app.
+    async fn create_app(&self, app: &NewApp) -> StoreResult<()>;
+    /// The app, if it exists.
+    async fn get_app(&self, app: &AppId) -> StoreResult<Option<App>>;
+    /// Replaces the set of bind_dt channels enabled beyond the defaults.
+    async fn set_app_dt_types(&self, app: &AppId, types: &[DtType]) -> StoreResult<()>;
+}
+
+/// Getui auth tokens, kept as digests so that a copy of the store grants nothing.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Records a token digest valid until `expires_at` (ms).
+    async fn insert_token(&self, app: &AppId, digest: &str, expires_at: i64) -> StoreResult<()>;
+    /// The app of a live (unexpired at `now`, unrevoked) token.
+    async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>>;
+    /// Revokes a token of `app`; `false` when there was no such token.
+    async fn revoke_token(&self, app: &AppId, digest: &str) -> StoreResult<bool>;
+}
+
+/// One `bind_dt` entry as sent: the cid is raw, because per-entry errors report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DtBinding {
+    /// The cid as sent (may be empty).
+    pub cid: String,
+    /// The token; `None` or empty unbinds.
+    pub device_token: Option<String>,
+}
+
+/// Why one `bind_dt` entry was not applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtFailure {
+    /// The cid is empty.
+    EmptyCid,
+    /// No such cid anywhere.
+    UnknownCid,
+    /// The cid belongs to another app.
+    OtherApp,
+    /// `wx` was asked for a cid that is not a mini-program.
+    NotMiniProgram,
+}
+
+/// Devices.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Inserts or updates devices atomically; returns their cids in input order.
+    async fn upsert_devices(&self, app: &AppId, devices: &[DeviceUpsert], now: i64)
+        -> StoreResult<Vec<Cid>>;
+    /// Applies a status event at `at` (ms). Unknown cid: [`roster_core::Error::UnknownTarget`].
+    async fn record_device_event(
+        &self,
+        app: &AppId,
+        cid: &Cid,
+        event: DeviceEvent,
+        at: i64,
+    ) -> StoreResult<()>;
+    /// The devices that exist among `cids`, in input order, with `login_freq` as of `now`.
+    async fn get_devices(&self, app: &AppId, cids: &[Cid], now: i64) -> StoreResult<Vec<Device>>;
+    /// Sets or clears the blacklist flag of every cid, or of none if one is unknown.
+    async fn set_blacklisted(&self, app: &AppId, cids: &[Cid], on: bool) -> StoreResult<()>;
+    /// Applies a badge operation to every cid, or to none if one is unknown.
+    async fn apply_badge(&self, app: &AppId, cids: &[Cid], op: BadgeOp) -> StoreResult<()>;
+    /// Binds (or, with no token, unbinds) channel tokens; applies every valid entry and
+    /// returns the index and reason of each refused one.
+    async fn bind_device_tokens(
+        &self,
+        app: &AppId,
+        kind: DtType,
+        entries: &[DtBinding],
+    ) -> StoreResult<Vec<(usize, DtFailure)>>;
+}
+
+/// Aliases: an alias has at most ten cids, a cid at most one alias.
+#[async_trait]
+pub trait AliasStore: Send + Sync {
+    /// Binds each cid to its alias, moving cids that had another alias; all or nothing.
+    async fn bind_aliases(&self, app: &AppId, pairs: &[(Cid, Alias)]) -> StoreResult<()>;
+    /// Unbinds each pair that is bound; all or nothing (unknown cids refuse the batch).
+    async fn unbind_aliases(&self, app: &AppId, pairs: &[(Cid, Alias)]) -> StoreResult<()>;
+    /// Unbinds every cid of `alias`; returns how many.
+    async fn unbind_alias(&self, app: &AppId, alias: &Alias) -> StoreResult<u64>;
+    /// The alias of a cid. Unknown cid: [`roster_core::Error::UnknownTarget`].
+    async fn alias_of(&self, app: &AppId, cid: &Cid) -> StoreResult<Option<Alias>>;
+    /// The cids bound to `alias`.
+    async fn cids_of_alias(&self, app: &AppId, alias: &Alias) -> StoreResult<Vec<Cid>>;
+}
+
+/// Custom tags: at most a hundred per cid.
+#[async_trait]
+pub trait TagStore: Send + Sync {
+    /// Replaces the tags of one cid.
+    async fn replace_tags(&self, app: &AppId, cid: &Cid, tags: &[TagName]) -> StoreResult<()>;
+    /// Adds `tag` to each cid; per cid, whether it now has the tag.
+    async fn add_tag(&self, app: &AppId, tag: &TagName, cids: &[Cid]) -> StoreResult<Vec<bool>>;
+    /// Removes `tag` from each cid; per cid, whether the cid exists (and now lacks it).
+    async fn remove_tag(&self, app: &AppId, tag: &TagName, cids: &[Cid])
+        -> StoreResult<Vec<bool>>;
+    /// The sorted tags of a cid. Unknown cid: [`roster_core::Error::UnknownTarget`].
+    async fn tags_of(&self, app: &AppId, cid: &Cid) -> StoreResult<Vec<TagName>>;
+}
+
+/// Everything a roster node needs from its store.
+pub trait Store: AppStore + TokenStore + DeviceStore + AliasStore + TagStore {}
+
+impl<T: AppStore + TokenStore + DeviceStore + AliasStore + TagStore> Store for T {}

@@ -1,0 +1,365 @@
+//! The behavioural suite every backend runs: `store_test_suite!(factory)` at the bottom
+//! of a backend crate expands to one test per function here. A factory returns the
+//! store and a guard that keeps its files (or database) alive for the test.
+
+use std::sync::Arc;
+
+use roster_core::{
+    app::token_digest, Alias, AppId, BadgeOp, Cid, DeviceEvent, DeviceKind, DeviceUpsert, DtType,
+    Error, NewApp, PhoneType, TagName,
+};
+
+use crate::{DtBinding, DtFailure, Store, StoreError};
+
+/// A store under test plus whatever must outlive it.
+pub struct Fixture {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Dropped after the test.
+    pub guard: Box<dyn std::any::Any + Send>,
+}
+
+const NOW: i64 = 1_700_000_000_000;
+const DAY: i64 = 86_400_000;
+
+fn rule(r: Result<impl std::fmt::Debug, StoreError>) -> Error {
+    match r {
+        Err(StoreError::Rule(e)) => e,
+        other => panic!("expected a rule error, got {other:?}"),
+    }
+}
+
+async fn new_app(s: &dyn Store) -> AppId {
+    let app = NewApp::new("suite", NOW).expect("valid name");
+    let id = app.credentials.app_id.clone();
+    s.create_app(&app).await.expect("create app");
+    id
+}
+
+fn android() -> DeviceUpsert {
+    DeviceUpsert {
+        phone_type: Some(PhoneType::Android),
+        ..Default::default()
+    }
+}
+
+async fn devices(s: &dyn Store, app: &AppId, n: usize) -> Vec<Cid> {
+    s.upsert_devices(app, &vec![android(); n], NOW).await.expect("upsert")
+}
+
+fn cid(s: &str) -> Cid {
+    Cid::parse(s).expect("valid cid")
+}
+
+fn alias(s: &str) -> Alias {
+    Alias::parse(s).expect("valid alias")
+}
+
+fn tag(s: &str) -> TagName {
+    TagName::parse(s).expect("valid tag")
+}
+
+/// Apps round-trip with their credentials; dt types can be enabled.
+pub async fn apps_roundtrip(s: &dyn Store) {
+    let app = NewApp::new("shop", NOW).expect("name");
+    s.create_app(&app).await.expect("create");
+    let got = s.get_app(&app.credentials.app_id).await.expect("get").expect("exists");
+    assert_eq!(got.name, "shop");
+    assert_eq!(got.credentials, app.credentials);
+    assert!(got.dt_type_enabled(DtType::Wx));
+    assert!(!got.dt_type_enabled(DtType::Hw));
+    s.set_app_dt_types(got.id(), &[DtType::Hw, DtType::Xm]).await.expect("set");
+    let got = s.get_app(got.id()).await.expect("get").expect("exists");
+    assert!(got.dt_type_enabled(DtType::Hw) && got.dt_type_enabled(DtType::Xm));
+    assert!(!got.dt_type_enabled(DtType::Op));
+    assert!(s.get_app(&AppId::generate()).await.expect("get").is_none());
+    let e = rule(s.set_app_dt_types(&AppId::generate(), &[DtType::Hw]).await);
+    assert_eq!(e, Error::NotFound("app".into()));
+}
+
+/// Tokens are found until they expire or are revoked, and only for their app.
+pub async fn tokens(s: &dyn Store) {
+    let a = new_app(s).await;
+    let b = new_app(s).await;
+    let d = token_digest("t1");
+    s.insert_token(&a, &d, NOW + 1000).await.expect("insert");
+    assert_eq!(s.token_app(&d, NOW).await.expect("get"), Some(a.clone()));
+    assert_eq!(s.token_app(&d, NOW + 1000).await.expect("get"), None, "expired");
+    assert_eq!(s.token_app(&token_digest("nope"), NOW).await.expect("get"), None);
+    assert!(!s.revoke_token(&b, &d).await.expect("revoke"), "other app cannot revoke");
+    assert_eq!(s.token_app(&d, NOW).await.expect("get"), Some(a.clone()));
+    assert!(s.revoke_token(&a, &d).await.expect("revoke"));
+    assert_eq!(s.token_app(&d, NOW).await.expect("get"), None);
+}
+
+/// Upsert generates cids, keeps given ones, updates in place and merges properties.
+pub async fn device_upsert(s: &dyn Store) {
+    let app = new_app(s).await;
+    let mut props = serde_json::Map::new();
+    props.insert("k".into(), "v".into());
+    let given = DeviceUpsert {
+        cid: Some(cid("imported-1")),
+        phone_type: Some(PhoneType::Ios),
+        brand: Some("iphone".into()),
+        region: Some("11010000".into()),
+        properties: Some(props),
+        ..Default::default()
+    };
+    let cids = s.upsert_devices(&app, &[android(), given], NOW).await.expect("upsert");
+    assert_eq!(cids.len(), 2);
+    assert_eq!(cids[0].as_str().len(), 32);
+    assert_eq!(cids[1], cid("imported-1"));
+    let got = s.get_devices(&app, &cids, NOW).await.expect("get");
+    assert_eq!(got[0].phone_type, PhoneType::Android);
+    assert!(got[0].notification_switch, "switch defaults to on");
+    assert_eq!(got[0].kind, DeviceKind::App);
+    assert_eq!(got[0].create_time, NOW);
+    assert_eq!(got[0].last_login_time, NOW);
+    assert_eq!(got[0].login_freq, 1, "registration is the first login");
+    assert_eq!(got[1].region.as_deref(), Some("11010000"));
+    let mut more = serde_json::Map::new();
+    more.insert("k2".into(), 2.into());
+    let update = DeviceUpsert {
+        cid: Some(cid("imported-1")),
+        notification_switch: Some(false),
+        properties: Some(more),
+        ..Default::default()
+    };
+    s.upsert_devices(&app, &[update], NOW + DAY).await.expect("update");
+    let got = s.get_devices(&app, &[cid("imported-1")], NOW + DAY).await.expect("get");
+    assert_eq!(got[0].phone_type, PhoneType::Ios, "kept");
+    assert_eq!(got[0].brand.as_deref(), Some("iphone"), "kept");
+    assert!(!got[0].notification_switch);
+    assert_eq!(got[0].properties.len(), 2, "merged");
+    assert_eq!(got[0].create_time, NOW, "create time never moves");
+    // A new device without phone_type refuses the whole batch.
+    let bad = DeviceUpsert::default();
+    let e = rule(s.upsert_devices(&app, &[android(), bad], NOW).await);
+    assert_eq!(e, Error::empty("phone_type"));
+    // Other apps do not see the device.
+    let other = new_app(s).await;
+    assert!(s.get_devices(&other, &cids, NOW).await.expect("get").is_empty());
+}
+
+/// Events drive status, last login time and login days.
+pub async fn device_events(s: &dyn Store) {
+    let app = new_app(s).await;
+    let c = devices(s, &app, 1).await.remove(0);
+    let get = |now| {
+        let c = c.clone();
+        let app = app.clone();
+        async move { s.get_devices(&app, &[c], now).await.expect("get").remove(0) }
+    };
+    assert!(!get(NOW).await.online);
+    s.record_device_event(&app, &c, DeviceEvent::Online, NOW + 1).await.expect("ev");
+    assert!(get(NOW).await.online);
+    s.record_device_event(&app, &c, DeviceEvent::Offline, NOW + 2).await.expect("ev");
+    assert!(!get(NOW).await.online);
+    // Two logins on one day count once; one on a later day counts again.
+    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + 3).await.expect("ev");
+    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + 4).await.expect("ev");
+    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + 3 * DAY).await.expect("ev");
+    let d = get(NOW + 3 * DAY).await;
+    assert!(d.online);
+    assert_eq!(d.last_login_time, NOW + 3 * DAY);
+    assert_eq!(d.login_freq, 2);
+    // 100 days later only the last login day is still inside the window.
+    assert_eq!(get(NOW + 102 * DAY).await.login_freq, 1);
+    assert_eq!(get(NOW + 200 * DAY).await.login_freq, 0);
+    // An older login does not move last_login_time back.
+    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + DAY).await.expect("ev");
+    assert_eq!(get(NOW + 3 * DAY).await.last_login_time, NOW + 3 * DAY);
+    let e = rule(s.record_device_event(&app, &cid("missing"), DeviceEvent::Login, NOW).await);
+    assert_eq!(e, Error::UnknownTarget);
+}
+
+/// Aliases: move on rebind, at most ten cids, all-or-nothing batches.
+pub async fn aliases(s: &dyn Store) {
+    let app = new_app(s).await;
+    let cids = devices(s, &app, 12).await;
+    let pairs: Vec<_> = cids[..10].iter().map(|c| (c.clone(), alias("team"))).collect();
+    s.bind_aliases(&app, &pairs).await.expect("bind 10");
+    let mut bound = s.cids_of_alias(&app, &alias("team")).await.expect("q");
+    bound.sort();
+    let mut want = cids[..10].to_vec();
+    want.sort();
+    assert_eq!(bound, want);
+    // An 11th cid is refused and nothing in its batch applies.
+    let e = rule(
+        s.bind_aliases(&app, &[(cids[11].clone(), alias("solo")), (cids[10].clone(), alias("team"))])
+            .await,
+    );
+    assert_eq!(e.code(), roster_core::ErrorCode::SizeOverLimit);
+    assert_eq!(s.alias_of(&app, &cids[11]).await.expect("q"), None, "batch rolled back");
+    // Rebinding moves a cid, which frees a place.
+    s.bind_aliases(&app, &[(cids[0].clone(), alias("other"))]).await.expect("move");
+    assert_eq!(s.alias_of(&app, &cids[0]).await.expect("q"), Some(alias("other")));
+    assert_eq!(s.cids_of_alias(&app, &alias("team")).await.expect("q").len(), 9);
+    s.bind_aliases(&app, &[(cids[10].clone(), alias("team"))]).await.expect("10th again");
+    // Rebinding the same pair is a no-op, even at the limit.
+    s.bind_aliases(&app, &[(cids[10].clone(), alias("team"))]).await.expect("same");
+    // Unknown cid refuses the batch.
+    let e = rule(
+        s.bind_aliases(&app, &[(cids[11].clone(), alias("x")), (cid("missing"), alias("x"))]).await,
+    );
+    assert_eq!(e, Error::UnknownTarget);
+    assert_eq!(s.alias_of(&app, &cids[11]).await.expect("q"), None);
+    // Unbind pairs; a pair that is not bound is ignored; unknown cids refuse.
+    s.unbind_aliases(&app, &[(cids[1].clone(), alias("team")), (cids[0].clone(), alias("team"))])
+        .await
+        .expect("unbind");
+    assert_eq!(s.alias_of(&app, &cids[1]).await.expect("q"), None);
+    assert_eq!(s.alias_of(&app, &cids[0]).await.expect("q"), Some(alias("other")));
+    let e = rule(
+        s.unbind_aliases(&app, &[(cids[2].clone(), alias("team")), (cid("missing"), alias("team"))])
+            .await,
+    );
+    assert_eq!(e, Error::UnknownTarget);
+    assert_eq!(s.alias_of(&app, &cids[2]).await.expect("q"), Some(alias("team")));
+    assert_eq!(s.unbind_alias(&app, &alias("team")).await.expect("all"), 9);
+    assert!(s.cids_of_alias(&app, &alias("team")).await.expect("q").is_empty());
+    assert_eq!(s.unbind_alias(&app, &alias("team")).await.expect("all"), 0);
+    let e = rule(s.alias_of(&app, &cid("missing")).await);
+    assert_eq!(e, Error::UnknownTarget);
+    // Aliases are per app.
+    let other = new_app(s).await;
+    assert!(s.cids_of_alias(&other, &alias("other")).await.expect("q").is_empty());
+}
+
+/// Tags: overwrite, batch add/remove with per-cid results, the hundred-tag cap.
+pub async fn tags(s: &dyn Store) {
+    let app = new_app(s).await;
+    let cids = devices(s, &app, 2).await;
+    s.replace_tags(&app, &cids[0], &[tag("b"), tag("a")]).await.expect("replace");
+    assert_eq!(s.tags_of(&app, &cids[0]).await.expect("q"), vec![tag("a"), tag("b")]);
+    s.replace_tags(&app, &cids[0], &[tag("c")]).await.expect("replace");
+    assert_eq!(s.tags_of(&app, &cids[0]).await.expect("q"), vec![tag("c")]);
+    s.replace_tags(&app, &cids[0], &[]).await.expect("clear");
+    assert!(s.tags_of(&app, &cids[0]).await.expect("q").is_empty());
+    let e = rule(s.replace_tags(&app, &cid("missing"), &[tag("a")]).await);
+    assert_eq!(e, Error::UnknownTarget);
+
+    let r = s.add_tag(&app, &tag("vip"), &[cids[0].clone(), cid("missing"), cids[1].clone()]).await;
+    assert_eq!(r.expect("add"), vec![true, false, true]);
+    assert_eq!(s.tags_of(&app, &cids[1]).await.expect("q"), vec![tag("vip")]);
+    let r = s.remove_tag(&app, &tag("vip"), &[cids[0].clone(), cid("missing")]).await;
+    assert_eq!(r.expect("remove"), vec![true, false]);
+    assert!(s.tags_of(&app, &cids[0]).await.expect("q").is_empty());
+
+    let hundred: Vec<_> = (0..100).map(|i| tag(&format!("t{i}"))).collect();
+    s.replace_tags(&app, &cids[0], &hundred).await.expect("100 tags");
+    let r = s.add_tag(&app, &tag("one-more"), &[cids[0].clone(), cids[1].clone()]).await;
+    assert_eq!(r.expect("add"), vec![false, true], "101st tag refused for that cid only");
+    let r = s.add_tag(&app, &tag("t5"), std::slice::from_ref(&cids[0])).await;
+    assert_eq!(r.expect("add"), vec![true], "a tag it already has is fine at the cap");
+    let mut over = hundred.clone();
+    over.push(tag("x"));
+    let e = rule(s.replace_tags(&app, &cids[1], &over).await);
+    assert_eq!(e, Error::over_limit("custom_tag"));
+    assert_eq!(s.tags_of(&app, &cids[1]).await.expect("q").len(), 2, "unchanged");
+}
+
+/// Blacklist and badge apply to all cids or none.
+pub async fn blacklist_and_badge(s: &dyn Store) {
+    let app = new_app(s).await;
+    let cids = devices(s, &app, 2).await;
+    s.set_blacklisted(&app, &cids, true).await.expect("black");
+    assert!(s.get_devices(&app, &cids, NOW).await.expect("g").iter().all(|d| d.blacklisted));
+    let e = rule(s.set_blacklisted(&app, &[cids[0].clone(), cid("missing")], false).await);
+    assert_eq!(e, Error::UnknownTarget);
+    assert!(s.get_devices(&app, &cids, NOW).await.expect("g")[0].blacklisted, "unchanged");
+    s.set_blacklisted(&app, &cids[..1], false).await.expect("white");
+    let got = s.get_devices(&app, &cids, NOW).await.expect("g");
+    assert!(!got[0].blacklisted && got[1].blacklisted);
+
+    s.apply_badge(&app, &cids, BadgeOp::Set(5)).await.expect("set");
+    s.apply_badge(&app, &cids[..1], BadgeOp::Add(2)).await.expect("add");
+    s.apply_badge(&app, &cids[1..], BadgeOp::Sub(8)).await.expect("sub");
+    let got = s.get_devices(&app, &cids, NOW).await.expect("g");
+    assert_eq!((got[0].badge, got[1].badge), (7, 0));
+    let e = rule(s.apply_badge(&app, &[cids[0].clone(), cid("missing")], BadgeOp::Set(1)).await);
+    assert_eq!(e, Error::UnknownTarget);
+    assert_eq!(s.get_devices(&app, &cids, NOW).await.expect("g")[0].badge, 7);
+}
+
+/// bind_dt applies valid entries and reports the others with their reason.
+pub async fn device_tokens(s: &dyn Store) {
+    let app = new_app(s).await;
+    let other = new_app(s).await;
+    let mp = DeviceUpsert {
+        kind: Some(DeviceKind::MiniProgram),
+        ..android()
+    };
+    let cids = s.upsert_devices(&app, &[mp, android()], NOW).await.expect("upsert");
+    let foreign = devices(s, &other, 1).await.remove(0);
+    let entry = |c: &str, t: Option<&str>| DtBinding {
+        cid: c.to_owned(),
+        device_token: t.map(str::to_owned),
+    };
+    let r = s
+        .bind_device_tokens(
+            &app,
+            DtType::Wx,
+            &[
+                entry(cids[0].as_str(), Some("openid-1")),
+                entry("", Some("x")),
+                entry("missing", Some("x")),
+                entry(foreign.as_str(), Some("x")),
+                entry(cids[1].as_str(), Some("x")),
+            ],
+        )
+        .await
+        .expect("bind");
+    assert_eq!(
+        r,
+        vec![
+            (1, DtFailure::EmptyCid),
+            (2, DtFailure::UnknownCid),
+            (3, DtFailure::OtherApp),
+            (4, DtFailure::NotMiniProgram)
+        ]
+    );
+    let got = s.get_devices(&app, &cids, NOW).await.expect("g");
+    assert_eq!(got[0].device_token.as_deref(), Some("openid-1"));
+    assert_eq!(got[0].device_token_type, Some(DtType::Wx));
+    assert_eq!(got[1].device_token, None);
+    // A vendor channel binds app devices and sets the brand prefix.
+    let r = s
+        .bind_device_tokens(&app, DtType::Hw, &[entry(cids[1].as_str(), Some("hwtoken"))])
+        .await
+        .expect("bind hw");
+    assert!(r.is_empty());
+    let got = s.get_devices(&app, &cids, NOW).await.expect("g");
+    assert_eq!(got[1].device_token.as_deref(), Some("hwtoken"));
+    assert_eq!(got[1].getui_brand(), "hw");
+    // An empty token unbinds.
+    let r = s
+        .bind_device_tokens(&app, DtType::Wx, &[entry(cids[0].as_str(), Some(""))])
+        .await
+        .expect("unbind");
+    assert!(r.is_empty());
+    let got = s.get_devices(&app, &cids, NOW).await.expect("g");
+    assert_eq!(got[0].device_token, None);
+    assert_eq!(got[0].device_token_type, None);
+}
+
+/// Expands to one `#[tokio::test]` per suite function, each with a fresh fixture from
+/// `$factory` (an `async fn() -> Fixture`).
+#[macro_export]
+macro_rules! store_test_suite {
+    ($factory:path) => {
+        $crate::store_test_suite!(@tests $factory;
+            apps_roundtrip, tokens, device_upsert, device_events, aliases, tags,
+            blacklist_and_badge, device_tokens);
+    };
+    (@tests $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture: $crate::suite::Fixture = $factory().await;
+                $crate::suite::$name(fixture.store.as_ref()).await;
+                drop(fixture);
+            }
+        )*
+    };
+}
