@@ -62,9 +62,14 @@ pub enum Error {
     /// The feature has not been enabled for this app.
     #[error("permission required by {0}")]
     PermissionRequired(String),
-    /// A rate limit or quota is exhausted.
-    #[error("{0}")]
-    RateLimited(String),
+    /// A rate limit (`per_day: false`) or daily quota (`per_day: true`) is exhausted.
+    #[error("{action:?} over {}", if *per_day { "daily quota" } else { "rate limit" })]
+    RateLimited {
+        /// The limited action.
+        action: crate::quota::LimitedAction,
+        /// Whether the daily quota (rather than a shorter rate window) ran out.
+        per_day: bool,
+    },
     /// An internal failure; the text is for logs only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -83,7 +88,7 @@ impl Error {
             Error::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Error::PermissionRequired(_) => ErrorCode::PermissionRequired,
-            Error::RateLimited(_) => ErrorCode::RateLimited,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -6,6 +6,14 @@ use chrono::{DateTime, FixedOffset};
 const CST_OFFSET_SECS: i32 = 8 * 3600;
 const MS_PER_DAY: i64 = 86_400_000;
 
+/// A source of "now" in ms; tests substitute one that can be moved forward.
+pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    std::sync::Arc::new(now_ms)
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

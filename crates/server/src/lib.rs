@@ -1,0 +1,232 @@
+//! The roster server: configuration, wiring of store and dialects, the router.
+//! Only this crate names a concrete store backend.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use axum::extract::{MatchedPath, Request};
+use axum::routing::get;
+use axum::{Json, Router};
+use roster_api_getui::GetuiState;
+use roster_api_native::NativeState;
+use roster_core::quota::Unlimited;
+use roster_core::time::Clock;
+use roster_core::{AppCredentials, NewApp};
+use roster_store::Store;
+use roster_store_sqlite::SqliteStore;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::Layer;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::normalize_path::NormalizePathLayer;
+use tower_http::trace::TraceLayer;
+
+/// Where roster keeps its data and where it listens.
+#[derive(Clone)]
+pub struct Settings {
+    /// Listen address, e.g. `127.0.0.1:8080`.
+    pub listen: String,
+    /// Data directory (embedded store, generated admin token).
+    pub data_dir: PathBuf,
+    /// Store URL; `None` is the embedded store in `data_dir`.
+    pub store: Option<String>,
+    /// Admin token; `None` generates one on first start and keeps it in `data_dir`.
+    pub admin_token: Option<String>,
+}
+
+// The admin token never reaches logs through Debug.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("store", &self.store.as_ref().map(|_| "<set>"))
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Opens the store the settings name.
+pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    match settings.store.as_deref() {
+        None => {
+            let store = SqliteStore::open_in_dir(&settings.data_dir)
+                .with_context(|| format!("open store in {}", settings.data_dir.display()))?;
+            Ok(Arc::new(store))
+        }
+        Some(url) if url.starts_with("sqlite:") => {
+            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).context("create store directory")?;
+            }
+            Ok(Arc::new(SqliteStore::open(path).context("open sqlite store")?))
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            bail!("the PostgreSQL backend is not part of this build yet; use the embedded store")
+        }
+        Some(_) => bail!("unsupported --store URL: use sqlite:PATH or postgres://…"),
+    }
+}
+
+/// Creates an app directly in the store (the CLI's `app create`).
+pub async fn create_app(settings: &Settings, name: &str) -> anyhow::Result<AppCredentials> {
+    let store = open_store(settings)?;
+    let app = NewApp::new(name, roster_core::time::now_ms())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store
+        .create_app(&app)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(app.credentials)
+}
+
+/// The admin token: from settings, else from `data_dir/admin-token`, else a new one
+/// written there (mode 0600) and printed once on stdout.
+fn admin_token(settings: &Settings) -> anyhow::Result<String> {
+    if let Some(t) = settings.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        return Ok(t.to_owned());
+    }
+    let path = settings.data_dir.join("admin-token");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim();
+        if !existing.is_empty() {
+            return Ok(existing.to_owned());
+        }
+    }
+    std::fs::create_dir_all(&settings.data_dir).context("create data dir")?;
+    let token = roster_core::ids::random_hex(32);
+    write_private(&path, &token).context("write admin token")?;
+    println!("roster: generated admin token {token} (kept in {})", path.display());
+    Ok(token)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Unknown routes answer in the envelope of the dialect their path belongs to.
+async fn fallback(req: Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.uri().path().starts_with("/v2/") {
+        roster_api_getui::not_found().await.into_response()
+    } else {
+        roster_api_native::not_found().await.into_response()
+    }
+}
+
+/// The whole HTTP surface over one store.
+pub fn router(store: Arc<dyn Store>, clock: Clock, admin_token: String) -> Router {
+    let getui = roster_api_getui::router(GetuiState {
+        store: store.clone(),
+        quota: Arc::new(Unlimited),
+        clock: clock.clone(),
+    });
+    let native = roster_api_native::router(NativeState {
+        store,
+        clock,
+        admin_token: admin_token.into(),
+    });
+    // One span per request with the route template and dialect, never the raw URI:
+    // paths carry cids, aliases and tokens.
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let dialect = if route.starts_with("/v2/") { "getui" } else { "native" };
+        tracing::info_span!("request", method = %req.method(), route, dialect)
+    });
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(native)
+        .merge(getui)
+        .fallback(fallback)
+        .layer(trace)
+        .layer(CompressionLayer::new())
+        .layer(RequestDecompressionLayer::new())
+}
+
+/// A started server.
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The admin token in force.
+    pub admin_token: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests, and waits.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.context("server task")??;
+        Ok(())
+    }
+
+    /// Waits until the server ends (it ends only when stopped or on an I/O error).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("server task")??;
+        Ok(())
+    }
+
+    /// Asks the server to stop without waiting.
+    pub fn trigger_stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Opens the store, binds the listener and serves until stopped.
+pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Running> {
+    let store = open_store(settings)?;
+    let admin_token = admin_token(settings)?;
+    let app = router(store, clock, admin_token.clone());
+    let app = NormalizePathLayer::trim_trailing_slash().layer(app);
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let service = axum::ServiceExt::<Request>::into_make_service(app);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, service)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "roster listening");
+    Ok(Running {
+        addr,
+        admin_token,
+        shutdown: Some(tx),
+        task,
+    })
+}

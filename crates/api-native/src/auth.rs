@@ -1,0 +1,110 @@
+//! Who may call a native handler, decided by typed extractors.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use roster_core::app::constant_time_eq;
+use roster_core::AppId;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::error::NativeError;
+use crate::NativeState;
+
+/// The caller holds the admin token (`Authorization: Bearer <token>`).
+#[derive(Debug, Clone, Copy)]
+pub struct AdminAuth;
+
+impl FromRequestParts<NativeState> for AdminAuth {
+    type Rejection = NativeError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &NativeState,
+    ) -> Result<Self, Self::Rejection> {
+        let given = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(NativeError::unauthenticated)?;
+        if constant_time_eq(given.as_bytes(), state.admin_token.as_bytes()) {
+            Ok(AdminAuth)
+        } else {
+            Err(NativeError::unauthenticated())
+        }
+    }
+}
+
+/// The caller holds the Getui credentials of the app in the path
+/// (`Authorization: Basic base64(app_key:master_secret)`).
+#[derive(Debug, Clone)]
+pub struct AppAuth {
+    /// The app.
+    pub app: AppId,
+}
+
+impl FromRequestParts<NativeState> for AppAuth {
+    type Rejection = NativeError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &NativeState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| NativeError::unauthenticated())?;
+        let app = params
+            .get("app_id")
+            .and_then(|a| AppId::parse(a.as_str()).ok())
+            .ok_or_else(NativeError::unauthenticated)?;
+        let (user, pass) = basic(parts).ok_or_else(NativeError::unauthenticated)?;
+        let found = state.store.get_app(&app).await?;
+        let ok = found.is_some_and(|a| {
+            let g = &a.credentials.getui;
+            // Both comparisons always run, so timing does not tell which part was wrong.
+            constant_time_eq(user.as_bytes(), g.app_key.as_bytes())
+                & constant_time_eq(pass.as_bytes(), g.master_secret.as_bytes())
+        });
+        if ok {
+            Ok(AppAuth { app })
+        } else {
+            Err(NativeError::unauthenticated())
+        }
+    }
+}
+
+fn basic(parts: &Parts) -> Option<(String, String)> {
+    let encoded = parts
+        .headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_owned(), pass.to_owned()))
+}
+
+/// Adds the two security schemes to the OpenAPI document.
+pub(crate) struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "app",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+    }
+}

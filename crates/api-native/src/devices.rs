@@ -1,0 +1,279 @@
+//! Device registration, events and lookup.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use roster_core::device::validate_region;
+use roster_core::time::getui_datetime;
+use roster_core::{
+    limits, Cid, Device, DeviceEvent, DeviceKind, DeviceUpsert, Error, PhoneType,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::AppAuth;
+use crate::error::NativeError;
+use crate::json::Body;
+use crate::NativeState;
+
+/// Longest free-text field (brand, model, package…) accepted.
+const TEXT_MAX: usize = 256;
+
+/// One device to insert or update. On update, absent fields keep their value.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeviceIn {
+    /// 1–64 printable ASCII characters without `,` or `/`; generated (32 hex) if absent.
+    pub cid: Option<String>,
+    /// `app` (default) or `mini_program` (a WeChat mini-program user, bound by Getui `bind_dt/wx`).
+    #[schema(value_type = Option<String>)]
+    pub kind: Option<DeviceKind>,
+    /// `android` or `ios`; required for a new device.
+    #[schema(value_type = Option<String>)]
+    pub phone_type: Option<PhoneType>,
+    /// Vendor brand prefix: `hw`, `xm`, `mz`, `op`, `vv`, `iphone`…
+    pub brand: Option<String>,
+    /// Device model.
+    pub phone_model: Option<String>,
+    /// App package name.
+    pub package_name: Option<String>,
+    /// Client app id.
+    pub client_app_id: Option<String>,
+    /// Vendor push token.
+    pub device_token: Option<String>,
+    /// System notification switch; on by default.
+    pub notification_switch: Option<bool>,
+    /// 8-digit region code: `PP000000` province, `PPCC0000` city.
+    pub region: Option<String>,
+    /// App version.
+    pub app_version: Option<String>,
+    /// OS version.
+    pub os: Option<String>,
+    /// Free-form properties, merged into the stored ones.
+    #[schema(value_type = Option<Object>)]
+    pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The cids of the upserted devices, in input order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpsertReply {
+    /// cids in input order.
+    pub cids: Vec<String>,
+}
+
+fn text(v: Option<String>, field: &str, i: usize) -> Result<Option<String>, Error> {
+    match v {
+        Some(s) if s.chars().count() > TEXT_MAX => Err(Error::over_limit(format!("[{i}].{field}"))),
+        other => Ok(other),
+    }
+}
+
+fn to_upsert(i: usize, d: DeviceIn) -> Result<DeviceUpsert, Error> {
+    let cid = match d.cid {
+        Some(c) => Some(Cid::parse(c).map_err(|_| Error::invalid(format!("[{i}].cid")))?),
+        None => None,
+    };
+    if let Some(r) = &d.region {
+        validate_region(r).map_err(|_| Error::invalid(format!("[{i}].region")))?;
+    }
+    Ok(DeviceUpsert {
+        cid,
+        kind: d.kind,
+        phone_type: d.phone_type,
+        brand: text(d.brand, "brand", i)?,
+        phone_model: text(d.phone_model, "phone_model", i)?,
+        package_name: text(d.package_name, "package_name", i)?,
+        client_app_id: text(d.client_app_id, "client_app_id", i)?,
+        device_token: text(d.device_token, "device_token", i)?,
+        notification_switch: d.notification_switch,
+        region: d.region,
+        app_version: text(d.app_version, "app_version", i)?,
+        os: text(d.os, "os", i)?,
+        properties: d.properties,
+    })
+}
+
+/// Inserts or updates up to 1,000 devices atomically.
+#[utoipa::path(
+    post, path = "/api/v1/apps/{app_id}/devices", request_body = Vec<DeviceIn>,
+    security(("app" = [])),
+    params(("app_id" = String, Path, description = "App id")),
+    responses(
+        (status = 200, body = UpsertReply),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn upsert(
+    State(state): State<NativeState>,
+    auth: AppAuth,
+    Body(devices): Body<Vec<DeviceIn>>,
+) -> Result<Json<UpsertReply>, NativeError> {
+    if devices.is_empty() {
+        return Err(Error::empty("devices").into());
+    }
+    if devices.len() > limits::DEVICE_UPSERT_BATCH {
+        return Err(Error::over_limit("devices").into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut upserts = Vec::with_capacity(devices.len());
+    for (i, d) in devices.into_iter().enumerate() {
+        let u = to_upsert(i, d)?;
+        if let Some(c) = &u.cid {
+            if !seen.insert(c.clone()) {
+                return Err(Error::duplicate("cid").into());
+            }
+        }
+        upserts.push(u);
+    }
+    let cids = state
+        .store
+        .upsert_devices(&auth.app, &upserts, (state.clock)())
+        .await?;
+    Ok(Json(UpsertReply {
+        cids: cids.into_iter().map(String::from).collect(),
+    }))
+}
+
+/// A device event.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EventIn {
+    /// `online`, `offline`, or `login` (counts towards `login_freq`, sets
+    /// `last_login_time`, and brings the cid online).
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub kind: DeviceEvent,
+    /// When it happened, ms since the epoch; now if absent.
+    pub at: Option<i64>,
+}
+
+/// Records an online, offline or login event.
+#[utoipa::path(
+    post, path = "/api/v1/apps/{app_id}/devices/{cid}/events", request_body = EventIn,
+    security(("app" = [])),
+    params(("app_id" = String, Path, description = "App id"), ("cid" = String, Path, description = "Device")),
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown cid", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn event(
+    State(state): State<NativeState>,
+    auth: AppAuth,
+    Path(path): Path<(String, String)>,
+    Body(ev): Body<EventIn>,
+) -> Result<StatusCode, NativeError> {
+    let cid = Cid::parse(path.1).map_err(|_| Error::UnknownTarget)?;
+    let now = (state.clock)();
+    let at = ev.at.unwrap_or(now);
+    if at <= 0 {
+        return Err(Error::invalid("at").into());
+    }
+    state
+        .store
+        .record_device_event(&auth.app, &cid, ev.kind, at)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A stored device.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceOut {
+    /// Its id.
+    pub cid: String,
+    /// `app` or `mini_program`.
+    #[schema(value_type = String)]
+    pub kind: DeviceKind,
+    /// `android` or `ios`.
+    #[schema(value_type = String)]
+    pub phone_type: PhoneType,
+    /// Brand prefix, `unknown` if not known.
+    pub brand: String,
+    /// Model.
+    pub phone_model: Option<String>,
+    /// Package name.
+    pub package_name: Option<String>,
+    /// Client app id.
+    pub client_app_id: Option<String>,
+    /// Vendor token.
+    pub device_token: Option<String>,
+    /// Notification switch.
+    pub notification_switch: bool,
+    /// Region code.
+    pub region: Option<String>,
+    /// App version.
+    pub app_version: Option<String>,
+    /// OS version.
+    pub os: Option<String>,
+    /// Properties.
+    #[schema(value_type = Object)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
+    /// `online` or `offline`.
+    pub status: &'static str,
+    /// First login, ms.
+    pub create_time: i64,
+    /// First login as `YYYY-MM-DD HH:MM:SS` (UTC+8).
+    pub create_time_text: String,
+    /// Last login, ms.
+    pub last_login_time: i64,
+    /// Days with a login within the last 100 days.
+    pub login_freq: i64,
+    /// Badge.
+    pub badge: i64,
+    /// Blacklisted.
+    pub blacklisted: bool,
+    /// Alias.
+    pub alias: Option<String>,
+    /// Custom tags.
+    pub tags: Vec<String>,
+}
+
+impl From<Device> for DeviceOut {
+    fn from(d: Device) -> Self {
+        DeviceOut {
+            brand: d.getui_brand().to_owned(),
+            cid: d.cid.into(),
+            kind: d.kind,
+            phone_type: d.phone_type,
+            phone_model: d.phone_model,
+            package_name: d.package_name,
+            client_app_id: d.client_app_id,
+            device_token: d.device_token,
+            notification_switch: d.notification_switch,
+            region: d.region,
+            app_version: d.app_version,
+            os: d.os,
+            properties: d.properties,
+            status: if d.online { "online" } else { "offline" },
+            create_time_text: getui_datetime(d.create_time),
+            create_time: d.create_time,
+            last_login_time: d.last_login_time,
+            login_freq: d.login_freq,
+            badge: d.badge,
+            blacklisted: d.blacklisted,
+            alias: d.alias.map(String::from),
+            tags: d.tags.into_iter().map(String::from).collect(),
+        }
+    }
+}
+
+/// One device with everything roster knows of it.
+#[utoipa::path(
+    get, path = "/api/v1/apps/{app_id}/devices/{cid}",
+    security(("app" = [])),
+    params(("app_id" = String, Path, description = "App id"), ("cid" = String, Path, description = "Device")),
+    responses((status = 200, body = DeviceOut), (status = 404, body = crate::error::ErrorBody))
+)]
+pub(crate) async fn get_device(
+    State(state): State<NativeState>,
+    auth: AppAuth,
+    Path(path): Path<(String, String)>,
+) -> Result<Json<DeviceOut>, NativeError> {
+    let cid = Cid::parse(path.1).map_err(|_| Error::UnknownTarget)?;
+    let mut found = state
+        .store
+        .get_devices(&auth.app, &[cid], (state.clock)())
+        .await?;
+    let device = found.pop().ok_or(Error::UnknownTarget)?;
+    Ok(Json(device.into()))
+}
