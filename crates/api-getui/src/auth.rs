@@ -40,7 +40,10 @@ impl FromRequestParts<GetuiState> for GetuiToken {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(GetuiError::token)?;
-        let owner = state.store.token_app(&token_digest(token), state.now()).await?;
+        let owner = state
+            .store
+            .token_app(&token_digest(token), state.now())
+            .await?;
         if owner.as_ref() != Some(&app) {
             return Err(GetuiError::token());
         }

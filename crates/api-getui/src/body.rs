@@ -89,7 +89,10 @@ pub(crate) fn opt_string<'a>(entry: &'a Value, name: &str) -> Result<Option<&'a 
 }
 
 /// Refuses a list with a repeated entry.
-pub(crate) fn unique<'a>(items: impl IntoIterator<Item = &'a str>, name: &str) -> Result<(), Error> {
+pub(crate) fn unique<'a>(
+    items: impl IntoIterator<Item = &'a str>,
+    name: &str,
+) -> Result<(), Error> {
     let mut seen = HashSet::new();
     for i in items {
         if !seen.insert(i) {

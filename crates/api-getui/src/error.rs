@@ -138,10 +138,20 @@ mod tests {
     fn code_table() {
         let cases: Vec<(Error, u16, i64, &str)> = vec![
             (Error::invalid("alias"), 400, 20001, "alias is invalid"),
-            (Error::empty("data_list"), 400, 20001, "data_list can not be empty"),
+            (
+                Error::empty("data_list"),
+                400,
+                20001,
+                "data_list can not be empty",
+            ),
             (Error::TypeError("cid".into()), 400, 20001, "cid type error"),
             (Error::over_limit("cid"), 400, 20001, "cid size over limit"),
-            (Error::duplicate("cid"), 400, 20001, "contains duplicate cid"),
+            (
+                Error::duplicate("cid"),
+                400,
+                20001,
+                "contains duplicate cid",
+            ),
             (Error::UnknownTarget, 400, 20001, "target user is invalid"),
             (
                 Error::PermissionRequired("bind_dt/hw".into()),
@@ -149,21 +159,35 @@ mod tests {
                 20001,
                 "permission required by bind_dt/hw",
             ),
-            (Error::Unauthenticated("x".into()), 401, 10001, "token is invalid or expired"),
             (
-                Error::RateLimited { action: LimitedAction::GetuiAuth, per_day: false },
+                Error::Unauthenticated("x".into()),
+                401,
+                10001,
+                "token is invalid or expired",
+            ),
+            (
+                Error::RateLimited {
+                    action: LimitedAction::GetuiAuth,
+                    per_day: false,
+                },
                 401,
                 10003,
                 "request rate over limit",
             ),
             (
-                Error::RateLimited { action: LimitedAction::GetuiCall, per_day: false },
+                Error::RateLimited {
+                    action: LimitedAction::GetuiCall,
+                    per_day: false,
+                },
                 401,
                 10005,
                 "request rate over limit",
             ),
             (
-                Error::RateLimited { action: LimitedAction::TagBatch, per_day: false },
+                Error::RateLimited {
+                    action: LimitedAction::TagBatch,
+                    per_day: false,
+                },
                 403,
                 30012,
                 "request rate over limit",
@@ -177,11 +201,20 @@ mod tests {
                 30011,
                 "request rate over limit",
             ),
-            (Error::Internal("disk on fire".into()), 500, 500, "internal error"),
+            (
+                Error::Internal("disk on fire".into()),
+                500,
+                500,
+                "internal error",
+            ),
         ];
         for (e, status, code, msg) in cases {
             let g = GetuiError::from(e.clone());
-            assert_eq!((g.status.as_u16(), g.code, g.msg.as_str()), (status, code, msg), "{e:?}");
+            assert_eq!(
+                (g.status.as_u16(), g.code, g.msg.as_str()),
+                (status, code, msg),
+                "{e:?}"
+            );
         }
     }
 }

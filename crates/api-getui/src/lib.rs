@@ -44,7 +44,10 @@ pub fn router(state: GetuiState) -> Router {
     Router::new()
         .route("/v2/{app_id}/auth", post(token::create))
         .route("/v2/{app_id}/auth/{token}", delete(token::revoke))
-        .route("/v2/{app_id}/user/alias", post(alias::bind).delete(alias::unbind))
+        .route(
+            "/v2/{app_id}/user/alias",
+            post(alias::bind).delete(alias::unbind),
+        )
         .route("/v2/{app_id}/user/alias/cid/{cid}", get(alias::of_cid))
         .route("/v2/{app_id}/user/cid/alias/{alias}", get(alias::cids_of))
         .route("/v2/{app_id}/user/alias/{alias}", delete(alias::unbind_all))
@@ -61,7 +64,10 @@ pub fn router(state: GetuiState) -> Router {
             post(user::blacklist_add).delete(user::blacklist_remove),
         )
         .route("/v2/{app_id}/user/status/{cids}", get(user::status))
-        .route("/v2/{app_id}/user/deviceStatus/{cids}", get(user::device_status))
+        .route(
+            "/v2/{app_id}/user/deviceStatus/{cids}",
+            get(user::device_status),
+        )
         .route("/v2/{app_id}/user/detail/{cids}", get(user::detail))
         .route("/v2/{app_id}/user/badge/cid/{cids}", post(user::badge))
         .route("/v2/{app_id}/user/bind_dt/{type}", post(user::bind_dt))

@@ -5,9 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use roster_core::device::validate_region;
 use roster_core::time::getui_datetime;
-use roster_core::{
-    limits, Cid, Device, DeviceEvent, DeviceKind, DeviceUpsert, Error, PhoneType,
-};
+use roster_core::{limits, Cid, Device, DeviceEvent, DeviceKind, DeviceUpsert, Error, PhoneType};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

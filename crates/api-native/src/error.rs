@@ -127,7 +127,13 @@ mod tests {
         ];
         let names: std::collections::HashSet<_> = codes.iter().map(|c| native_code(*c).1).collect();
         assert_eq!(names.len(), codes.len());
-        assert_eq!(native_code(ErrorCode::Unauthenticated).0, StatusCode::UNAUTHORIZED);
-        assert_eq!(native_code(ErrorCode::InvalidParam).0, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            native_code(ErrorCode::Unauthenticated).0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            native_code(ErrorCode::InvalidParam).0,
+            StatusCode::BAD_REQUEST
+        );
     }
 }

@@ -17,7 +17,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
-            Err(rejection) => Err(Error::Invalid(format!("body ({})", rejection.body_text())).into()),
+            Err(rejection) => {
+                Err(Error::Invalid(format!("body ({})", rejection.body_text())).into())
+            }
         }
     }
 }

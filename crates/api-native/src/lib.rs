@@ -65,8 +65,14 @@ pub fn router(state: NativeState) -> Router {
             put(admin::set_dt_types),
         )
         .route("/api/v1/apps/{app_id}/devices", post(devices::upsert))
-        .route("/api/v1/apps/{app_id}/devices/{cid}", get(devices::get_device))
-        .route("/api/v1/apps/{app_id}/devices/{cid}/events", post(devices::event))
+        .route(
+            "/api/v1/apps/{app_id}/devices/{cid}",
+            get(devices::get_device),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/devices/{cid}/events",
+            post(devices::event),
+        )
         .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

@@ -180,7 +180,10 @@ mod tests {
     fn tag_rules() {
         assert!(TagName::parse("喜爱足球").is_ok());
         assert!(TagName::parse("x".repeat(32)).is_ok());
-        assert_eq!(TagName::parse("x".repeat(33)), Err(Error::over_limit("custom_tag")));
+        assert_eq!(
+            TagName::parse("x".repeat(33)),
+            Err(Error::over_limit("custom_tag"))
+        );
         assert_eq!(TagName::parse("a b"), Err(Error::invalid("custom_tag")));
         assert_eq!(TagName::parse("a\tb"), Err(Error::invalid("custom_tag")));
         assert_eq!(TagName::parse(""), Err(Error::empty("custom_tag")));
@@ -190,7 +193,10 @@ mod tests {
     fn cid_rules() {
         let g = Cid::generate();
         assert_eq!(g.as_str().len(), 32);
-        assert!(g.as_str().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(g
+            .as_str()
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert!(Cid::parse("x".repeat(64)).is_ok());
         assert_eq!(Cid::parse("x".repeat(65)), Err(Error::invalid("cid")));
         for bad in ["a,b", "a/b", "a b", "ä"] {

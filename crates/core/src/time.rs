@@ -30,7 +30,10 @@ pub fn getui_datetime(ms: i64) -> String {
         return String::new();
     };
     match DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.with_timezone(&offset).format("%Y-%m-%d %H:%M:%S").to_string(),
+        Some(t) => t
+            .with_timezone(&offset)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
         None => String::new(),
     }
 }
@@ -43,7 +46,13 @@ mod tests {
     fn cst_formatting() {
         // 2021-06-29T16:00:00Z is 2021-06-30 00:00:00 in CST.
         assert_eq!(getui_datetime(1_624_982_400_000), "2021-06-30 00:00:00");
-        assert_eq!(cst_day(1_624_982_400_000), cst_day(1_624_982_400_000 + MS_PER_DAY - 1));
-        assert_eq!(cst_day(1_624_982_400_000) - 1, cst_day(1_624_982_400_000 - 1));
+        assert_eq!(
+            cst_day(1_624_982_400_000),
+            cst_day(1_624_982_400_000 + MS_PER_DAY - 1)
+        );
+        assert_eq!(
+            cst_day(1_624_982_400_000) - 1,
+            cst_day(1_624_982_400_000 - 1)
+        );
     }
 }

@@ -44,7 +44,10 @@ impl std::fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field("store", &self.store.as_ref().map(|_| "<set>"))
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -58,11 +61,18 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
         Some(url) if url.starts_with("sqlite:") => {
-            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
+            if let Some(parent) = Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(parent).context("create store directory")?;
             }
-            Ok(Arc::new(SqliteStore::open(path).context("open sqlite store")?))
+            Ok(Arc::new(
+                SqliteStore::open(path).context("open sqlite store")?,
+            ))
         }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             bail!("the PostgreSQL backend is not part of this build yet; use the embedded store")
@@ -74,8 +84,7 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 /// Creates an app directly in the store (the CLI's `app create`).
 pub async fn create_app(settings: &Settings, name: &str) -> anyhow::Result<AppCredentials> {
     let store = open_store(settings)?;
-    let app = NewApp::new(name, roster_core::time::now_ms())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = NewApp::new(name, roster_core::time::now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
     store
         .create_app(&app)
         .await
@@ -86,7 +95,12 @@ pub async fn create_app(settings: &Settings, name: &str) -> anyhow::Result<AppCr
 /// The admin token: from settings, else from `data_dir/admin-token`, else a new one
 /// written there (mode 0600) and printed once on stdout.
 fn admin_token(settings: &Settings) -> anyhow::Result<String> {
-    if let Some(t) = settings.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(t) = settings
+        .admin_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         return Ok(t.to_owned());
     }
     let path = settings.data_dir.join("admin-token");
@@ -99,7 +113,10 @@ fn admin_token(settings: &Settings) -> anyhow::Result<String> {
     std::fs::create_dir_all(&settings.data_dir).context("create data dir")?;
     let token = roster_core::ids::random_hex(32);
     write_private(&path, &token).context("write admin token")?;
-    println!("roster: generated admin token {token} (kept in {})", path.display());
+    println!(
+        "roster: generated admin token {token} (kept in {})",
+        path.display()
+    );
     Ok(token)
 }
 
@@ -156,7 +173,11 @@ pub fn router(store: Arc<dyn Store>, clock: Clock, admin_token: String) -> Route
             .get::<MatchedPath>()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default();
-        let dialect = if route.starts_with("/v2/") { "getui" } else { "native" };
+        let dialect = if route.starts_with("/v2/") {
+            "getui"
+        } else {
+            "native"
+        };
         tracing::info_span!("request", method = %req.method(), route, dialect)
     });
     Router::new()

@@ -8,7 +8,11 @@ use rusqlite::{params, OptionalExtension};
 use crate::{DbResult, SqliteStore};
 
 fn encode_types(types: &[DtType]) -> String {
-    types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")
+    types
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn decode_types(s: &str) -> Vec<DtType> {

@@ -98,7 +98,8 @@ fn upsert_one(tx: &Transaction<'_>, app: &str, d: &DeviceUpsert, now: i64) -> St
     }
     let phone_type = d.phone_type.ok_or_else(|| Error::empty("phone_type"))?;
     let cid = d.cid.clone().unwrap_or_else(Cid::generate);
-    let props = serde_json::to_string(&d.properties.clone().unwrap_or_default()).map_err(json_err)?;
+    let props =
+        serde_json::to_string(&d.properties.clone().unwrap_or_default()).map_err(json_err)?;
     tx.prepare_cached(
         "INSERT INTO devices (app_id, cid, kind, phone_type, brand, phone_model, package_name,
             client_app_id, device_token, notification_switch, region, app_version, os,
@@ -192,8 +193,13 @@ impl DeviceStore for SqliteStore {
         now: i64,
     ) -> StoreResult<Vec<Cid>> {
         let (app, devices) = (app.to_string(), devices.to_vec());
-        self.write(move |tx| devices.iter().map(|d| upsert_one(tx, &app, d, now)).collect())
-            .await
+        self.write(move |tx| {
+            devices
+                .iter()
+                .map(|d| upsert_one(tx, &app, d, now))
+                .collect()
+        })
+        .await
     }
 
     async fn record_device_event(
@@ -232,7 +238,8 @@ impl DeviceStore for SqliteStore {
     async fn get_devices(&self, app: &AppId, cids: &[Cid], now: i64) -> StoreResult<Vec<Device>> {
         let (app, cids) = (app.to_string(), cids.to_vec());
         self.read(move |tx| {
-            let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ?1 AND cid = ?2");
+            let sql =
+                format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ?1 AND cid = ?2");
             let mut out = Vec::with_capacity(cids.len());
             let since = cst_day(now) - limits::LOGIN_FREQ_DAYS;
             for cid in &cids {
@@ -327,10 +334,16 @@ fn bind_one(
         return Ok(Err(DtFailure::EmptyCid));
     }
     let row = tx
-        .prepare_cached("SELECT id, kind, device_token_type FROM devices WHERE app_id = ?1 AND cid = ?2")
+        .prepare_cached(
+            "SELECT id, kind, device_token_type FROM devices WHERE app_id = ?1 AND cid = ?2",
+        )
         .db()?
         .query_row(params![app, e.cid], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
         })
         .optional()
         .db()?;
@@ -340,7 +353,11 @@ fn bind_one(
             .db()?
             .query_row([&e.cid], |r| r.get(0))
             .db()?;
-        return Ok(Err(if elsewhere { DtFailure::OtherApp } else { DtFailure::UnknownCid }));
+        return Ok(Err(if elsewhere {
+            DtFailure::OtherApp
+        } else {
+            DtFailure::UnknownCid
+        }));
     };
     if kind == DtType::Wx && device_kind != DeviceKind::MiniProgram.as_str() {
         return Ok(Err(DtFailure::NotMiniProgram));

@@ -89,9 +89,13 @@ impl AliasStore for SqliteStore {
         let (app, alias) = (app.to_string(), alias.to_string());
         self.read(move |tx| {
             let mut stmt = tx
-                .prepare_cached("SELECT cid FROM devices WHERE app_id = ?1 AND alias = ?2 ORDER BY id")
+                .prepare_cached(
+                    "SELECT cid FROM devices WHERE app_id = ?1 AND alias = ?2 ORDER BY id",
+                )
                 .db()?;
-            let rows = stmt.query_map(params![app, alias], |r| r.get::<_, String>(0)).db()?;
+            let rows = stmt
+                .query_map(params![app, alias], |r| r.get::<_, String>(0))
+                .db()?;
             let mut out = Vec::new();
             for c in rows {
                 if let Ok(c) = Cid::parse(c.db()?) {
@@ -114,7 +118,8 @@ impl TagStore for SqliteStore {
             if distinct.len() > limits::TAGS_PER_CID {
                 return Err(Error::over_limit("custom_tag").into());
             }
-            tx.execute("DELETE FROM device_tags WHERE device_id = ?1", [id]).db()?;
+            tx.execute("DELETE FROM device_tags WHERE device_id = ?1", [id])
+                .db()?;
             let mut ins = tx
                 .prepare_cached("INSERT INTO device_tags (device_id, tag) VALUES (?1, ?2)")
                 .db()?;
@@ -166,12 +171,7 @@ impl TagStore for SqliteStore {
         .await
     }
 
-    async fn remove_tag(
-        &self,
-        app: &AppId,
-        tag: &TagName,
-        cids: &[Cid],
-    ) -> StoreResult<Vec<bool>> {
+    async fn remove_tag(&self, app: &AppId, tag: &TagName, cids: &[Cid]) -> StoreResult<Vec<bool>> {
         let (app, tag, cids) = (app.to_string(), tag.to_string(), cids.to_vec());
         self.write(move |tx| {
             let mut out = Vec::with_capacity(cids.len());

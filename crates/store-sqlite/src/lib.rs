@@ -34,7 +34,9 @@ struct Inner {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
@@ -156,7 +158,8 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction().db()?;
         tx.execute_batch(sql).db()?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64).db()?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .db()?;
         tx.commit().db()?;
         tracing::info!(version = i + 1, "applied sqlite migration");
     }
@@ -184,11 +187,17 @@ mod tests {
         drop(super::SqliteStore::open_in_dir(dir.path()).expect("open"));
         let s = super::SqliteStore::open_in_dir(dir.path()).expect("reopen");
         let conn = s.inner.writer.lock().expect("lock");
-        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("v");
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("v");
         assert_eq!(v, super::MIGRATIONS.len() as i64);
-        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("m");
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("m");
         assert_eq!(mode, "wal");
-        let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).expect("s");
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .expect("s");
         assert_eq!(sync, 2, "synchronous=FULL");
     }
 }

@@ -82,8 +82,12 @@ pub enum DtFailure {
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
     /// Inserts or updates devices atomically; returns their cids in input order.
-    async fn upsert_devices(&self, app: &AppId, devices: &[DeviceUpsert], now: i64)
-        -> StoreResult<Vec<Cid>>;
+    async fn upsert_devices(
+        &self,
+        app: &AppId,
+        devices: &[DeviceUpsert],
+        now: i64,
+    ) -> StoreResult<Vec<Cid>>;
     /// Applies a status event at `at` (ms). Unknown cid: [`roster_core::Error::UnknownTarget`].
     async fn record_device_event(
         &self,
@@ -131,8 +135,7 @@ pub trait TagStore: Send + Sync {
     /// Adds `tag` to each cid; per cid, whether it now has the tag.
     async fn add_tag(&self, app: &AppId, tag: &TagName, cids: &[Cid]) -> StoreResult<Vec<bool>>;
     /// Removes `tag` from each cid; per cid, whether the cid exists (and now lacks it).
-    async fn remove_tag(&self, app: &AppId, tag: &TagName, cids: &[Cid])
-        -> StoreResult<Vec<bool>>;
+    async fn remove_tag(&self, app: &AppId, tag: &TagName, cids: &[Cid]) -> StoreResult<Vec<bool>>;
     /// The sorted tags of a cid. Unknown cid: [`roster_core::Error::UnknownTarget`].
     async fn tags_of(&self, app: &AppId, cid: &Cid) -> StoreResult<Vec<TagName>>;
 }

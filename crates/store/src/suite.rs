@@ -44,7 +44,9 @@ fn android() -> DeviceUpsert {
 }
 
 async fn devices(s: &dyn Store, app: &AppId, n: usize) -> Vec<Cid> {
-    s.upsert_devices(app, &vec![android(); n], NOW).await.expect("upsert")
+    s.upsert_devices(app, &vec![android(); n], NOW)
+        .await
+        .expect("upsert")
 }
 
 fn cid(s: &str) -> Cid {
@@ -63,12 +65,18 @@ fn tag(s: &str) -> TagName {
 pub async fn apps_roundtrip(s: &dyn Store) {
     let app = NewApp::new("shop", NOW).expect("name");
     s.create_app(&app).await.expect("create");
-    let got = s.get_app(&app.credentials.app_id).await.expect("get").expect("exists");
+    let got = s
+        .get_app(&app.credentials.app_id)
+        .await
+        .expect("get")
+        .expect("exists");
     assert_eq!(got.name, "shop");
     assert_eq!(got.credentials, app.credentials);
     assert!(got.dt_type_enabled(DtType::Wx));
     assert!(!got.dt_type_enabled(DtType::Hw));
-    s.set_app_dt_types(got.id(), &[DtType::Hw, DtType::Xm]).await.expect("set");
+    s.set_app_dt_types(got.id(), &[DtType::Hw, DtType::Xm])
+        .await
+        .expect("set");
     let got = s.get_app(got.id()).await.expect("get").expect("exists");
     assert!(got.dt_type_enabled(DtType::Hw) && got.dt_type_enabled(DtType::Xm));
     assert!(!got.dt_type_enabled(DtType::Op));
@@ -84,9 +92,19 @@ pub async fn tokens(s: &dyn Store) {
     let d = token_digest("t1");
     s.insert_token(&a, &d, NOW + 1000).await.expect("insert");
     assert_eq!(s.token_app(&d, NOW).await.expect("get"), Some(a.clone()));
-    assert_eq!(s.token_app(&d, NOW + 1000).await.expect("get"), None, "expired");
-    assert_eq!(s.token_app(&token_digest("nope"), NOW).await.expect("get"), None);
-    assert!(!s.revoke_token(&b, &d).await.expect("revoke"), "other app cannot revoke");
+    assert_eq!(
+        s.token_app(&d, NOW + 1000).await.expect("get"),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        s.token_app(&token_digest("nope"), NOW).await.expect("get"),
+        None
+    );
+    assert!(
+        !s.revoke_token(&b, &d).await.expect("revoke"),
+        "other app cannot revoke"
+    );
     assert_eq!(s.token_app(&d, NOW).await.expect("get"), Some(a.clone()));
     assert!(s.revoke_token(&a, &d).await.expect("revoke"));
     assert_eq!(s.token_app(&d, NOW).await.expect("get"), None);
@@ -105,7 +123,10 @@ pub async fn device_upsert(s: &dyn Store) {
         properties: Some(props),
         ..Default::default()
     };
-    let cids = s.upsert_devices(&app, &[android(), given], NOW).await.expect("upsert");
+    let cids = s
+        .upsert_devices(&app, &[android(), given], NOW)
+        .await
+        .expect("upsert");
     assert_eq!(cids.len(), 2);
     assert_eq!(cids[0].as_str().len(), 32);
     assert_eq!(cids[1], cid("imported-1"));
@@ -125,8 +146,13 @@ pub async fn device_upsert(s: &dyn Store) {
         properties: Some(more),
         ..Default::default()
     };
-    s.upsert_devices(&app, &[update], NOW + DAY).await.expect("update");
-    let got = s.get_devices(&app, &[cid("imported-1")], NOW + DAY).await.expect("get");
+    s.upsert_devices(&app, &[update], NOW + DAY)
+        .await
+        .expect("update");
+    let got = s
+        .get_devices(&app, &[cid("imported-1")], NOW + DAY)
+        .await
+        .expect("get");
     assert_eq!(got[0].phone_type, PhoneType::Ios, "kept");
     assert_eq!(got[0].brand.as_deref(), Some("iphone"), "kept");
     assert!(!got[0].notification_switch);
@@ -138,7 +164,11 @@ pub async fn device_upsert(s: &dyn Store) {
     assert_eq!(e, Error::empty("phone_type"));
     // Other apps do not see the device.
     let other = new_app(s).await;
-    assert!(s.get_devices(&other, &cids, NOW).await.expect("get").is_empty());
+    assert!(s
+        .get_devices(&other, &cids, NOW)
+        .await
+        .expect("get")
+        .is_empty());
 }
 
 /// Events drive status, last login time and login days.
@@ -151,14 +181,24 @@ pub async fn device_events(s: &dyn Store) {
         async move { s.get_devices(&app, &[c], now).await.expect("get").remove(0) }
     };
     assert!(!get(NOW).await.online);
-    s.record_device_event(&app, &c, DeviceEvent::Online, NOW + 1).await.expect("ev");
+    s.record_device_event(&app, &c, DeviceEvent::Online, NOW + 1)
+        .await
+        .expect("ev");
     assert!(get(NOW).await.online);
-    s.record_device_event(&app, &c, DeviceEvent::Offline, NOW + 2).await.expect("ev");
+    s.record_device_event(&app, &c, DeviceEvent::Offline, NOW + 2)
+        .await
+        .expect("ev");
     assert!(!get(NOW).await.online);
     // Two logins on one day count once; one on a later day counts again.
-    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + 3).await.expect("ev");
-    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + 4).await.expect("ev");
-    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + 3 * DAY).await.expect("ev");
+    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + 3)
+        .await
+        .expect("ev");
+    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + 4)
+        .await
+        .expect("ev");
+    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + 3 * DAY)
+        .await
+        .expect("ev");
     let d = get(NOW + 3 * DAY).await;
     assert!(d.online);
     assert_eq!(d.last_login_time, NOW + 3 * DAY);
@@ -167,9 +207,14 @@ pub async fn device_events(s: &dyn Store) {
     assert_eq!(get(NOW + 102 * DAY).await.login_freq, 1);
     assert_eq!(get(NOW + 200 * DAY).await.login_freq, 0);
     // An older login does not move last_login_time back.
-    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + DAY).await.expect("ev");
+    s.record_device_event(&app, &c, DeviceEvent::Login, NOW + DAY)
+        .await
+        .expect("ev");
     assert_eq!(get(NOW + 3 * DAY).await.last_login_time, NOW + 3 * DAY);
-    let e = rule(s.record_device_event(&app, &cid("missing"), DeviceEvent::Login, NOW).await);
+    let e = rule(
+        s.record_device_event(&app, &cid("missing"), DeviceEvent::Login, NOW)
+            .await,
+    );
     assert_eq!(e, Error::UnknownTarget);
 }
 
@@ -177,7 +222,10 @@ pub async fn device_events(s: &dyn Store) {
 pub async fn aliases(s: &dyn Store) {
     let app = new_app(s).await;
     let cids = devices(s, &app, 12).await;
-    let pairs: Vec<_> = cids[..10].iter().map(|c| (c.clone(), alias("team"))).collect();
+    let pairs: Vec<_> = cids[..10]
+        .iter()
+        .map(|c| (c.clone(), alias("team")))
+        .collect();
     s.bind_aliases(&app, &pairs).await.expect("bind 10");
     let mut bound = s.cids_of_alias(&app, &alias("team")).await.expect("q");
     bound.sort();
@@ -186,77 +234,168 @@ pub async fn aliases(s: &dyn Store) {
     assert_eq!(bound, want);
     // An 11th cid is refused and nothing in its batch applies.
     let e = rule(
-        s.bind_aliases(&app, &[(cids[11].clone(), alias("solo")), (cids[10].clone(), alias("team"))])
-            .await,
+        s.bind_aliases(
+            &app,
+            &[
+                (cids[11].clone(), alias("solo")),
+                (cids[10].clone(), alias("team")),
+            ],
+        )
+        .await,
     );
     assert_eq!(e.code(), roster_core::ErrorCode::SizeOverLimit);
-    assert_eq!(s.alias_of(&app, &cids[11]).await.expect("q"), None, "batch rolled back");
+    assert_eq!(
+        s.alias_of(&app, &cids[11]).await.expect("q"),
+        None,
+        "batch rolled back"
+    );
     // Rebinding moves a cid, which frees a place.
-    s.bind_aliases(&app, &[(cids[0].clone(), alias("other"))]).await.expect("move");
-    assert_eq!(s.alias_of(&app, &cids[0]).await.expect("q"), Some(alias("other")));
-    assert_eq!(s.cids_of_alias(&app, &alias("team")).await.expect("q").len(), 9);
-    s.bind_aliases(&app, &[(cids[10].clone(), alias("team"))]).await.expect("10th again");
+    s.bind_aliases(&app, &[(cids[0].clone(), alias("other"))])
+        .await
+        .expect("move");
+    assert_eq!(
+        s.alias_of(&app, &cids[0]).await.expect("q"),
+        Some(alias("other"))
+    );
+    assert_eq!(
+        s.cids_of_alias(&app, &alias("team"))
+            .await
+            .expect("q")
+            .len(),
+        9
+    );
+    s.bind_aliases(&app, &[(cids[10].clone(), alias("team"))])
+        .await
+        .expect("10th again");
     // Rebinding the same pair is a no-op, even at the limit.
-    s.bind_aliases(&app, &[(cids[10].clone(), alias("team"))]).await.expect("same");
+    s.bind_aliases(&app, &[(cids[10].clone(), alias("team"))])
+        .await
+        .expect("same");
     // Unknown cid refuses the batch.
     let e = rule(
-        s.bind_aliases(&app, &[(cids[11].clone(), alias("x")), (cid("missing"), alias("x"))]).await,
+        s.bind_aliases(
+            &app,
+            &[(cids[11].clone(), alias("x")), (cid("missing"), alias("x"))],
+        )
+        .await,
     );
     assert_eq!(e, Error::UnknownTarget);
     assert_eq!(s.alias_of(&app, &cids[11]).await.expect("q"), None);
     // Unbind pairs; a pair that is not bound is ignored; unknown cids refuse.
-    s.unbind_aliases(&app, &[(cids[1].clone(), alias("team")), (cids[0].clone(), alias("team"))])
-        .await
-        .expect("unbind");
+    s.unbind_aliases(
+        &app,
+        &[
+            (cids[1].clone(), alias("team")),
+            (cids[0].clone(), alias("team")),
+        ],
+    )
+    .await
+    .expect("unbind");
     assert_eq!(s.alias_of(&app, &cids[1]).await.expect("q"), None);
-    assert_eq!(s.alias_of(&app, &cids[0]).await.expect("q"), Some(alias("other")));
+    assert_eq!(
+        s.alias_of(&app, &cids[0]).await.expect("q"),
+        Some(alias("other"))
+    );
     let e = rule(
-        s.unbind_aliases(&app, &[(cids[2].clone(), alias("team")), (cid("missing"), alias("team"))])
-            .await,
+        s.unbind_aliases(
+            &app,
+            &[
+                (cids[2].clone(), alias("team")),
+                (cid("missing"), alias("team")),
+            ],
+        )
+        .await,
     );
     assert_eq!(e, Error::UnknownTarget);
-    assert_eq!(s.alias_of(&app, &cids[2]).await.expect("q"), Some(alias("team")));
+    assert_eq!(
+        s.alias_of(&app, &cids[2]).await.expect("q"),
+        Some(alias("team"))
+    );
     assert_eq!(s.unbind_alias(&app, &alias("team")).await.expect("all"), 9);
-    assert!(s.cids_of_alias(&app, &alias("team")).await.expect("q").is_empty());
+    assert!(s
+        .cids_of_alias(&app, &alias("team"))
+        .await
+        .expect("q")
+        .is_empty());
     assert_eq!(s.unbind_alias(&app, &alias("team")).await.expect("all"), 0);
     let e = rule(s.alias_of(&app, &cid("missing")).await);
     assert_eq!(e, Error::UnknownTarget);
     // Aliases are per app.
     let other = new_app(s).await;
-    assert!(s.cids_of_alias(&other, &alias("other")).await.expect("q").is_empty());
+    assert!(s
+        .cids_of_alias(&other, &alias("other"))
+        .await
+        .expect("q")
+        .is_empty());
 }
 
 /// Tags: overwrite, batch add/remove with per-cid results, the hundred-tag cap.
 pub async fn tags(s: &dyn Store) {
     let app = new_app(s).await;
     let cids = devices(s, &app, 2).await;
-    s.replace_tags(&app, &cids[0], &[tag("b"), tag("a")]).await.expect("replace");
-    assert_eq!(s.tags_of(&app, &cids[0]).await.expect("q"), vec![tag("a"), tag("b")]);
-    s.replace_tags(&app, &cids[0], &[tag("c")]).await.expect("replace");
+    s.replace_tags(&app, &cids[0], &[tag("b"), tag("a")])
+        .await
+        .expect("replace");
+    assert_eq!(
+        s.tags_of(&app, &cids[0]).await.expect("q"),
+        vec![tag("a"), tag("b")]
+    );
+    s.replace_tags(&app, &cids[0], &[tag("c")])
+        .await
+        .expect("replace");
     assert_eq!(s.tags_of(&app, &cids[0]).await.expect("q"), vec![tag("c")]);
     s.replace_tags(&app, &cids[0], &[]).await.expect("clear");
     assert!(s.tags_of(&app, &cids[0]).await.expect("q").is_empty());
     let e = rule(s.replace_tags(&app, &cid("missing"), &[tag("a")]).await);
     assert_eq!(e, Error::UnknownTarget);
 
-    let r = s.add_tag(&app, &tag("vip"), &[cids[0].clone(), cid("missing"), cids[1].clone()]).await;
+    let r = s
+        .add_tag(
+            &app,
+            &tag("vip"),
+            &[cids[0].clone(), cid("missing"), cids[1].clone()],
+        )
+        .await;
     assert_eq!(r.expect("add"), vec![true, false, true]);
-    assert_eq!(s.tags_of(&app, &cids[1]).await.expect("q"), vec![tag("vip")]);
-    let r = s.remove_tag(&app, &tag("vip"), &[cids[0].clone(), cid("missing")]).await;
+    assert_eq!(
+        s.tags_of(&app, &cids[1]).await.expect("q"),
+        vec![tag("vip")]
+    );
+    let r = s
+        .remove_tag(&app, &tag("vip"), &[cids[0].clone(), cid("missing")])
+        .await;
     assert_eq!(r.expect("remove"), vec![true, false]);
     assert!(s.tags_of(&app, &cids[0]).await.expect("q").is_empty());
 
     let hundred: Vec<_> = (0..100).map(|i| tag(&format!("t{i}"))).collect();
-    s.replace_tags(&app, &cids[0], &hundred).await.expect("100 tags");
-    let r = s.add_tag(&app, &tag("one-more"), &[cids[0].clone(), cids[1].clone()]).await;
-    assert_eq!(r.expect("add"), vec![false, true], "101st tag refused for that cid only");
-    let r = s.add_tag(&app, &tag("t5"), std::slice::from_ref(&cids[0])).await;
-    assert_eq!(r.expect("add"), vec![true], "a tag it already has is fine at the cap");
+    s.replace_tags(&app, &cids[0], &hundred)
+        .await
+        .expect("100 tags");
+    let r = s
+        .add_tag(&app, &tag("one-more"), &[cids[0].clone(), cids[1].clone()])
+        .await;
+    assert_eq!(
+        r.expect("add"),
+        vec![false, true],
+        "101st tag refused for that cid only"
+    );
+    let r = s
+        .add_tag(&app, &tag("t5"), std::slice::from_ref(&cids[0]))
+        .await;
+    assert_eq!(
+        r.expect("add"),
+        vec![true],
+        "a tag it already has is fine at the cap"
+    );
     let mut over = hundred.clone();
     over.push(tag("x"));
     let e = rule(s.replace_tags(&app, &cids[1], &over).await);
     assert_eq!(e, Error::over_limit("custom_tag"));
-    assert_eq!(s.tags_of(&app, &cids[1]).await.expect("q").len(), 2, "unchanged");
+    assert_eq!(
+        s.tags_of(&app, &cids[1]).await.expect("q").len(),
+        2,
+        "unchanged"
+    );
 }
 
 /// Blacklist and badge apply to all cids or none.
@@ -264,22 +403,47 @@ pub async fn blacklist_and_badge(s: &dyn Store) {
     let app = new_app(s).await;
     let cids = devices(s, &app, 2).await;
     s.set_blacklisted(&app, &cids, true).await.expect("black");
-    assert!(s.get_devices(&app, &cids, NOW).await.expect("g").iter().all(|d| d.blacklisted));
-    let e = rule(s.set_blacklisted(&app, &[cids[0].clone(), cid("missing")], false).await);
+    assert!(s
+        .get_devices(&app, &cids, NOW)
+        .await
+        .expect("g")
+        .iter()
+        .all(|d| d.blacklisted));
+    let e = rule(
+        s.set_blacklisted(&app, &[cids[0].clone(), cid("missing")], false)
+            .await,
+    );
     assert_eq!(e, Error::UnknownTarget);
-    assert!(s.get_devices(&app, &cids, NOW).await.expect("g")[0].blacklisted, "unchanged");
-    s.set_blacklisted(&app, &cids[..1], false).await.expect("white");
+    assert!(
+        s.get_devices(&app, &cids, NOW).await.expect("g")[0].blacklisted,
+        "unchanged"
+    );
+    s.set_blacklisted(&app, &cids[..1], false)
+        .await
+        .expect("white");
     let got = s.get_devices(&app, &cids, NOW).await.expect("g");
     assert!(!got[0].blacklisted && got[1].blacklisted);
 
-    s.apply_badge(&app, &cids, BadgeOp::Set(5)).await.expect("set");
-    s.apply_badge(&app, &cids[..1], BadgeOp::Add(2)).await.expect("add");
-    s.apply_badge(&app, &cids[1..], BadgeOp::Sub(8)).await.expect("sub");
+    s.apply_badge(&app, &cids, BadgeOp::Set(5))
+        .await
+        .expect("set");
+    s.apply_badge(&app, &cids[..1], BadgeOp::Add(2))
+        .await
+        .expect("add");
+    s.apply_badge(&app, &cids[1..], BadgeOp::Sub(8))
+        .await
+        .expect("sub");
     let got = s.get_devices(&app, &cids, NOW).await.expect("g");
     assert_eq!((got[0].badge, got[1].badge), (7, 0));
-    let e = rule(s.apply_badge(&app, &[cids[0].clone(), cid("missing")], BadgeOp::Set(1)).await);
+    let e = rule(
+        s.apply_badge(&app, &[cids[0].clone(), cid("missing")], BadgeOp::Set(1))
+            .await,
+    );
     assert_eq!(e, Error::UnknownTarget);
-    assert_eq!(s.get_devices(&app, &cids, NOW).await.expect("g")[0].badge, 7);
+    assert_eq!(
+        s.get_devices(&app, &cids, NOW).await.expect("g")[0].badge,
+        7
+    );
 }
 
 /// bind_dt applies valid entries and reports the others with their reason.
@@ -290,7 +454,10 @@ pub async fn device_tokens(s: &dyn Store) {
         kind: Some(DeviceKind::MiniProgram),
         ..android()
     };
-    let cids = s.upsert_devices(&app, &[mp, android()], NOW).await.expect("upsert");
+    let cids = s
+        .upsert_devices(&app, &[mp, android()], NOW)
+        .await
+        .expect("upsert");
     let foreign = devices(s, &other, 1).await.remove(0);
     let entry = |c: &str, t: Option<&str>| DtBinding {
         cid: c.to_owned(),
@@ -325,7 +492,11 @@ pub async fn device_tokens(s: &dyn Store) {
     assert_eq!(got[1].device_token, None);
     // A vendor channel binds app devices and sets the brand prefix.
     let r = s
-        .bind_device_tokens(&app, DtType::Hw, &[entry(cids[1].as_str(), Some("hwtoken"))])
+        .bind_device_tokens(
+            &app,
+            DtType::Hw,
+            &[entry(cids[1].as_str(), Some("hwtoken"))],
+        )
         .await
         .expect("bind hw");
     assert!(r.is_empty());

@@ -1,0 +1,331 @@
+//! Test helpers: [`TestServer`] runs roster in-process on port 0 over a temporary data
+//! directory, with a clock tests can move forward; [`RosterProcess`] runs the real
+//! binary; [`Getui`] is a small client for the Getui dialect.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use roster_server::{Running, Settings};
+use serde_json::{json, Value};
+
+/// The admin token test servers use.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// roster in-process, on a free port, over a temporary data directory.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Shared HTTP client.
+    pub http: reqwest::Client,
+    dir: tempfile::TempDir,
+    running: Option<Running>,
+    clock_offset: Arc<AtomicI64>,
+}
+
+impl TestServer {
+    /// Starts a server over a fresh data directory.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock_offset = Arc::new(AtomicI64::new(0));
+        let mut server = TestServer {
+            base: String::new(),
+            http: reqwest::Client::new(),
+            dir,
+            running: None,
+            clock_offset,
+        };
+        server.boot().await;
+        server
+    }
+
+    async fn boot(&mut self) {
+        let settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            data_dir: self.dir.path().to_path_buf(),
+            store: None,
+            admin_token: Some(ADMIN_TOKEN.into()),
+        };
+        let offset = self.clock_offset.clone();
+        let clock: roster_core::time::Clock =
+            Arc::new(move || roster_core::time::now_ms() + offset.load(Ordering::SeqCst));
+        let running = roster_server::start(&settings, clock)
+            .await
+            .expect("start roster");
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+
+    /// Stops the server and starts a new one over the same data directory.
+    pub async fn restart(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.expect("stop");
+        }
+        self.boot().await;
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance_clock(&self, ms: i64) {
+        self.clock_offset.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// Creates an app through the admin API and returns its credentials.
+    pub async fn create_app(&self) -> Value {
+        create_app(&self.http, &self.base, ADMIN_TOKEN).await
+    }
+
+    /// Registers devices through the native API; returns their cids.
+    pub async fn register(&self, app: &Value, devices: Value) -> Vec<String> {
+        register(&self.http, &self.base, app, devices).await
+    }
+
+    /// A Getui client for `app`, authenticated.
+    pub async fn getui(&self, app: &Value) -> Getui {
+        Getui::connect(&self.http, &self.base, app).await
+    }
+}
+
+/// `POST /admin/v1/apps`.
+pub async fn create_app(http: &reqwest::Client, base: &str, admin: &str) -> Value {
+    let r = http
+        .post(format!("{base}/admin/v1/apps"))
+        .bearer_auth(admin)
+        .json(&json!({ "name": "test app" }))
+        .send()
+        .await
+        .expect("create app");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.expect("json")
+}
+
+/// `POST /api/v1/apps/{app_id}/devices`.
+pub async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    app: &Value,
+    devices: Value,
+) -> Vec<String> {
+    let r = http
+        .post(format!("{base}/api/v1/apps/{}/devices", s(&app["app_id"])))
+        .basic_auth(
+            s(&app["getui"]["app_key"]),
+            Some(s(&app["getui"]["master_secret"])),
+        )
+        .json(&devices)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), StatusCode::OK, "register devices");
+    let body: Value = r.json().await.expect("json");
+    body["cids"]
+        .as_array()
+        .expect("cids")
+        .iter()
+        .map(|c| s(c).to_owned())
+        .collect()
+}
+
+/// A JSON string value as `&str` (panics otherwise: test helper).
+pub fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
+/// The Getui sign for an app's credentials and a timestamp.
+pub fn sign(app: &Value, ts: &str) -> String {
+    roster_core::app::getui_sign(
+        s(&app["getui"]["app_key"]),
+        ts,
+        s(&app["getui"]["master_secret"]),
+    )
+}
+
+/// A reply: status and JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: Value,
+}
+
+impl Reply {
+    /// The Getui business code.
+    pub fn code(&self) -> i64 {
+        self.body["code"].as_i64().unwrap_or(-1)
+    }
+
+    /// The Getui message.
+    pub fn msg(&self) -> &str {
+        self.body["msg"].as_str().unwrap_or("")
+    }
+
+    /// Asserts success and returns `data`.
+    pub fn ok(&self) -> &Value {
+        assert_eq!((self.status, self.code()), (200, 0), "{}", self.body);
+        &self.body["data"]
+    }
+
+    /// Asserts a 20001 with this message.
+    pub fn param_error(&self, msg: &str) {
+        assert_eq!(
+            (self.status, self.code(), self.msg()),
+            (400, 20001, msg),
+            "{}",
+            self.body
+        );
+    }
+}
+
+/// A client of the Getui dialect for one app.
+pub struct Getui {
+    /// `{base}/v2/{appId}`.
+    pub base: String,
+    /// The auth token in use.
+    pub token: String,
+    http: reqwest::Client,
+}
+
+impl Getui {
+    /// Authenticates with the app's key and secret.
+    pub async fn connect(http: &reqwest::Client, base: &str, app: &Value) -> Self {
+        let mut g = Getui {
+            base: format!("{base}/v2/{}", s(&app["app_id"])),
+            token: String::new(),
+            http: http.clone(),
+        };
+        let ts = roster_core::time::now_ms().to_string();
+        let body =
+            json!({ "sign": sign(app, &ts), "timestamp": ts, "appkey": app["getui"]["app_key"] });
+        let r = g.call(Method::POST, "/auth", Some(body.to_string())).await;
+        g.token = s(&r.ok()["token"]).to_owned();
+        g
+    }
+
+    /// Any call; `body` is sent as-is with a JSON content type.
+    pub async fn call(&self, method: Method, path: &str, body: Option<String>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if !self.token.is_empty() {
+            req = req.header("token", &self.token);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json;charset=utf-8")
+                .body(b);
+        }
+        let r = req.send().await.expect("send");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("reply is not JSON ({status}): {text}"));
+        Reply { status, body }
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(body.to_string())).await
+    }
+
+    /// PUT with a JSON body.
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(body.to_string())).await
+    }
+
+    /// DELETE with a JSON body (or `null`).
+    pub async fn delete(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::DELETE, path, Some(body.to_string()))
+            .await
+    }
+}
+
+/// The real `roster` binary, run as a child process on a free port.
+pub struct RosterProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    child: Child,
+    binary: PathBuf,
+    data_dir: PathBuf,
+    port: u16,
+}
+
+impl RosterProcess {
+    /// Starts `binary serve` over `data_dir` and waits for `/healthz`.
+    pub async fn start(binary: &Path, data_dir: &Path) -> Self {
+        let port = free_port();
+        let child = spawn(binary, data_dir, port);
+        let p = RosterProcess {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+            binary: binary.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            port,
+        };
+        p.wait_ready().await;
+        p
+    }
+
+    async fn wait_ready(&self) {
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("roster did not become ready on {}", self.base);
+    }
+
+    /// Kills the process with SIGKILL (no shutdown path runs) and starts it again.
+    pub async fn kill_and_restart(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+        self.child = spawn(&self.binary, &self.data_dir, self.port);
+        self.wait_ready().await;
+    }
+}
+
+impl Drop for RosterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(binary: &Path, data_dir: &Path, port: u16) -> Child {
+    Command::new(binary)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("ROSTER_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("ROSTER_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn roster")
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

@@ -24,7 +24,10 @@ fn pairs(body: &Map<String, Value>) -> Result<Vec<(Cid, Alias)>, Error> {
     }
     unique(raw.iter().map(|(c, _)| *c), "cid")?;
     let cids = target_cids(raw.iter().map(|(c, _)| *c))?;
-    Ok(cids.into_iter().zip(raw.into_iter().map(|(_, a)| a)).collect())
+    Ok(cids
+        .into_iter()
+        .zip(raw.into_iter().map(|(_, a)| a))
+        .collect())
 }
 
 /// `POST /user/alias`: binds each cid to its alias, all or nothing.

@@ -30,7 +30,10 @@ fn timestamp(body: &serde_json::Map<String, Value>) -> Result<(String, i64), Err
     Ok((text, ms))
 }
 
-fn required_str<'a>(body: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, Error> {
+fn required_str<'a>(
+    body: &'a serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<&'a str, Error> {
     match field(body, name) {
         None => Err(Error::empty(name)),
         Some(Value::String(s)) if s.is_empty() => Err(Error::empty(name)),
@@ -69,7 +72,9 @@ pub(crate) async fn create(
         .store
         .insert_token(&app_id, &token_digest(&token), expires_at)
         .await?;
-    Ok(ok(Some(json!({ "expire_time": expires_at.to_string(), "token": token }))))
+    Ok(ok(Some(
+        json!({ "expire_time": expires_at.to_string(), "token": token }),
+    )))
 }
 
 /// Revokes a token of this app. Revoking an unknown or already revoked token succeeds:
@@ -79,6 +84,9 @@ pub(crate) async fn revoke(
     P((app_id, token)): P<(String, String)>,
 ) -> Result<Response, GetuiError> {
     let app_id = AppId::parse(app_id).map_err(|_| GetuiError::token())?;
-    state.store.revoke_token(&app_id, &token_digest(&token)).await?;
+    state
+        .store
+        .revoke_token(&app_id, &token_digest(&token))
+        .await?;
     Ok(ok(None))
 }

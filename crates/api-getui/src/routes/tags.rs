@@ -45,7 +45,9 @@ pub(crate) async fn overwrite(
 ) -> Result<Response, GetuiError> {
     let tags = tag_list(&body)?;
     let cid = Cid::parse(cid).map_err(|_| Error::UnknownTarget)?;
-    state.quota.check(&auth.app, &LimitedAction::TagOverwrite(cid.clone()))?;
+    state
+        .quota
+        .check(&auth.app, &LimitedAction::TagOverwrite(cid.clone()))?;
     state.store.replace_tags(&auth.app, &cid, &tags).await?;
     Ok(ok(None))
 }
@@ -61,7 +63,11 @@ pub(crate) async fn query(
     let joined: Vec<String> = if tags.is_empty() {
         Vec::new()
     } else {
-        vec![tags.iter().map(TagName::as_str).collect::<Vec<_>>().join(" ")]
+        vec![tags
+            .iter()
+            .map(TagName::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")]
     };
     Ok(ok(Some(json!({ cid.as_str(): joined }))))
 }

@@ -50,7 +50,10 @@ async fn lookup(
 ) -> Result<(Vec<Device>, Vec<String>), GetuiError> {
     let listed = cid_list(raw, max)?;
     let valid: Vec<Cid> = listed.iter().filter_map(|c| Cid::parse(*c).ok()).collect();
-    let found = state.store.get_devices(&auth.app, &valid, state.now()).await?;
+    let found = state
+        .store
+        .get_devices(&auth.app, &valid, state.now())
+        .await?;
     let missing = listed
         .iter()
         .filter(|c| !found.iter().any(|d| d.cid.as_str() == **c))
@@ -137,7 +140,9 @@ pub(crate) async fn detail(
             (d.cid.to_string(), v)
         })
         .collect();
-    Ok(ok(Some(json!({ "invalidCids": missing, "validCids": valid }))))
+    Ok(ok(Some(
+        json!({ "invalidCids": missing, "validCids": valid }),
+    )))
 }
 
 /// `badge` as `"+N"`, `"-N"`, `"N"` or a JSON integer.
@@ -207,7 +212,10 @@ pub(crate) async fn bind_dt(
         });
     }
     state.quota.check(&auth.app, &LimitedAction::BindDt)?;
-    let failures = state.store.bind_device_tokens(&auth.app, kind, &entries).await?;
+    let failures = state
+        .store
+        .bind_device_tokens(&auth.app, kind, &entries)
+        .await?;
     if failures.is_empty() {
         return Ok(ok(None));
     }

@@ -1,0 +1,10 @@
+//! roster over real HTTP: every Getui user endpoint with valid and invalid input, the
+//! native API, and durability across restarts (in-process and with SIGKILL).
+
+mod durability;
+mod getui_alias;
+mod getui_auth;
+mod getui_tags;
+mod getui_tolerance;
+mod getui_user;
+mod native;
