@@ -3,6 +3,7 @@
 //! dialect maps to its own wire codes. No HTTP, no SQL.
 
 pub mod app;
+pub mod audience;
 pub mod device;
 pub mod error;
 pub mod ids;
@@ -11,6 +12,7 @@ pub mod quota;
 pub mod time;
 
 pub use app::{App, AppCredentials, NewApp};
+pub use audience::{AudienceQuery, DeviceFacts, RegionCode, Selector};
 pub use device::{BadgeOp, Device, DeviceEvent, DeviceKind, DeviceUpsert, DtType, PhoneType};
 pub use error::{Error, ErrorCode, Result};
 pub use ids::{Alias, AppId, Cid, TagName};

@@ -55,7 +55,7 @@ fn upsert_one(tx: &Transaction<'_>, app: &str, d: &DeviceUpsert, now: i64) -> St
             .db()?,
         None => None,
     };
-    if let Some((id, props)) = existing {
+    if let (Some(cid), Some((id, props))) = (&d.cid, existing) {
         let props = match &d.properties {
             Some(extra) => {
                 let mut merged: serde_json::Map<String, serde_json::Value> =
@@ -94,17 +94,29 @@ fn upsert_one(tx: &Transaction<'_>, app: &str, d: &DeviceUpsert, now: i64) -> St
             props,
         ])
         .db()?;
-        return Ok(d.cid.clone().unwrap_or_else(Cid::generate));
+        return Ok(cid.clone());
     }
     let phone_type = d.phone_type.ok_or_else(|| Error::empty("phone_type"))?;
     let cid = d.cid.clone().unwrap_or_else(Cid::generate);
+    let ord: i64 = tx
+        .prepare_cached(
+            "UPDATE apps SET next_ord = next_ord + 1 WHERE id = ?1 RETURNING next_ord - 1",
+        )
+        .db()?
+        .query_row([app], |r| r.get(0))
+        .optional()
+        .db()?
+        .ok_or_else(|| Error::NotFound("app".into()))?;
+    if ord > i64::from(u32::MAX) {
+        return Err(Error::over_limit("devices").into());
+    }
     let props =
         serde_json::to_string(&d.properties.clone().unwrap_or_default()).map_err(json_err)?;
     tx.prepare_cached(
         "INSERT INTO devices (app_id, cid, kind, phone_type, brand, phone_model, package_name,
             client_app_id, device_token, notification_switch, region, app_version, os,
-            properties, create_time, last_login_time)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+            properties, create_time, last_login_time, ord)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)",
     )
     .db()?
     .execute(params![
@@ -123,6 +135,7 @@ fn upsert_one(tx: &Transaction<'_>, app: &str, d: &DeviceUpsert, now: i64) -> St
         d.os,
         props,
         now,
+        ord,
     ])
     .db()?;
     // Registration is the device's first login (Getui: create_time is "首次登录时间").

@@ -11,11 +11,15 @@ use roster_store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 mod apps;
+mod audience;
 mod devices;
 mod labels;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_audience.sql"),
+];
 
 /// Idle read connections kept for reuse.
 const MAX_IDLE_READERS: usize = 8;

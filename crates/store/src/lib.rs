@@ -6,7 +6,8 @@
 
 use async_trait::async_trait;
 use roster_core::{
-    Alias, App, AppId, BadgeOp, Cid, Device, DeviceEvent, DeviceUpsert, DtType, NewApp, TagName,
+    Alias, App, AppId, AudienceQuery, BadgeOp, Cid, Device, DeviceEvent, DeviceFacts, DeviceUpsert,
+    DtType, NewApp, PhoneType, TagName,
 };
 
 pub mod suite;
@@ -140,7 +141,92 @@ pub trait TagStore: Send + Sync {
     async fn tags_of(&self, app: &AppId, cid: &Cid) -> StoreResult<Vec<TagName>>;
 }
 
-/// Everything a roster node needs from its store.
-pub trait Store: AppStore + TokenStore + DeviceStore + AliasStore + TagStore {}
+/// Audience counts and listings over the selector language.
+#[async_trait]
+pub trait AudienceStore: Send + Sync {
+    /// How many devices of `app` are in the audience.
+    async fn count_audience(&self, app: &AppId, query: &AudienceQuery) -> StoreResult<u64>;
+    /// Up to `limit` audience members with an ordinal greater than `after`, in ordinal
+    /// order, for paging through an audience.
+    async fn audience_page(
+        &self,
+        app: &AppId,
+        query: &AudienceQuery,
+        after: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<Vec<(u32, Cid)>>;
+}
 
-impl<T: AppStore + TokenStore + DeviceStore + AliasStore + TagStore> Store for T {}
+/// Everything a roster node needs from its store.
+pub trait Store:
+    AppStore + TokenStore + DeviceStore + AliasStore + TagStore + AudienceStore
+{
+}
+
+impl<T: AppStore + TokenStore + DeviceStore + AliasStore + TagStore + AudienceStore> Store for T {}
+
+/// The indexed facts of one device, with its dense per-app ordinal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    /// Dense per-app number, assigned at insert and never reused.
+    pub ordinal: u32,
+    /// The cid.
+    pub cid: Cid,
+    /// OS.
+    pub phone_type: PhoneType,
+    /// 8-digit region code.
+    pub region: Option<String>,
+    /// Brand, if known.
+    pub brand: Option<String>,
+    /// Tags.
+    pub tags: Vec<TagName>,
+    /// Bound alias.
+    pub alias: Option<Alias>,
+    /// Blacklisted.
+    pub blacklisted: bool,
+    /// Notification switch.
+    pub notification_switch: bool,
+}
+
+impl IndexRow {
+    /// The facts a selector is evaluated on.
+    pub fn facts(&self) -> DeviceFacts<'_> {
+        DeviceFacts {
+            cid: self.cid.as_str(),
+            phone_type: self.phone_type,
+            region: self.region.as_deref(),
+            tags: &self.tags,
+            brand: self.brand.as_deref().unwrap_or("unknown"),
+            alias: self.alias.as_ref().map(Alias::as_str),
+            blacklisted: self.blacklisted,
+            notification_switch: self.notification_switch,
+        }
+    }
+}
+
+/// Receives a whole app's indexed facts during a rebuild, devices in ordinal order,
+/// then tags in ordinal order. Borrowed strings avoid an allocation per row.
+pub trait IndexSink: Send + std::any::Any {
+    /// One device.
+    fn device(&mut self, ordinal: u32, facts: &DeviceFacts<'_>);
+    /// One tag of a device already passed to [`IndexSink::device`].
+    fn tag(&mut self, ordinal: u32, tag: &str);
+}
+
+/// What an in-memory audience index needs from the store it is derived from.
+#[async_trait]
+pub trait IndexSource: Store {
+    /// Every app id.
+    async fn app_ids(&self) -> StoreResult<Vec<AppId>>;
+    /// Index rows of the cids that exist, in input order.
+    async fn index_rows(&self, app: &AppId, cids: &[Cid]) -> StoreResult<Vec<IndexRow>>;
+    /// Streams a whole app into `sink` and hands it back.
+    async fn scan_index(
+        &self,
+        app: &AppId,
+        sink: Box<dyn IndexSink>,
+    ) -> StoreResult<Box<dyn IndexSink>>;
+    /// The cids of ordinals, in input order, skipping ordinals that do not exist.
+    async fn cids_of_ordinals(&self, app: &AppId, ordinals: &[u32])
+        -> StoreResult<Vec<(u32, Cid)>>;
+}

@@ -1,0 +1,336 @@
+//! One app's bitmaps and the selector evaluation over them.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use roaring::{MultiOps, RoaringBitmap};
+use roster_core::audience::RegionLevel;
+use roster_core::{AudienceQuery, DeviceFacts, PhoneType, Selector};
+
+/// The bitmaps of one app. Every bitmap holds device ordinals.
+#[derive(Debug, Default, Clone)]
+pub struct AppIndex {
+    all: RoaringBitmap,
+    phone: [RoaringBitmap; 2],
+    province: HashMap<Box<str>, RoaringBitmap>,
+    city: HashMap<Box<str>, RoaringBitmap>,
+    exact_region: HashMap<Box<str>, RoaringBitmap>,
+    tags: HashMap<Box<str>, RoaringBitmap>,
+    brand: HashMap<Box<str>, RoaringBitmap>,
+    blacklisted: RoaringBitmap,
+    notification_off: RoaringBitmap,
+    has_alias: RoaringBitmap,
+}
+
+fn phone_slot(p: PhoneType) -> usize {
+    match p {
+        PhoneType::Android => 0,
+        PhoneType::Ios => 1,
+    }
+}
+
+/// Adds `ord`; appending (the rebuild's case) is the fast path.
+fn add(b: &mut RoaringBitmap, ord: u32) {
+    if !b.push(ord) {
+        b.insert(ord);
+    }
+}
+
+fn add_keyed(map: &mut HashMap<Box<str>, RoaringBitmap>, key: &str, ord: u32) {
+    match map.get_mut(key) {
+        Some(b) => add(b, ord),
+        None => {
+            let mut b = RoaringBitmap::new();
+            b.insert(ord);
+            map.insert(key.into(), b);
+        }
+    }
+}
+
+fn remove_keyed(map: &mut HashMap<Box<str>, RoaringBitmap>, key: &str, ord: u32) {
+    if let Some(b) = map.get_mut(key) {
+        b.remove(ord);
+        if b.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// The region keys a device region code is filed under: province, city, and, for codes
+/// below city level, the exact code.
+fn region_keys(region: &str) -> Option<(&str, &str, Option<&str>)> {
+    if region.len() != 8 || !region.is_ascii() {
+        return None;
+    }
+    let exact = (!region.ends_with("0000")).then_some(region);
+    Some((&region[..2], &region[..4], exact))
+}
+
+/// An intermediate result: a set, or the complement of one.
+enum Term<'a> {
+    Pos(Cow<'a, RoaringBitmap>),
+    Neg(Cow<'a, RoaringBitmap>),
+}
+
+/// A selector whose alias and cid leaves have been resolved to ordinals.
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// Every device, or none.
+    All(bool),
+    /// Intersection.
+    And(Vec<Node>),
+    /// Union.
+    Or(Vec<Node>),
+    /// Complement.
+    Not(Box<Node>),
+    /// An indexed leaf.
+    Leaf(Selector),
+    /// Devices resolved through the store (alias, cid lists).
+    Ords(RoaringBitmap),
+}
+
+static EMPTY: std::sync::LazyLock<RoaringBitmap> = std::sync::LazyLock::new(RoaringBitmap::new);
+
+impl AppIndex {
+    /// Files one device's facts under `ordinal` (its tags are added separately).
+    pub fn add_device(&mut self, ordinal: u32, f: &DeviceFacts<'_>) {
+        add(&mut self.all, ordinal);
+        add(&mut self.phone[phone_slot(f.phone_type)], ordinal);
+        if let Some((p, c, e)) = f.region.and_then(region_keys) {
+            add_keyed(&mut self.province, p, ordinal);
+            add_keyed(&mut self.city, c, ordinal);
+            if let Some(e) = e {
+                add_keyed(&mut self.exact_region, e, ordinal);
+            }
+        }
+        add_keyed(&mut self.brand, f.brand, ordinal);
+        if f.blacklisted {
+            add(&mut self.blacklisted, ordinal);
+        }
+        if !f.notification_switch {
+            add(&mut self.notification_off, ordinal);
+        }
+        if f.alias.is_some() {
+            add(&mut self.has_alias, ordinal);
+        }
+        for t in f.tags {
+            self.add_tag(ordinal, t.as_str());
+        }
+    }
+
+    /// Files one tag of a device.
+    pub fn add_tag(&mut self, ordinal: u32, tag: &str) {
+        add_keyed(&mut self.tags, tag, ordinal);
+    }
+
+    /// Removes everything `f` filed under `ordinal`.
+    pub fn remove_device(&mut self, ordinal: u32, f: &DeviceFacts<'_>) {
+        self.all.remove(ordinal);
+        self.phone[phone_slot(f.phone_type)].remove(ordinal);
+        if let Some((p, c, e)) = f.region.and_then(region_keys) {
+            remove_keyed(&mut self.province, p, ordinal);
+            remove_keyed(&mut self.city, c, ordinal);
+            if let Some(e) = e {
+                remove_keyed(&mut self.exact_region, e, ordinal);
+            }
+        }
+        remove_keyed(&mut self.brand, f.brand, ordinal);
+        self.blacklisted.remove(ordinal);
+        self.notification_off.remove(ordinal);
+        self.has_alias.remove(ordinal);
+        for t in f.tags {
+            remove_keyed(&mut self.tags, t.as_str(), ordinal);
+        }
+    }
+
+    /// Devices in the index.
+    pub fn len(&self) -> u64 {
+        self.all.len()
+    }
+
+    /// Whether the index holds no device.
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// Devices with a bound alias.
+    pub fn with_alias(&self) -> &RoaringBitmap {
+        &self.has_alias
+    }
+
+    /// Approximate heap bytes: bitmap payloads plus key strings and map slots.
+    pub fn heap_bytes(&self) -> usize {
+        let bitmaps = |m: &HashMap<Box<str>, RoaringBitmap>| -> usize {
+            m.iter()
+                .map(|(k, b)| {
+                    b.serialized_size()
+                        + k.len()
+                        + std::mem::size_of::<(Box<str>, RoaringBitmap)>()
+                        + 8
+                })
+                .sum()
+        };
+        self.all.serialized_size()
+            + self
+                .phone
+                .iter()
+                .map(RoaringBitmap::serialized_size)
+                .sum::<usize>()
+            + bitmaps(&self.province)
+            + bitmaps(&self.city)
+            + bitmaps(&self.exact_region)
+            + bitmaps(&self.tags)
+            + bitmaps(&self.brand)
+            + self.blacklisted.serialized_size()
+            + self.notification_off.serialized_size()
+            + self.has_alias.serialized_size()
+    }
+
+    fn leaf(&self, sel: &Selector) -> &RoaringBitmap {
+        match sel {
+            Selector::PhoneType(p) => &self.phone[phone_slot(*p)],
+            Selector::Region(r) => {
+                let (map, key) = match r.level() {
+                    RegionLevel::Province => (&self.province, r.province()),
+                    RegionLevel::City => (&self.city, r.city()),
+                    RegionLevel::Exact => (&self.exact_region, r.as_str()),
+                };
+                map.get(key).unwrap_or(&EMPTY)
+            }
+            Selector::Tag(t) => self.tags.get(t.as_str()).unwrap_or(&EMPTY),
+            Selector::Brand(b) => self.brand.get(b.as_str()).unwrap_or(&EMPTY),
+            _ => &EMPTY,
+        }
+    }
+
+    fn eval<'a>(&'a self, node: &'a Node) -> Term<'a> {
+        match node {
+            Node::All(true) => Term::Pos(Cow::Borrowed(&self.all)),
+            Node::All(false) => Term::Pos(Cow::Borrowed(&EMPTY)),
+            Node::Leaf(sel) => Term::Pos(Cow::Borrowed(self.leaf(sel))),
+            Node::Ords(b) => Term::Pos(Cow::Borrowed(b)),
+            Node::Not(x) => match self.eval(x) {
+                Term::Pos(b) => Term::Neg(b),
+                Term::Neg(b) => Term::Pos(b),
+            },
+            Node::And(xs) => {
+                let (pos, neg) = self.split(xs);
+                if pos.is_empty() {
+                    Term::Neg(union(neg))
+                } else {
+                    let acc = intersect(pos);
+                    if neg.is_empty() {
+                        Term::Pos(acc)
+                    } else {
+                        Term::Pos(Cow::Owned(acc.into_owned() - &*union(neg)))
+                    }
+                }
+            }
+            Node::Or(xs) => {
+                let (pos, neg) = self.split(xs);
+                if neg.is_empty() {
+                    Term::Pos(union(pos))
+                } else {
+                    // ~A ∪ ~B ∪ P = ~((A ∩ B) − P)
+                    let acc = intersect(neg);
+                    if pos.is_empty() {
+                        Term::Neg(acc)
+                    } else {
+                        Term::Neg(Cow::Owned(acc.into_owned() - &*union(pos)))
+                    }
+                }
+            }
+        }
+    }
+
+    fn split<'a>(
+        &'a self,
+        xs: &'a [Node],
+    ) -> (Vec<Cow<'a, RoaringBitmap>>, Vec<Cow<'a, RoaringBitmap>>) {
+        let (mut pos, mut neg) = (Vec::new(), Vec::new());
+        for x in xs {
+            match self.eval(x) {
+                Term::Pos(b) => pos.push(b),
+                Term::Neg(b) => neg.push(b),
+            }
+        }
+        (pos, neg)
+    }
+
+    fn exclusions<'a>(&'a self, q: &AudienceQuery, neg: &mut Vec<Cow<'a, RoaringBitmap>>) {
+        if q.exclude_blacklisted {
+            neg.push(Cow::Borrowed(&self.blacklisted));
+        }
+        if q.exclude_notification_off {
+            neg.push(Cow::Borrowed(&self.notification_off));
+        }
+    }
+
+    fn top<'a>(
+        &'a self,
+        root: &'a Node,
+        q: &AudienceQuery,
+    ) -> (Vec<Cow<'a, RoaringBitmap>>, Vec<Cow<'a, RoaringBitmap>>) {
+        let (mut pos, mut neg) = match root {
+            Node::And(xs) => self.split(xs),
+            other => self.split(std::slice::from_ref(other)),
+        };
+        self.exclusions(q, &mut neg);
+        if pos.is_empty() {
+            pos.push(Cow::Borrowed(&self.all));
+        }
+        (pos, neg)
+    }
+
+    /// Counts the audience, doing the last step with count-only operations.
+    pub fn count(&self, root: &Node, q: &AudienceQuery) -> u64 {
+        let (mut pos, neg) = self.top(root, q);
+        pos.sort_by_key(|b| b.len());
+        if neg.is_empty() {
+            let last = pos.pop().unwrap_or(Cow::Borrowed(&EMPTY));
+            if pos.is_empty() {
+                return last.len();
+            }
+            return intersect(pos).intersection_len(&last);
+        }
+        let acc = intersect(pos);
+        acc.difference_len(&union(neg))
+    }
+
+    /// The audience as a bitmap of ordinals.
+    pub fn members(&self, root: &Node, q: &AudienceQuery) -> RoaringBitmap {
+        let (pos, neg) = self.top(root, q);
+        let acc = intersect(pos).into_owned();
+        if neg.is_empty() {
+            acc
+        } else {
+            acc - &*union(neg)
+        }
+    }
+}
+
+/// Intersection, smallest first; borrows when there is one operand.
+fn intersect(mut xs: Vec<Cow<'_, RoaringBitmap>>) -> Cow<'_, RoaringBitmap> {
+    xs.sort_by_key(|b| b.len());
+    let mut it = xs.into_iter();
+    let Some(first) = it.next() else {
+        return Cow::Borrowed(&EMPTY);
+    };
+    let mut acc = first;
+    for b in it {
+        if acc.is_empty() {
+            break;
+        }
+        acc = Cow::Owned(acc.into_owned() & &*b);
+    }
+    acc
+}
+
+/// Union; borrows when there is one operand.
+fn union(mut xs: Vec<Cow<'_, RoaringBitmap>>) -> Cow<'_, RoaringBitmap> {
+    match xs.len() {
+        0 => Cow::Borrowed(&EMPTY),
+        1 => xs.pop().unwrap_or(Cow::Borrowed(&EMPTY)),
+        _ => Cow::Owned(xs.iter().map(|b| &**b).union()),
+    }
+}
