@@ -167,9 +167,9 @@ impl Selector {
 impl AudienceQuery {
     /// Whether one device is in the audience, evaluated directly.
     pub fn matches(&self, d: &DeviceFacts<'_>) -> bool {
-        !(self.exclude_blacklisted && d.blacklisted)
-            && !(self.exclude_notification_off && !d.notification_switch)
-            && self.selector.matches(d)
+        let excluded = (self.exclude_blacklisted && d.blacklisted)
+            || (self.exclude_notification_off && !d.notification_switch);
+        !excluded && self.selector.matches(d)
     }
 }
 
