@@ -40,7 +40,7 @@ impl GetuiState {
 
 /// The `/v2` routes.
 pub fn router(state: GetuiState) -> Router {
-    use routes::{alias, auth as token, tags, user};
+    use routes::{alias, auth as token, count, tags, user};
     Router::new()
         .route("/v2/{app_id}/auth", post(token::create))
         .route("/v2/{app_id}/auth/{token}", delete(token::revoke))
@@ -71,6 +71,7 @@ pub fn router(state: GetuiState) -> Router {
         .route("/v2/{app_id}/user/detail/{cids}", get(user::detail))
         .route("/v2/{app_id}/user/badge/cid/{cids}", post(user::badge))
         .route("/v2/{app_id}/user/bind_dt/{type}", post(user::bind_dt))
+        .route("/v2/{app_id}/user/count", post(count::count))
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
 }

@@ -11,6 +11,7 @@ use roster_store::Store;
 use utoipa::OpenApi;
 
 mod admin;
+mod audience;
 mod auth;
 mod devices;
 mod error;
@@ -41,6 +42,8 @@ pub struct NativeState {
         devices::upsert,
         devices::event,
         devices::get_device,
+        audience::count,
+        audience::cids,
     ),
     components(schemas(
         admin::CreateApp,
@@ -49,6 +52,8 @@ pub struct NativeState {
         devices::UpsertReply,
         devices::EventIn,
         devices::DeviceOut,
+        audience::AudienceIn,
+        audience::CountOut,
         error::ErrorBody,
         error::ErrorDetail,
     )),
@@ -73,6 +78,11 @@ pub fn router(state: NativeState) -> Router {
             "/api/v1/apps/{app_id}/devices/{cid}/events",
             post(devices::event),
         )
+        .route(
+            "/api/v1/apps/{app_id}/audience/count",
+            post(audience::count),
+        )
+        .route("/api/v1/apps/{app_id}/audience/cids", post(audience::cids))
         .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

@@ -14,7 +14,8 @@ use roster_api_native::NativeState;
 use roster_core::quota::Unlimited;
 use roster_core::time::Clock;
 use roster_core::{AppCredentials, NewApp};
-use roster_store::Store;
+use roster_index::IndexedStore;
+use roster_store::{AppStore, Store};
 use roster_store_sqlite::SqliteStore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -52,8 +53,8 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// Opens the store the settings name.
-pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store the settings name, without an audience index (for the CLI).
+pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
     match settings.store.as_deref() {
         None => {
             let store = SqliteStore::open_in_dir(&settings.data_dir)
@@ -79,6 +80,15 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         }
         Some(_) => bail!("unsupported --store URL: use sqlite:PATH or postgres://…"),
     }
+}
+
+/// Opens the store and builds its audience index (the server's store).
+pub async fn open_indexed_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let store = open_store(settings)?;
+    let (indexed, _) = IndexedStore::open(store)
+        .await
+        .map_err(|e| anyhow::anyhow!("build audience index: {e}"))?;
+    Ok(Arc::new(indexed))
 }
 
 /// Creates an app directly in the store (the CLI's `app create`).
@@ -226,7 +236,7 @@ impl Running {
 
 /// Opens the store, binds the listener and serves until stopped.
 pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Running> {
-    let store = open_store(settings)?;
+    let store = open_indexed_store(settings).await?;
     let admin_token = admin_token(settings)?;
     let app = router(store, clock, admin_token.clone());
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);

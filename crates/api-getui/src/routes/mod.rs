@@ -2,5 +2,6 @@
 
 pub(crate) mod alias;
 pub(crate) mod auth;
+pub(crate) mod count;
 pub(crate) mod tags;
 pub(crate) mod user;
