@@ -238,11 +238,21 @@ impl Running {
 pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Running> {
     let store = open_indexed_store(settings).await?;
     let admin_token = admin_token(settings)?;
+    serve_store(store, &settings.listen, clock, admin_token).await
+}
+
+/// Serves an already opened store until stopped.
+pub async fn serve_store(
+    store: Arc<dyn Store>,
+    listen: &str,
+    clock: Clock,
+    admin_token: String,
+) -> anyhow::Result<Running> {
     let app = router(store, clock, admin_token.clone());
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("listen on {}", settings.listen))?;
+        .with_context(|| format!("listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
     let service = axum::ServiceExt::<Request>::into_make_service(app);

@@ -1,0 +1,226 @@
+//! `roster-bench`: generates a seeded synthetic app straight into the embedded store,
+//! builds the audience index from it, and prints rebuild time, index memory, count
+//! latency of a fixed query mix against the same queries in SQL on the same data, and
+//! the throughput of Getui `POST /user/count` over HTTP under concurrent load.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use roster_core::{AppId, NewApp};
+use roster_index::IndexedStore;
+use roster_store::{AppStore, AudienceStore, Store};
+use roster_store_sqlite::SqliteStore;
+use serde_json::{json, Value};
+
+mod gen;
+mod queries;
+
+/// Audience benchmark: bitmap index vs SQL on the same stored data.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Devices in the synthetic app.
+    #[arg(long, default_value_t = 10_000_000)]
+    devices: u64,
+    /// Distinct custom tags (zipf-distributed).
+    #[arg(long, default_value_t = 3_000)]
+    tags: u64,
+    /// RNG seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Keep the generated store here and reuse it on the next run with the same shape
+    /// (default: a temporary directory, removed afterwards).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Index runs per query.
+    #[arg(long, default_value_t = 200)]
+    iters: usize,
+    /// SQL runs per query.
+    #[arg(long, default_value_t = 3)]
+    sql_iters: usize,
+    /// Seconds of HTTP load (0 skips it).
+    #[arg(long, default_value_t = 5.0)]
+    http_seconds: f64,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 32)]
+    http_concurrency: usize,
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// Generates the app unless `dir` already holds one of this shape; returns its credentials.
+async fn prepare(args: &Args, dir: &std::path::Path, store: &Arc<SqliteStore>) -> anyhow::Result<Value> {
+    let marker = dir.join("bench-shape.json");
+    let shape = json!({ "devices": args.devices, "tags": args.tags, "seed": args.seed });
+    if let Ok(text) = std::fs::read_to_string(&marker) {
+        let saved: Value = serde_json::from_str(&text)?;
+        if saved["shape"] == shape {
+            println!("reusing generated app in {}", dir.display());
+            return Ok(saved["app"].clone());
+        }
+        bail!("{} holds a different shape; use another --data-dir", dir.display());
+    }
+    let app = NewApp::new("bench", 0).map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.create_app(&app).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let id: AppId = app.credentials.app_id.clone();
+    let started = Instant::now();
+    let mut generator = gen::Generator::new(gen::Shape { devices: args.devices, tags: args.tags, seed: args.seed })?;
+    let mut done = 0u64;
+    loop {
+        let batch = generator.batch(100_000);
+        if batch.is_empty() {
+            break;
+        }
+        done += batch.len() as u64;
+        let (s, id) = (store.clone(), id.clone());
+        tokio::task::spawn_blocking(move || s.import_devices(&id, &batch))
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if done % 1_000_000 == 0 {
+            eprintln!("  generated {done} devices ({:.0?})", started.elapsed());
+        }
+    }
+    println!("generated {} devices in {:.1?}", args.devices, started.elapsed());
+    let creds = serde_json::to_value(&app.credentials)?;
+    std::fs::write(&marker, serde_json::to_string(&json!({ "shape": shape, "app": creds }))?)?;
+    Ok(creds)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir()?;
+    let dir = args.data_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let sqlite = Arc::new(SqliteStore::open_in_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let creds = prepare(&args, &dir, &sqlite).await?;
+    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let rss0 = rss_bytes();
+    let (indexed, stats) = IndexedStore::open(sqlite.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rss1 = rss_bytes();
+    let n = stats.devices.max(1) as f64;
+    println!();
+    println!("devices              {}", stats.devices);
+    println!("index rebuild        {:.2} s", stats.elapsed.as_secs_f64());
+    println!("index heap           {:.1} MB = {:.1} bytes/device (bitmap payloads + keys)", stats.heap_bytes as f64 / 1e6, stats.heap_bytes as f64 / n);
+    println!("process RSS growth   {:.1} MB = {:.1} bytes/device (rebuild, allocator included)", rss1.saturating_sub(rss0) as f64 / 1e6, rss1.saturating_sub(rss0) as f64 / n);
+
+    let mix = queries::mix();
+    println!();
+    println!("{:<28} {:>10} {:>10} {:>10} {:>12} {:>9}", "query", "matches", "p50 ms", "p99 ms", "SQL med ms", "SQL/p50");
+    let mut all_samples = Vec::new();
+    let mut ratios = Vec::new();
+    for q in &mix {
+        let want = sqlite.count_audience(&app, &q.query).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut samples = Vec::with_capacity(args.iters);
+        for _ in 0..args.iters.max(1) {
+            let t = Instant::now();
+            let got = indexed.count_audience(&app, &q.query).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            samples.push(t.elapsed());
+            if got != want {
+                bail!("{}: index counted {got}, SQL counted {want}", q.name);
+            }
+        }
+        let mut sql = Vec::with_capacity(args.sql_iters);
+        for _ in 0..args.sql_iters.max(1) {
+            let t = Instant::now();
+            sqlite.count_audience(&app, &q.query).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            sql.push(t.elapsed());
+        }
+        samples.sort();
+        sql.sort();
+        let (p50, p99, sql50) = (pct(&samples, 0.5), pct(&samples, 0.99), pct(&sql, 0.5));
+        let ratio = sql50.as_secs_f64() / p50.as_secs_f64().max(1e-9);
+        ratios.push(ratio);
+        println!("{:<28} {:>10} {:>10} {:>10} {:>12} {:>8.0}x", q.name, want, ms(p50), ms(p99), ms(sql50), ratio);
+        all_samples.extend(samples);
+    }
+    all_samples.sort();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>12} {:>8.0}x (min ratio {:.0}x)",
+        "whole mix", "", ms(pct(&all_samples, 0.5)), ms(pct(&all_samples, 0.99)), "", ratios[ratios.len() / 2], ratios[0]
+    );
+
+    if args.http_seconds > 0.0 {
+        http_load(&args, Arc::new(indexed), &creds, &mix).await?;
+    }
+    Ok(())
+}
+
+async fn http_load(args: &Args, store: Arc<dyn Store>, creds: &Value, mix: &[queries::Query]) -> anyhow::Result<()> {
+    let running = roster_server::serve_store(store, "127.0.0.1:0", roster_core::time::system_clock(), "bench".into()).await?;
+    let base = format!("http://{}/v2/{}", running.addr, creds["app_id"].as_str().unwrap_or_default());
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.http_concurrency).build()?;
+    let ts = roster_core::time::now_ms().to_string();
+    let key = creds["getui"]["app_key"].as_str().unwrap_or_default();
+    let sign = roster_core::app::getui_sign(key, &ts, creds["getui"]["master_secret"].as_str().unwrap_or_default());
+    let auth: Value = http
+        .post(format!("{base}/auth"))
+        .json(&json!({ "sign": sign, "timestamp": ts, "appkey": key }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = auth["data"]["token"].as_str().context("auth failed")?.to_owned();
+    let bodies: Vec<Value> = mix.iter().filter_map(|q| q.getui.clone()).collect();
+    let deadline = Instant::now() + Duration::from_secs_f64(args.http_seconds);
+    let mut tasks = Vec::new();
+    for worker in 0..args.http_concurrency {
+        let (http, base, token, bodies) = (http.clone(), base.clone(), token.clone(), bodies.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = worker;
+            while Instant::now() < deadline {
+                let body = &bodies[i % bodies.len()];
+                i += 1;
+                let t = Instant::now();
+                let r = http.post(format!("{base}/user/count")).header("token", &token).json(body).send().await;
+                let ok = match r {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(anyhow::anyhow!("user/count failed under load"));
+                }
+                lat.push(t.elapsed());
+            }
+            Ok(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    lat.sort();
+    println!();
+    println!(
+        "HTTP POST /v2/{{appId}}/user/count: {} requests in {:.1} s = {:.0} req/s with {} clients (p50 {} ms, p99 {} ms; client and server share the machine)",
+        lat.len(),
+        args.http_seconds,
+        lat.len() as f64 / args.http_seconds,
+        args.http_concurrency,
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.99)),
+    );
+    running.stop().await
+}
