@@ -8,8 +8,8 @@ use roster_store_sqlite::ImportDevice;
 
 /// The 34 province-level codes of China.
 pub const PROVINCES: [u32; 34] = [
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50,
-    51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
 ];
 
 /// Cities per province: 300 cities in all, spread unevenly.
@@ -19,8 +19,15 @@ fn cities_in(province_index: usize) -> u32 {
 }
 
 /// Android brands with their share, and the iOS brand.
-const ANDROID_BRANDS: [(&str, u32); 7] =
-    [("hw", 30), ("xm", 20), ("op", 17), ("vv", 16), ("ho", 10), ("mz", 2), ("unknown", 5)];
+const ANDROID_BRANDS: [(&str, u32); 7] = [
+    ("hw", 30),
+    ("xm", 20),
+    ("op", 17),
+    ("vv", 16),
+    ("ho", 10),
+    ("mz", 2),
+    ("unknown", 5),
+];
 
 /// Generation parameters.
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +118,11 @@ impl Generator {
         let alias = r.gen_bool(0.1).then(|| format!("u{}", self.next));
         ImportDevice {
             cid,
-            phone_type: if ios { PhoneType::Ios } else { PhoneType::Android },
+            phone_type: if ios {
+                PhoneType::Ios
+            } else {
+                PhoneType::Android
+            },
             brand: Some(brand.to_owned()),
             region,
             tags,

@@ -51,7 +51,11 @@ struct Args {
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -68,7 +72,11 @@ fn ms(d: Duration) -> String {
 }
 
 /// Generates the app unless `dir` already holds one of this shape; returns its credentials.
-async fn prepare(args: &Args, dir: &std::path::Path, store: &Arc<SqliteStore>) -> anyhow::Result<Value> {
+async fn prepare(
+    args: &Args,
+    dir: &std::path::Path,
+    store: &Arc<SqliteStore>,
+) -> anyhow::Result<Value> {
     let marker = dir.join("bench-shape.json");
     let shape = json!({ "devices": args.devices, "tags": args.tags, "seed": args.seed });
     if let Ok(text) = std::fs::read_to_string(&marker) {
@@ -77,13 +85,23 @@ async fn prepare(args: &Args, dir: &std::path::Path, store: &Arc<SqliteStore>) -
             println!("reusing generated app in {}", dir.display());
             return Ok(saved["app"].clone());
         }
-        bail!("{} holds a different shape; use another --data-dir", dir.display());
+        bail!(
+            "{} holds a different shape; use another --data-dir",
+            dir.display()
+        );
     }
     let app = NewApp::new("bench", 0).map_err(|e| anyhow::anyhow!("{e}"))?;
-    store.create_app(&app).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    store
+        .create_app(&app)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let id: AppId = app.credentials.app_id.clone();
     let started = Instant::now();
-    let mut generator = gen::Generator::new(gen::Shape { devices: args.devices, tags: args.tags, seed: args.seed })?;
+    let mut generator = gen::Generator::new(gen::Shape {
+        devices: args.devices,
+        tags: args.tags,
+        seed: args.seed,
+    })?;
     let mut done = 0u64;
     loop {
         let batch = generator.batch(100_000);
@@ -99,9 +117,16 @@ async fn prepare(args: &Args, dir: &std::path::Path, store: &Arc<SqliteStore>) -
             eprintln!("  generated {done} devices ({:.0?})", started.elapsed());
         }
     }
-    println!("generated {} devices in {:.1?}", args.devices, started.elapsed());
+    println!(
+        "generated {} devices in {:.1?}",
+        args.devices,
+        started.elapsed()
+    );
     let creds = serde_json::to_value(&app.credentials)?;
-    std::fs::write(&marker, serde_json::to_string(&json!({ "shape": shape, "app": creds }))?)?;
+    std::fs::write(
+        &marker,
+        serde_json::to_string(&json!({ "shape": shape, "app": creds }))?,
+    )?;
     Ok(creds)
 }
 
@@ -109,32 +134,55 @@ async fn prepare(args: &Args, dir: &std::path::Path, store: &Arc<SqliteStore>) -
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let tmp = tempfile::tempdir()?;
-    let dir = args.data_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     let sqlite = Arc::new(SqliteStore::open_in_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?);
     let creds = prepare(&args, &dir, &sqlite).await?;
-    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let rss0 = rss_bytes();
-    let (indexed, stats) = IndexedStore::open(sqlite.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (indexed, stats) = IndexedStore::open(sqlite.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let rss1 = rss_bytes();
     let n = stats.devices.max(1) as f64;
     println!();
     println!("devices              {}", stats.devices);
     println!("index rebuild        {:.2} s", stats.elapsed.as_secs_f64());
-    println!("index heap           {:.1} MB = {:.1} bytes/device (bitmap payloads + keys)", stats.heap_bytes as f64 / 1e6, stats.heap_bytes as f64 / n);
-    println!("process RSS growth   {:.1} MB = {:.1} bytes/device (rebuild, allocator included)", rss1.saturating_sub(rss0) as f64 / 1e6, rss1.saturating_sub(rss0) as f64 / n);
+    println!(
+        "index heap           {:.1} MB = {:.1} bytes/device (bitmap payloads + keys)",
+        stats.heap_bytes as f64 / 1e6,
+        stats.heap_bytes as f64 / n
+    );
+    println!(
+        "process RSS growth   {:.1} MB = {:.1} bytes/device (rebuild, allocator included)",
+        rss1.saturating_sub(rss0) as f64 / 1e6,
+        rss1.saturating_sub(rss0) as f64 / n
+    );
 
     let mix = queries::mix();
     println!();
-    println!("{:<28} {:>10} {:>10} {:>10} {:>12} {:>9}", "query", "matches", "p50 ms", "p99 ms", "SQL med ms", "SQL/p50");
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>12} {:>9}",
+        "query", "matches", "p50 ms", "p99 ms", "SQL med ms", "SQL/p50"
+    );
     let mut all_samples = Vec::new();
     let mut ratios = Vec::new();
     for q in &mix {
-        let want = sqlite.count_audience(&app, &q.query).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let want = sqlite
+            .count_audience(&app, &q.query)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut samples = Vec::with_capacity(args.iters);
         for _ in 0..args.iters.max(1) {
             let t = Instant::now();
-            let got = indexed.count_audience(&app, &q.query).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let got = indexed
+                .count_audience(&app, &q.query)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             samples.push(t.elapsed());
             if got != want {
                 bail!("{}: index counted {got}, SQL counted {want}", q.name);
@@ -143,7 +191,10 @@ async fn main() -> anyhow::Result<()> {
         let mut sql = Vec::with_capacity(args.sql_iters);
         for _ in 0..args.sql_iters.max(1) {
             let t = Instant::now();
-            sqlite.count_audience(&app, &q.query).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            sqlite
+                .count_audience(&app, &q.query)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             sql.push(t.elapsed());
         }
         samples.sort();
@@ -151,14 +202,28 @@ async fn main() -> anyhow::Result<()> {
         let (p50, p99, sql50) = (pct(&samples, 0.5), pct(&samples, 0.99), pct(&sql, 0.5));
         let ratio = sql50.as_secs_f64() / p50.as_secs_f64().max(1e-9);
         ratios.push(ratio);
-        println!("{:<28} {:>10} {:>10} {:>10} {:>12} {:>8.0}x", q.name, want, ms(p50), ms(p99), ms(sql50), ratio);
+        println!(
+            "{:<28} {:>10} {:>10} {:>10} {:>12} {:>8.0}x",
+            q.name,
+            want,
+            ms(p50),
+            ms(p99),
+            ms(sql50),
+            ratio
+        );
         all_samples.extend(samples);
     }
     all_samples.sort();
     ratios.sort_by(f64::total_cmp);
     println!(
         "{:<28} {:>10} {:>10} {:>10} {:>12} {:>8.0}x (min ratio {:.0}x)",
-        "whole mix", "", ms(pct(&all_samples, 0.5)), ms(pct(&all_samples, 0.99)), "", ratios[ratios.len() / 2], ratios[0]
+        "whole mix",
+        "",
+        ms(pct(&all_samples, 0.5)),
+        ms(pct(&all_samples, 0.99)),
+        "",
+        ratios[ratios.len() / 2],
+        ratios[0]
     );
 
     if args.http_seconds > 0.0 {
@@ -167,13 +232,34 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn http_load(args: &Args, store: Arc<dyn Store>, creds: &Value, mix: &[queries::Query]) -> anyhow::Result<()> {
-    let running = roster_server::serve_store(store, "127.0.0.1:0", roster_core::time::system_clock(), "bench".into()).await?;
-    let base = format!("http://{}/v2/{}", running.addr, creds["app_id"].as_str().unwrap_or_default());
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.http_concurrency).build()?;
+async fn http_load(
+    args: &Args,
+    store: Arc<dyn Store>,
+    creds: &Value,
+    mix: &[queries::Query],
+) -> anyhow::Result<()> {
+    let running = roster_server::serve_store(
+        store,
+        "127.0.0.1:0",
+        roster_core::time::system_clock(),
+        "bench".into(),
+    )
+    .await?;
+    let base = format!(
+        "http://{}/v2/{}",
+        running.addr,
+        creds["app_id"].as_str().unwrap_or_default()
+    );
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.http_concurrency)
+        .build()?;
     let ts = roster_core::time::now_ms().to_string();
     let key = creds["getui"]["app_key"].as_str().unwrap_or_default();
-    let sign = roster_core::app::getui_sign(key, &ts, creds["getui"]["master_secret"].as_str().unwrap_or_default());
+    let sign = roster_core::app::getui_sign(
+        key,
+        &ts,
+        creds["getui"]["master_secret"].as_str().unwrap_or_default(),
+    );
     let auth: Value = http
         .post(format!("{base}/auth"))
         .json(&json!({ "sign": sign, "timestamp": ts, "appkey": key }))
@@ -181,12 +267,16 @@ async fn http_load(args: &Args, store: Arc<dyn Store>, creds: &Value, mix: &[que
         .await?
         .json()
         .await?;
-    let token = auth["data"]["token"].as_str().context("auth failed")?.to_owned();
+    let token = auth["data"]["token"]
+        .as_str()
+        .context("auth failed")?
+        .to_owned();
     let bodies: Vec<Value> = mix.iter().filter_map(|q| q.getui.clone()).collect();
     let deadline = Instant::now() + Duration::from_secs_f64(args.http_seconds);
     let mut tasks = Vec::new();
     for worker in 0..args.http_concurrency {
-        let (http, base, token, bodies) = (http.clone(), base.clone(), token.clone(), bodies.clone());
+        let (http, base, token, bodies) =
+            (http.clone(), base.clone(), token.clone(), bodies.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = worker;
@@ -194,7 +284,12 @@ async fn http_load(args: &Args, store: Arc<dyn Store>, creds: &Value, mix: &[que
                 let body = &bodies[i % bodies.len()];
                 i += 1;
                 let t = Instant::now();
-                let r = http.post(format!("{base}/user/count")).header("token", &token).json(body).send().await;
+                let r = http
+                    .post(format!("{base}/user/count"))
+                    .header("token", &token)
+                    .json(body)
+                    .send()
+                    .await;
                 let ok = match r {
                     Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
                     _ => false,

@@ -28,11 +28,25 @@ pub struct Query {
 
 fn getui(selector: Selector, body: Value) -> (AudienceQuery, Option<Value>) {
     // Getui counts leave out blacklisted devices.
-    (AudienceQuery { selector, exclude_blacklisted: true, exclude_notification_off: false }, Some(body))
+    (
+        AudienceQuery {
+            selector,
+            exclude_blacklisted: true,
+            exclude_notification_off: false,
+        },
+        Some(body),
+    )
 }
 
 fn native(selector: Selector, bl: bool, nf: bool) -> (AudienceQuery, Option<Value>) {
-    (AudienceQuery { selector, exclude_blacklisted: bl, exclude_notification_off: nf }, None)
+    (
+        AudienceQuery {
+            selector,
+            exclude_blacklisted: bl,
+            exclude_notification_off: nf,
+        },
+        None,
+    )
 }
 
 fn cond(key: &str, values: Value, opt: &str) -> Value {
@@ -44,34 +58,109 @@ pub fn mix() -> Vec<Query> {
     let android = || Selector::PhoneType(PhoneType::Android);
     let wide: Vec<String> = (100..150).map(|i| format!("t{i}")).collect();
     let list: Vec<(&'static str, (AudienceQuery, Option<Value>))> = vec![
-        ("android", getui(Selector::And(vec![android()]), json!({"tag": [cond("phone_type", json!(["android"]), "or")]}))),
-        ("province 44", getui(Selector::And(vec![region("44000000")]), json!({"tag": [cond("region", json!(["44000000"]), "or")]}))),
-        ("tag t0 (top)", getui(Selector::And(vec![tag("t0")]), json!({"tag": [cond("custom_tag", json!(["t0"]), "or")]}))),
-        ("tag t500", getui(Selector::And(vec![tag("t500")]), json!({"tag": [cond("custom_tag", json!(["t500"]), "or")]}))),
+        (
+            "android",
+            getui(
+                Selector::And(vec![android()]),
+                json!({"tag": [cond("phone_type", json!(["android"]), "or")]}),
+            ),
+        ),
+        (
+            "province 44",
+            getui(
+                Selector::And(vec![region("44000000")]),
+                json!({"tag": [cond("region", json!(["44000000"]), "or")]}),
+            ),
+        ),
+        (
+            "tag t0 (top)",
+            getui(
+                Selector::And(vec![tag("t0")]),
+                json!({"tag": [cond("custom_tag", json!(["t0"]), "or")]}),
+            ),
+        ),
+        (
+            "tag t500",
+            getui(
+                Selector::And(vec![tag("t500")]),
+                json!({"tag": [cond("custom_tag", json!(["t500"]), "or")]}),
+            ),
+        ),
         (
             "android∧(BJ∨SH)∧¬t3",
             getui(
-                Selector::And(vec![android(), Selector::Or(vec![region("11000000"), region("31000000")]), Selector::Not(Box::new(tag("t3")))]),
+                Selector::And(vec![
+                    android(),
+                    Selector::Or(vec![region("11000000"), region("31000000")]),
+                    Selector::Not(Box::new(tag("t3"))),
+                ]),
                 json!({"tag": [cond("phone_type", json!(["android"]), "and"), cond("region", json!(["11000000", "31000000"]), "or"), cond("custom_tag", json!(["t3"]), "not")]}),
             ),
         ),
-        ("not t1", getui(Selector::And(vec![Selector::Not(Box::new(tag("t1")))]), json!({"tag": [cond("custom_tag", json!(["t1"]), "not")]}))),
-        ("or 50 tags", getui(Selector::And(vec![Selector::Or(tags(100..150))]), json!({"tag": [cond("custom_tag", json!(wide), "or")]}))),
-        ("t0 ∧ t1", getui(Selector::And(vec![Selector::And(vec![tag("t0"), tag("t1")])]), json!({"tag": [cond("custom_tag", json!(["t0", "t1"]), "and")]}))),
-        ("city 3201 ∧ ios", native(Selector::And(vec![region("32010000"), Selector::PhoneType(PhoneType::Ios)]), false, false)),
+        (
+            "not t1",
+            getui(
+                Selector::And(vec![Selector::Not(Box::new(tag("t1")))]),
+                json!({"tag": [cond("custom_tag", json!(["t1"]), "not")]}),
+            ),
+        ),
+        (
+            "or 50 tags",
+            getui(
+                Selector::And(vec![Selector::Or(tags(100..150))]),
+                json!({"tag": [cond("custom_tag", json!(wide), "or")]}),
+            ),
+        ),
+        (
+            "t0 ∧ t1",
+            getui(
+                Selector::And(vec![Selector::And(vec![tag("t0"), tag("t1")])]),
+                json!({"tag": [cond("custom_tag", json!(["t0", "t1"]), "and")]}),
+            ),
+        ),
+        (
+            "city 3201 ∧ ios",
+            native(
+                Selector::And(vec![
+                    region("32010000"),
+                    Selector::PhoneType(PhoneType::Ios),
+                ]),
+                false,
+                false,
+            ),
+        ),
         (
             "nested (a∧hw∧¬BJ)∨(ios∧t2)",
             native(
                 Selector::Or(vec![
-                    Selector::And(vec![android(), Selector::Brand("hw".into()), Selector::Not(Box::new(region("11000000")))]),
+                    Selector::And(vec![
+                        android(),
+                        Selector::Brand("hw".into()),
+                        Selector::Not(Box::new(region("11000000"))),
+                    ]),
                     Selector::And(vec![Selector::PhoneType(PhoneType::Ios), tag("t2")]),
                 ]),
                 true,
                 true,
             ),
         ),
-        ("xm ∧ or(t0..t49)", native(Selector::And(vec![Selector::Brand("xm".into()), Selector::Or(tags(0..50))]), true, false)),
-        ("reachable (all, filters)", native(Selector::All(true), true, true)),
+        (
+            "xm ∧ or(t0..t49)",
+            native(
+                Selector::And(vec![
+                    Selector::Brand("xm".into()),
+                    Selector::Or(tags(0..50)),
+                ]),
+                true,
+                false,
+            ),
+        ),
+        (
+            "reachable (all, filters)",
+            native(Selector::All(true), true, true),
+        ),
     ];
-    list.into_iter().map(|(name, (query, getui))| Query { name, query, getui }).collect()
+    list.into_iter()
+        .map(|(name, (query, getui))| Query { name, query, getui })
+        .collect()
 }

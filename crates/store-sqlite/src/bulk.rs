@@ -43,7 +43,9 @@ impl SqliteStore {
         let tx = conn.transaction().db()?;
         let app = app.as_str();
         let first: i64 = tx
-            .query_row("SELECT next_ord FROM apps WHERE id = ?1", [app], |r| r.get(0))
+            .query_row("SELECT next_ord FROM apps WHERE id = ?1", [app], |r| {
+                r.get(0)
+            })
             .db()?;
         {
             let mut dev = tx

@@ -514,6 +514,97 @@ pub async fn device_tokens(s: &dyn Store) {
     assert_eq!(got[0].device_token_type, None);
 }
 
+/// Audience counts and pages over every dimension, with exclusions, per app.
+pub async fn audience(s: &dyn Store) {
+    use roster_core::{AudienceQuery, RegionCode, Selector};
+    let app = new_app(s).await;
+    let other = new_app(s).await;
+    let dev =
+        |cid: &str, pt: PhoneType, region: Option<&str>, brand: Option<&str>, switch: bool| {
+            DeviceUpsert {
+                cid: Some(Cid::parse(cid).expect("cid")),
+                phone_type: Some(pt),
+                region: region.map(str::to_owned),
+                brand: brand.map(str::to_owned),
+                notification_switch: Some(switch),
+                ..Default::default()
+            }
+        };
+    let batch = [
+        dev("a1", PhoneType::Android, Some("11010000"), Some("hw"), true),
+        dev("a2", PhoneType::Android, Some("31010000"), None, false),
+        dev("i1", PhoneType::Ios, Some("11020500"), Some("iphone"), true),
+        dev("i2", PhoneType::Ios, None, None, true),
+    ];
+    s.upsert_devices(&app, &batch, NOW).await.expect("upsert");
+    s.upsert_devices(&other, &batch, NOW)
+        .await
+        .expect("upsert other");
+    s.add_tag(&app, &tag("x"), &[cid("a1"), cid("i1")])
+        .await
+        .expect("tag");
+    s.bind_aliases(&app, &[(cid("i2"), alias("vip"))])
+        .await
+        .expect("alias");
+    s.set_blacklisted(&app, &[cid("a1")], true)
+        .await
+        .expect("black");
+    let q = |selector: Selector| AudienceQuery {
+        selector,
+        exclude_blacklisted: false,
+        exclude_notification_off: false,
+    };
+    let region = |c: &str| Selector::Region(RegionCode::parse(c).expect("region"));
+    let count = |query: AudienceQuery| {
+        let app = app.clone();
+        async move { s.count_audience(&app, &query).await.expect("count") }
+    };
+    assert_eq!(count(q(Selector::All(true))).await, 4);
+    assert_eq!(count(q(Selector::PhoneType(PhoneType::Android))).await, 2);
+    assert_eq!(
+        count(q(region("11000000"))).await,
+        2,
+        "province matches its cities"
+    );
+    assert_eq!(
+        count(q(region("11020000"))).await,
+        1,
+        "city matches its districts"
+    );
+    assert_eq!(count(q(region("11020500"))).await, 1);
+    assert_eq!(
+        count(q(Selector::Not(Box::new(region("11000000"))))).await,
+        2,
+        "no region is outside every region"
+    );
+    assert_eq!(count(q(Selector::Tag(tag("x")))).await, 2);
+    assert_eq!(count(q(Selector::Brand("unknown".into()))).await, 2);
+    assert_eq!(count(q(Selector::Alias(alias("vip")))).await, 1);
+    assert_eq!(count(q(Selector::Cid(vec![cid("a2"), cid("zz")]))).await, 1);
+    assert_eq!(count(q(Selector::And(vec![]))).await, 4);
+    assert_eq!(count(q(Selector::Or(vec![]))).await, 0);
+    let both = AudienceQuery {
+        selector: Selector::All(true),
+        exclude_blacklisted: true,
+        exclude_notification_off: true,
+    };
+    assert_eq!(count(both.clone()).await, 2);
+    let page = s.audience_page(&app, &both, None, 1).await.expect("page");
+    assert_eq!(page.len(), 1);
+    let rest = s
+        .audience_page(&app, &both, Some(page[0].0), 10)
+        .await
+        .expect("page");
+    let mut all: Vec<String> = page
+        .iter()
+        .chain(&rest)
+        .map(|(_, c)| c.to_string())
+        .collect();
+    all.sort();
+    assert_eq!(all, vec!["i1".to_owned(), "i2".to_owned()]);
+    assert!(page[0].0 < rest[0].0, "ordinal order");
+}
+
 /// Expands to one `#[tokio::test]` per suite function, each with a fresh fixture from
 /// `$factory` (an `async fn() -> Fixture`).
 #[macro_export]
@@ -521,7 +612,7 @@ macro_rules! store_test_suite {
     ($factory:path) => {
         $crate::store_test_suite!(@tests $factory;
             apps_roundtrip, tokens, device_upsert, device_events, aliases, tags,
-            blacklist_and_badge, device_tokens);
+            blacklist_and_badge, device_tokens, audience);
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {
         $(
