@@ -10,6 +10,8 @@ pub mod ids;
 pub mod limits;
 pub mod quota;
 pub mod time;
+pub mod ums;
+pub mod user;
 
 pub use app::{App, AppCredentials, NewApp};
 pub use audience::{AudienceQuery, DeviceFacts, RegionCode, Selector};

@@ -10,13 +10,15 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use roaring::RoaringBitmap;
+use roster_core::ums::{SenderKind, UmsUserChanges};
+use roster_core::user::{Identify, IdentityName, Uid, User};
 use roster_core::{
     Alias, App, AppId, AudienceQuery, BadgeOp, Cid, Device, DeviceEvent, DeviceFacts, DeviceUpsert,
     DtType, NewApp, Selector, TagName,
 };
 use roster_store::{
-    AliasStore, AppStore, AudienceStore, DeviceStore, DtBinding, DtFailure, IndexSink, IndexSource,
-    StoreError, StoreResult, TagStore, TokenStore,
+    AliasStore, AppStore, AudienceStore, Credential, DeviceStore, DtBinding, DtFailure, IndexSink,
+    IndexSource, StoreError, StoreResult, TagStore, TokenStore, UmsConfig, UserStore,
 };
 
 mod bitmaps;
@@ -375,5 +377,78 @@ impl<S: IndexSource + 'static> TagStore for IndexedStore<S> {
     }
     async fn tags_of(&self, app: &AppId, cid: &Cid) -> StoreResult<Vec<TagName>> {
         self.inner.tags_of(app, cid).await
+    }
+}
+
+#[async_trait]
+impl<S: IndexSource + 'static> UserStore for IndexedStore<S> {
+    async fn find_credential(&self, key: &str) -> StoreResult<Option<Credential>> {
+        self.inner.find_credential(key).await
+    }
+    async fn ums_config(&self, app: &AppId) -> StoreResult<UmsConfig> {
+        self.inner.ums_config(app).await
+    }
+    async fn create_ums_channel(
+        &self,
+        app: &AppId,
+        key: &str,
+        secret: &str,
+        code: &str,
+    ) -> StoreResult<()> {
+        self.inner.create_ums_channel(app, key, secret, code).await
+    }
+    async fn create_ums_sender(
+        &self,
+        app: &AppId,
+        code: &str,
+        kind: SenderKind,
+    ) -> StoreResult<()> {
+        self.inner.create_ums_sender(app, code, kind).await
+    }
+    async fn grant_ums_sender(
+        &self,
+        app: &AppId,
+        channel_key: &str,
+        sender_code: &str,
+    ) -> StoreResult<()> {
+        self.inner
+            .grant_ums_sender(app, channel_key, sender_code)
+            .await
+    }
+    async fn identity_names(&self, app: &AppId) -> StoreResult<Vec<IdentityName>> {
+        self.inner.identity_names(app).await
+    }
+    async fn create_identity_name(&self, app: &AppId, name: &IdentityName) -> StoreResult<()> {
+        self.inner.create_identity_name(app, name).await
+    }
+    // Users link devices through identities only; no indexed device fact changes.
+    async fn ums_apply(&self, app: &AppId, users: &[UmsUserChanges], now: i64) -> StoreResult<()> {
+        self.inner.ums_apply(app, users, now).await
+    }
+    async fn ums_delete(&self, app: &AppId, userids: &[String]) -> StoreResult<Vec<bool>> {
+        self.inner.ums_delete(app, userids).await
+    }
+    async fn register_identities(
+        &self,
+        app: &AppId,
+        name: &str,
+        values: &[String],
+        now: i64,
+    ) -> StoreResult<Vec<Uid>> {
+        self.inner.register_identities(app, name, values, now).await
+    }
+    async fn identify_user(
+        &self,
+        app: &AppId,
+        identify: &Identify,
+        now: i64,
+    ) -> StoreResult<(Uid, bool)> {
+        self.inner.identify_user(app, identify, now).await
+    }
+    async fn get_users(&self, app: &AppId, uids: &[Uid]) -> StoreResult<Vec<User>> {
+        self.inner.get_users(app, uids).await
+    }
+    async fn find_user(&self, app: &AppId, name: &str, value: &str) -> StoreResult<Option<Uid>> {
+        self.inner.find_user(app, name, value).await
     }
 }

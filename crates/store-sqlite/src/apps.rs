@@ -24,6 +24,7 @@ impl AppStore for SqliteStore {
     async fn create_app(&self, app: &NewApp) -> StoreResult<()> {
         let creds = serde_json::to_string(&app.credentials)
             .map_err(|e| StoreError::Backend(format!("encode credentials: {e}")))?;
+        let creds_parsed = app.credentials.clone();
         let (id, name, at) = (
             app.credentials.app_id.to_string(),
             app.name.clone(),
@@ -40,6 +41,7 @@ impl AppStore for SqliteStore {
             if n == 0 {
                 return Err(Error::AlreadyExists("app".into()).into());
             }
+            crate::users::insert_app_defaults(tx, &id, &creds_parsed)?;
             Ok(())
         })
         .await

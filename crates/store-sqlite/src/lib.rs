@@ -17,11 +17,13 @@ mod audience;
 mod bulk;
 mod devices;
 mod labels;
+mod users;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_audience.sql"),
+    include_str!("../migrations/0003_users.sql"),
 ];
 
 /// Idle read connections kept for reuse.

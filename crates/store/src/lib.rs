@@ -5,6 +5,8 @@
 //! checked before a call by the core's validating types.
 
 use async_trait::async_trait;
+use roster_core::ums::{SenderKind, UmsUserChanges};
+use roster_core::user::{Identify, IdentityName, Uid, User};
 use roster_core::{
     Alias, App, AppId, AudienceQuery, BadgeOp, Cid, Device, DeviceEvent, DeviceFacts, DeviceUpsert,
     DtType, NewApp, PhoneType, TagName,
@@ -157,13 +159,141 @@ pub trait AudienceStore: Send + Sync {
     ) -> StoreResult<Vec<(u32, Cid)>>;
 }
 
+/// Who a key of a Basic-auth dialect belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// UMS app-wide access key.
+    UmsAccess,
+    /// UMS channel key.
+    UmsChannel,
+    /// Growth project id.
+    Growth,
+    /// EngageLab API key.
+    Engagelab,
+}
+
+impl CredentialKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::UmsAccess => "ums_access",
+            CredentialKind::UmsChannel => "ums_channel",
+            CredentialKind::Growth => "growth",
+            CredentialKind::Engagelab => "engagelab",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::UmsAccess,
+            Self::UmsChannel,
+            Self::Growth,
+            Self::Engagelab,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A key's owner and secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The app.
+    pub app: AppId,
+    /// What the key is.
+    pub kind: CredentialKind,
+    /// The secret to compare (in constant time) with the one presented.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("app", &self.app)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An app's UMS channels, senders, and which channel may write which sender.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UmsConfig {
+    /// (channel key, channel code).
+    pub channels: Vec<(String, String)>,
+    /// (sender code, kind).
+    pub senders: Vec<(String, SenderKind)>,
+    /// (channel key, sender code).
+    pub grants: Vec<(String, String)>,
+}
+
+/// Users: the identity graph.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The owner of a Basic-auth key.
+    async fn find_credential(&self, key: &str) -> StoreResult<Option<Credential>>;
+    /// The app's UMS configuration.
+    async fn ums_config(&self, app: &AppId) -> StoreResult<UmsConfig>;
+    /// Adds a UMS channel (its key authenticates with `secret`).
+    async fn create_ums_channel(
+        &self,
+        app: &AppId,
+        key: &str,
+        secret: &str,
+        code: &str,
+    ) -> StoreResult<()>;
+    /// Adds a UMS sender.
+    async fn create_ums_sender(&self, app: &AppId, code: &str, kind: SenderKind)
+        -> StoreResult<()>;
+    /// Lets a channel write a sender's bindings.
+    async fn grant_ums_sender(
+        &self,
+        app: &AppId,
+        channel_key: &str,
+        sender_code: &str,
+    ) -> StoreResult<()>;
+    /// Built-in and custom identity names, in resolution order.
+    async fn identity_names(&self, app: &AppId) -> StoreResult<Vec<IdentityName>>;
+    /// Adds a custom identity name.
+    async fn create_identity_name(&self, app: &AppId, name: &IdentityName) -> StoreResult<()>;
+    /// Applies validated UMS changes, upserting users by userid, in one transaction.
+    async fn ums_apply(&self, app: &AppId, users: &[UmsUserChanges], now: i64) -> StoreResult<()>;
+    /// Deletes users by userid with everything bound to them; per userid, whether it
+    /// existed.
+    async fn ums_delete(&self, app: &AppId, userids: &[String]) -> StoreResult<Vec<bool>>;
+    /// Get-or-create: the uid of each value of identity `name`, creating users as needed.
+    async fn register_identities(
+        &self,
+        app: &AppId,
+        name: &str,
+        values: &[String],
+        now: i64,
+    ) -> StoreResult<Vec<Uid>>;
+    /// Resolves identities to a user by priority (creating one if none matches),
+    /// attaches them all, and merges properties and contacts. Returns the uid and
+    /// whether it is new.
+    async fn identify_user(
+        &self,
+        app: &AppId,
+        identify: &Identify,
+        now: i64,
+    ) -> StoreResult<(Uid, bool)>;
+    /// The users that exist among `uids`, in input order.
+    async fn get_users(&self, app: &AppId, uids: &[Uid]) -> StoreResult<Vec<User>>;
+    /// The user holding an identity value.
+    async fn find_user(&self, app: &AppId, name: &str, value: &str) -> StoreResult<Option<Uid>>;
+}
+
 /// Everything a roster node needs from its store.
 pub trait Store:
-    AppStore + TokenStore + DeviceStore + AliasStore + TagStore + AudienceStore
+    AppStore + TokenStore + DeviceStore + AliasStore + TagStore + AudienceStore + UserStore
 {
 }
 
-impl<T: AppStore + TokenStore + DeviceStore + AliasStore + TagStore + AudienceStore> Store for T {}
+impl<T> Store for T where
+    T: AppStore + TokenStore + DeviceStore + AliasStore + TagStore + AudienceStore + UserStore
+{
+}
 
 /// The indexed facts of one device, with its dense per-app ordinal.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -605,6 +605,272 @@ pub async fn audience(s: &dyn Store) {
     assert!(page[0].0 < rest[0].0, "ordinal order");
 }
 
+/// Credentials, UMS configuration, and the identity graph.
+pub async fn users(s: &dyn Store) {
+    use crate::CredentialKind;
+    use roster_core::ums::{SenderKind, UmsChange, UmsField, UmsUserChanges, UmsVerb};
+    use roster_core::user::{Identify, IdentityName};
+    let new = NewApp::new("users", NOW).expect("name");
+    let app = new.credentials.app_id.clone();
+    s.create_app(&new).await.expect("create");
+    let c = &new.credentials;
+    let cred = s
+        .find_credential(&c.growth.project_id)
+        .await
+        .expect("find")
+        .expect("growth key");
+    assert_eq!(
+        (cred.app.clone(), cred.kind, cred.secret.as_str()),
+        (
+            app.clone(),
+            CredentialKind::Growth,
+            c.growth.project_secret.as_str()
+        )
+    );
+    let cred = s
+        .find_credential(&c.ums.channel_key)
+        .await
+        .expect("find")
+        .expect("channel key");
+    assert_eq!(cred.kind, CredentialKind::UmsChannel);
+    assert!(s.find_credential("nope").await.expect("find").is_none());
+    let cfg = s.ums_config(&app).await.expect("cfg");
+    assert_eq!(
+        cfg.channels,
+        vec![(c.ums.channel_key.clone(), c.ums.channel_code.clone())]
+    );
+    assert_eq!(
+        cfg.senders,
+        vec![(c.ums.app_sender_code.clone(), SenderKind::App)]
+    );
+    assert_eq!(
+        cfg.grants,
+        vec![(c.ums.channel_key.clone(), c.ums.app_sender_code.clone())]
+    );
+    s.create_ums_channel(&app, "ck2", "sec2", "code2")
+        .await
+        .expect("channel");
+    assert_eq!(
+        rule(s.create_ums_channel(&app, "ck3", "sec3", "code2").await).code(),
+        roster_core::ErrorCode::AlreadyExists
+    );
+    s.create_ums_sender(&app, "oa1", SenderKind::Wechatoa)
+        .await
+        .expect("sender");
+    s.grant_ums_sender(&app, "ck2", "oa1").await.expect("grant");
+    assert_eq!(
+        rule(s.grant_ums_sender(&app, "ck2", "none").await),
+        Error::NotFound("sender".into())
+    );
+    assert_eq!(
+        s.find_credential("ck2")
+            .await
+            .expect("find")
+            .map(|c| c.secret),
+        Some("sec2".to_owned())
+    );
+
+    let phone = IdentityName::custom("phone", true, 1).expect("name");
+    s.create_identity_name(&app, &phone).await.expect("name");
+    assert!(s.create_identity_name(&app, &phone).await.is_err());
+    let names: Vec<String> = s
+        .identity_names(&app)
+        .await
+        .expect("names")
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["user_id", "anonymous_id", "registration_id", "phone"]
+    );
+
+    let dev = devices(s, &app, 2).await;
+    let change = |verb, field, bind: &str, values: &[&str]| UmsChange {
+        verb,
+        field,
+        bind_id: bind.to_owned(),
+        values: values.iter().map(|v| (*v).to_owned()).collect(),
+    };
+    let sender = c.ums.app_sender_code.as_str();
+    let ops = vec![UmsUserChanges {
+        userid: "u1".into(),
+        changes: vec![
+            change(UmsVerb::Add, UmsField::Tag, "all", &["t1", "t2"]),
+            change(UmsVerb::Set, UmsField::Phone, "all", &["13800000000"]),
+            change(UmsVerb::Set, UmsField::Email, "ck2", &["a@b.c"]),
+            change(
+                UmsVerb::Add,
+                UmsField::App,
+                sender,
+                &[dev[0].as_str(), "not-a-device"],
+            ),
+            change(UmsVerb::Del, UmsField::Tag, "all", &["t1"]),
+        ],
+    }];
+    s.ums_apply(&app, &ops, NOW).await.expect("apply");
+    let uid = s
+        .find_user(&app, "user_id", "u1")
+        .await
+        .expect("find")
+        .expect("u1");
+    assert_eq!(
+        s.find_user(&app, "registration_id", dev[0].as_str())
+            .await
+            .expect("find"),
+        Some(uid)
+    );
+    assert_eq!(
+        s.find_user(&app, "registration_id", "not-a-device")
+            .await
+            .expect("find"),
+        None
+    );
+    let u = s.get_users(&app, &[uid, 999_999]).await.expect("get");
+    assert_eq!(u.len(), 1);
+    assert_eq!(
+        u[0].contacts,
+        vec![("mobile_phone".to_owned(), "13800000000".to_owned())]
+    );
+    let b: Vec<(&str, &str, &str)> = u[0]
+        .bindings
+        .iter()
+        .map(|(f, b, v)| (f.as_str(), b.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        b,
+        vec![
+            ("app", sender, dev[0].as_str()),
+            ("app", sender, "not-a-device"),
+            ("email", "ck2", "a@b.c"),
+            ("tag", "all", "t2")
+        ]
+    );
+    // set replaces, and moving an app registration id links it to the new user
+    let ops = vec![
+        UmsUserChanges {
+            userid: "u1".into(),
+            changes: vec![change(
+                UmsVerb::Set,
+                UmsField::Phone,
+                "all",
+                &["13900000000"],
+            )],
+        },
+        UmsUserChanges {
+            userid: "u2".into(),
+            changes: vec![change(
+                UmsVerb::Set,
+                UmsField::App,
+                sender,
+                &[dev[0].as_str()],
+            )],
+        },
+    ];
+    s.ums_apply(&app, &ops, NOW).await.expect("apply");
+    let u2 = s
+        .find_user(&app, "user_id", "u2")
+        .await
+        .expect("find")
+        .expect("u2");
+    assert_ne!(u2, uid);
+    assert_eq!(
+        s.find_user(&app, "registration_id", dev[0].as_str())
+            .await
+            .expect("find"),
+        Some(u2)
+    );
+    assert_eq!(
+        s.get_users(&app, &[uid]).await.expect("get")[0].contacts[0].1,
+        "13900000000"
+    );
+    // delete takes everything with it; unknown userids report false
+    assert_eq!(
+        s.ums_delete(&app, &["u2".into(), "ghost".into()])
+            .await
+            .expect("delete"),
+        vec![true, false]
+    );
+    assert!(s.get_users(&app, &[u2]).await.expect("get").is_empty());
+    assert_eq!(
+        s.find_user(&app, "registration_id", dev[0].as_str())
+            .await
+            .expect("find"),
+        None
+    );
+
+    // Growth get-or-create; uids are never reused
+    let got = s
+        .register_identities(&app, "phone", &["p1".into(), "p2".into(), "p1".into()], NOW)
+        .await
+        .expect("register");
+    assert_eq!(got[0], got[2]);
+    assert_ne!(got[0], got[1]);
+    assert!(got.iter().all(|g| *g > u2), "no uid reused after a delete");
+    assert_eq!(
+        s.register_identities(&app, "phone", &["p1".into()], NOW)
+            .await
+            .expect("again"),
+        vec![got[0]]
+    );
+
+    // identify: user_id outranks anonymous_id; the anonymous id moves to the known user
+    let ident = |pairs: &[(&str, &str)]| Identify {
+        identities: pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..Default::default()
+    };
+    let (anon, created) = s
+        .identify_user(&app, &ident(&[("anonymous_id", "anon-1")]), NOW)
+        .await
+        .expect("identify");
+    assert!(created);
+    let mut with_props = ident(&[
+        ("anonymous_id", "anon-1"),
+        ("user_id", "u1"),
+        ("registration_id", dev[1].as_str()),
+    ]);
+    with_props
+        .properties
+        .insert("language".into(), "zh-CN".into());
+    with_props
+        .contacts
+        .push(("email".into(), "u1@example.com".into()));
+    let (who, created) = s
+        .identify_user(&app, &with_props, NOW)
+        .await
+        .expect("identify");
+    assert_eq!((who, created), (uid, false));
+    assert_eq!(
+        s.find_user(&app, "anonymous_id", "anon-1")
+            .await
+            .expect("find"),
+        Some(uid)
+    );
+    assert_ne!(anon, uid);
+    let u = &s.get_users(&app, &[uid]).await.expect("get")[0];
+    assert_eq!(
+        u.properties.get("language").and_then(|v| v.as_str()),
+        Some("zh-CN")
+    );
+    assert_eq!(u.registration_ids(), vec![dev[1].as_str()]);
+    assert!(u
+        .contacts
+        .contains(&("email".to_owned(), "u1@example.com".to_owned())));
+    let e = rule(s.identify_user(&app, &ident(&[("nope", "x")]), NOW).await);
+    assert_eq!(e, Error::invalid("identities.nope"));
+    let e = rule(
+        s.identify_user(&app, &ident(&[("registration_id", "ghost")]), NOW)
+            .await,
+    );
+    assert_eq!(e, Error::UnknownTarget);
+    // users are per app
+    let other = new_app(s).await;
+    assert!(s.get_users(&other, &[uid]).await.expect("get").is_empty());
+}
+
 /// Expands to one `#[tokio::test]` per suite function, each with a fresh fixture from
 /// `$factory` (an `async fn() -> Fixture`).
 #[macro_export]
@@ -612,7 +878,7 @@ macro_rules! store_test_suite {
     ($factory:path) => {
         $crate::store_test_suite!(@tests $factory;
             apps_roundtrip, tokens, device_upsert, device_events, aliases, tags,
-            blacklist_and_badge, device_tokens, audience);
+            blacklist_and_badge, device_tokens, audience, users);
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {
         $(
