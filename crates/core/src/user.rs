@@ -152,7 +152,7 @@ mod tests {
         assert!(IdentityName::custom("user_id", true, 1).is_err());
         assert!(IdentityName::custom("a b", true, 1).is_err());
         assert!(IdentityName::custom("x", true, 0).is_err());
-        let mut names = vec![
+        let mut names = [
             IdentityName::custom("b", true, 2).expect("b"),
             IdentityName::builtins()[2].clone(),
             IdentityName::custom("a", true, 1).expect("a"),
