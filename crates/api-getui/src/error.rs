@@ -81,9 +81,10 @@ fn getui_code(e: &Error) -> (StatusCode, i64) {
                 LimitedAction::TagOverwrite(_) | LimitedAction::TagBatch => {
                     (StatusCode::FORBIDDEN, if *per_day { 30011 } else { 30012 })
                 }
-                LimitedAction::GetuiCall | LimitedAction::BindDt => {
-                    (StatusCode::UNAUTHORIZED, 10005)
-                }
+                LimitedAction::GetuiCall
+                | LimitedAction::BindDt
+                | LimitedAction::GrowthRegister
+                | LimitedAction::EngagelabProfile => (StatusCode::UNAUTHORIZED, 10005),
             },
             _ => (StatusCode::UNAUTHORIZED, 10005),
         },

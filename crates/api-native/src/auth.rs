@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use base64::Engine;
-use roster_core::app::constant_time_eq;
+use roster_core::app::{constant_time_eq, parse_basic};
 use roster_core::AppId;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -78,18 +77,7 @@ impl FromRequestParts<NativeState> for AppAuth {
 }
 
 fn basic(parts: &Parts) -> Option<(String, String)> {
-    let encoded = parts
-        .headers
-        .get(AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, pass) = text.split_once(':')?;
-    Some((user.to_owned(), pass.to_owned()))
+    parse_basic(parts.headers.get(AUTHORIZATION)?.to_str().ok()?)
 }
 
 /// Adds the two security schemes to the OpenAPI document.

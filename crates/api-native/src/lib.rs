@@ -16,6 +16,7 @@ mod auth;
 mod devices;
 mod error;
 mod json;
+mod users;
 
 use auth::SecuritySchemes;
 pub use auth::{AdminAuth, AppAuth};
@@ -44,6 +45,13 @@ pub struct NativeState {
         devices::get_device,
         audience::count,
         audience::cids,
+        users::identify,
+        users::get_user,
+        users::get_user_by_identity,
+        admin::create_identity_name,
+        admin::create_channel,
+        admin::create_sender,
+        admin::grant_sender,
     ),
     components(schemas(
         admin::CreateApp,
@@ -53,6 +61,14 @@ pub struct NativeState {
         devices::EventIn,
         devices::DeviceOut,
         audience::AudienceIn,
+        users::IdentifyIn,
+        users::IdentifyOut,
+        users::UserOut,
+        users::OneOrMany,
+        admin::IdentityNameIn,
+        admin::ChannelIn,
+        admin::ChannelOut,
+        admin::SenderIn,
         audience::CountOut,
         error::ErrorBody,
         error::ErrorDetail,
@@ -83,6 +99,28 @@ pub fn router(state: NativeState) -> Router {
             post(audience::count),
         )
         .route("/api/v1/apps/{app_id}/audience/cids", post(audience::cids))
+        .route("/api/v1/apps/{app_id}/users", post(users::identify))
+        .route("/api/v1/apps/{app_id}/users/{uid}", get(users::get_user))
+        .route(
+            "/api/v1/apps/{app_id}/users/by_identity/{name}/{value}",
+            get(users::get_user_by_identity),
+        )
+        .route(
+            "/admin/v1/apps/{app_id}/identity_names",
+            post(admin::create_identity_name),
+        )
+        .route(
+            "/admin/v1/apps/{app_id}/ums/channels",
+            post(admin::create_channel),
+        )
+        .route(
+            "/admin/v1/apps/{app_id}/ums/senders",
+            post(admin::create_sender),
+        )
+        .route(
+            "/admin/v1/apps/{app_id}/ums/channels/{channel_key}/senders/{sender_code}",
+            put(admin::grant_sender),
+        )
         .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

@@ -113,7 +113,7 @@ async fn prepare(
         tokio::task::spawn_blocking(move || s.import_devices(&id, &batch))
             .await?
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        if done % 1_000_000 == 0 {
+        if done.is_multiple_of(1_000_000) {
             eprintln!("  generated {done} devices ({:.0?})", started.elapsed());
         }
     }

@@ -18,6 +18,10 @@ pub enum LimitedAction {
     TagBatch,
     /// `bind_dt`: 1,000 per minute, global.
     BindDt,
+    /// Growth `user/register`: 100 per second.
+    GrowthRegister,
+    /// EngageLab `user/profile`: 1,000 per minute per project.
+    EngagelabProfile,
 }
 
 impl LimitedAction {
@@ -29,6 +33,8 @@ impl LimitedAction {
             LimitedAction::TagOverwrite(_) => &[(1, 86_400)],
             LimitedAction::TagBatch => &[(100, 60), (10_000, 86_400)],
             LimitedAction::BindDt => &[(1_000, 60)],
+            LimitedAction::GrowthRegister => &[(100, 1)],
+            LimitedAction::EngagelabProfile => &[(1_000, 60)],
         }
     }
 }

@@ -170,6 +170,16 @@ pub fn router(store: Arc<dyn Store>, clock: Clock, admin_token: String) -> Route
         quota: Arc::new(Unlimited),
         clock: clock.clone(),
     });
+    let jiguang = roster_api_jiguang::router(roster_api_jiguang::JiguangState {
+        store: store.clone(),
+        quota: Arc::new(Unlimited),
+        clock: clock.clone(),
+    });
+    let engagelab = roster_api_engagelab::router(roster_api_engagelab::EngagelabState {
+        store: store.clone(),
+        quota: Arc::new(Unlimited),
+        clock: clock.clone(),
+    });
     let native = roster_api_native::router(NativeState {
         store,
         clock,
@@ -194,6 +204,8 @@ pub fn router(store: Arc<dyn Store>, clock: Clock, admin_token: String) -> Route
         .route("/healthz", get(healthz))
         .merge(native)
         .merge(getui)
+        .merge(jiguang)
+        .merge(engagelab)
         .fallback(fallback)
         .layer(trace)
         .layer(CompressionLayer::new())

@@ -8,4 +8,5 @@ mod getui_auth;
 mod getui_tags;
 mod getui_tolerance;
 mod getui_user;
+mod identity;
 mod native;
