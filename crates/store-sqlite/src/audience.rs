@@ -4,8 +4,7 @@
 //! for the index's property tests.
 
 use async_trait::async_trait;
-use roster_core::audience::RegionLevel;
-use roster_core::{AppId, AudienceQuery, Cid, DeviceFacts, PhoneType, Selector, TagName};
+use roster_core::{AppId, AudienceQuery, Cid, DeviceFacts, PhoneType, TagName};
 use roster_store::{AudienceStore, IndexRow, IndexSink, IndexSource, StoreError, StoreResult};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, OptionalExtension};
@@ -13,93 +12,12 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 use crate::devices::tags_of_id;
 use crate::{DbResult, SqliteStore};
 
-/// Appends a boolean SQL expression over `devices d` that is never NULL.
-fn compile(sel: &Selector, sql: &mut String, args: &mut Vec<SqlValue>) {
-    match sel {
-        Selector::All(true) => sql.push('1'),
-        Selector::All(false) => sql.push('0'),
-        Selector::And(xs) | Selector::Or(xs) if xs.is_empty() => {
-            sql.push(if matches!(sel, Selector::And(_)) {
-                '1'
-            } else {
-                '0'
-            })
-        }
-        Selector::And(xs) | Selector::Or(xs) => {
-            let op = if matches!(sel, Selector::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            sql.push('(');
-            for (i, x) in xs.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(op);
-                }
-                compile(x, sql, args);
-            }
-            sql.push(')');
-        }
-        Selector::Not(x) => {
-            sql.push_str("NOT (");
-            compile(x, sql, args);
-            sql.push(')');
-        }
-        Selector::PhoneType(p) => {
-            sql.push_str("d.phone_type = ?");
-            args.push(SqlValue::Text(p.as_str().into()));
-        }
-        Selector::Region(r) => {
-            let (lo, hi) = match r.level() {
-                RegionLevel::Province => (
-                    format!("{}000000", r.province()),
-                    format!("{}999999", r.province()),
-                ),
-                RegionLevel::City => (format!("{}0000", r.city()), format!("{}9999", r.city())),
-                RegionLevel::Exact => (r.as_str().to_owned(), r.as_str().to_owned()),
-            };
-            sql.push_str("(d.region IS NOT NULL AND d.region BETWEEN ? AND ?)");
-            args.push(SqlValue::Text(lo));
-            args.push(SqlValue::Text(hi));
-        }
-        Selector::Tag(t) => {
-            sql.push_str("d.id IN (SELECT device_id FROM device_tags WHERE tag = ?)");
-            args.push(SqlValue::Text(t.to_string()));
-        }
-        Selector::Brand(b) if b == "unknown" => {
-            sql.push_str("(d.brand IS NULL OR d.brand = 'unknown')");
-        }
-        Selector::Brand(b) => {
-            sql.push_str("COALESCE(d.brand = ?, 0)");
-            args.push(SqlValue::Text(b.clone()));
-        }
-        Selector::Alias(a) => {
-            sql.push_str("COALESCE(d.alias = ?, 0)");
-            args.push(SqlValue::Text(a.to_string()));
-        }
-        Selector::Cid(cids) if cids.is_empty() => sql.push('0'),
-        Selector::Cid(cids) => {
-            sql.push_str("d.cid IN (");
-            for (i, c) in cids.iter().enumerate() {
-                sql.push_str(if i == 0 { "?" } else { ", ?" });
-                args.push(SqlValue::Text(c.to_string()));
-            }
-            sql.push(')');
-        }
-    }
-}
-
-/// `WHERE` clause (after `d.app_id = ?`) for a whole query.
+/// `WHERE` conditions (after `d.app_id = ?`) for a whole query, binding into `args`.
 fn where_clause(q: &AudienceQuery, args: &mut Vec<SqlValue>) -> String {
-    let mut sql = String::from(" AND ");
-    compile(&q.selector, &mut sql, args);
-    if q.exclude_blacklisted {
-        sql.push_str(" AND d.blacklisted = 0");
-    }
-    if q.exclude_notification_off {
-        sql.push_str(" AND d.notification_switch = 1");
-    }
-    sql
+    roster_store::sql::audience_conditions(q, &mut |v| {
+        args.push(SqlValue::Text(v));
+        "?".to_owned()
+    })
 }
 
 #[async_trait]

@@ -12,6 +12,7 @@ use roster_core::{
     DtType, NewApp, PhoneType, TagName,
 };
 
+pub mod sql;
 pub mod suite;
 
 /// What a store call can fail with.
