@@ -14,7 +14,11 @@ fn selector(sel: &Selector, sql: &mut String, bind: &mut dyn FnMut(String) -> St
         Selector::And(xs) if xs.is_empty() => sql.push_str("TRUE"),
         Selector::Or(xs) if xs.is_empty() => sql.push_str("FALSE"),
         Selector::And(xs) | Selector::Or(xs) => {
-            let op = if matches!(sel, Selector::And(_)) { " AND " } else { " OR " };
+            let op = if matches!(sel, Selector::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
             sql.push('(');
             for (i, x) in xs.iter().enumerate() {
                 if i > 0 {
@@ -35,18 +39,23 @@ fn selector(sel: &Selector, sql: &mut String, bind: &mut dyn FnMut(String) -> St
         }
         Selector::Region(r) => {
             let (lo, hi) = match r.level() {
-                RegionLevel::Province => {
-                    (format!("{}000000", r.province()), format!("{}999999", r.province()))
-                }
+                RegionLevel::Province => (
+                    format!("{}000000", r.province()),
+                    format!("{}999999", r.province()),
+                ),
                 RegionLevel::City => (format!("{}0000", r.city()), format!("{}9999", r.city())),
                 RegionLevel::Exact => (r.as_str().to_owned(), r.as_str().to_owned()),
             };
             let (lo, hi) = (bind(lo), bind(hi));
-            sql.push_str(&format!("(d.region IS NOT NULL AND d.region BETWEEN {lo} AND {hi})"));
+            sql.push_str(&format!(
+                "(d.region IS NOT NULL AND d.region BETWEEN {lo} AND {hi})"
+            ));
         }
         Selector::Tag(t) => {
             let ph = bind(t.to_string());
-            sql.push_str(&format!("d.id IN (SELECT device_id FROM device_tags WHERE tag = {ph})"));
+            sql.push_str(&format!(
+                "d.id IN (SELECT device_id FROM device_tags WHERE tag = {ph})"
+            ));
         }
         Selector::Brand(b) if b == "unknown" => {
             sql.push_str("(d.brand IS NULL OR d.brand = 'unknown')");

@@ -1,0 +1,154 @@
+//! The PostgreSQL store: every `Store` trait over a connection pool, for deployments
+//! where several stateless roster nodes share one PostgreSQL(-compatible) database.
+//!
+//! Writes run at READ COMMITTED and first lock their app's row (`SELECT … FOR UPDATE`),
+//! so the rules that depend on stored state (ten cids per alias, a hundred tags per
+//! cid, dense ordinals) hold however many nodes write at once. A write returns after
+//! `COMMIT`, which PostgreSQL acknowledges once its WAL is flushed
+//! (`synchronous_commit = on`, the default).
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
+use roster_store::{StoreError, StoreResult};
+use tokio_postgres::NoTls;
+
+mod apps;
+mod audience;
+mod devices;
+mod labels;
+mod users;
+
+pub use devices::ImportDevice;
+
+/// Migrations, applied in order; `roster_migrations` records which ran.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// Connections per node.
+const POOL_SIZE: usize = 16;
+
+/// The PostgreSQL-backed [`roster_store::Store`].
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+pub(crate) trait Db<T> {
+    fn db(self) -> StoreResult<T>;
+}
+
+impl<T> Db<T> for Result<T, tokio_postgres::Error> {
+    fn db(self) -> StoreResult<T> {
+        self.map_err(|e| StoreError::Backend(format!("postgres: {e}")))
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:pass@host:port/db`) and runs pending
+    /// migrations (serialised across nodes by an advisory lock).
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let cfg = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("bad postgres url: {e}")))?;
+        let mgr = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Backend(format!("postgres pool: {e}")))?;
+        let store = PgStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub(crate) async fn client(&self) -> StoreResult<Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Backend(format!("postgres connection: {e}")))
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.db()?;
+        tx.execute("SELECT pg_advisory_xact_lock(7301130)", &[])
+            .await
+            .db()?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS roster_migrations (version BIGINT PRIMARY KEY)",
+        )
+        .await
+        .db()?;
+        let done: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM roster_migrations",
+                &[],
+            )
+            .await
+            .db()?
+            .get(0);
+        let done = usize::try_from(done).unwrap_or(0);
+        if done > MIGRATIONS.len() {
+            return Err(StoreError::Backend(format!(
+                "database schema version {done} is newer than this roster ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+            tx.batch_execute(sql).await.db()?;
+            tx.execute(
+                "INSERT INTO roster_migrations (version) VALUES ($1)",
+                &[&((i + 1) as i64)],
+            )
+            .await
+            .db()?;
+            tracing::info!(version = i + 1, "applied postgres migration");
+        }
+        tx.commit().await.db()
+    }
+}
+
+/// Locks the app's row for the rest of the transaction: app-scoped writes of all nodes
+/// take turns. An unknown app is `NotFound`.
+pub(crate) async fn lock_app(tx: &Transaction<'_>, app: &str) -> StoreResult<()> {
+    let row = tx
+        .query_opt("SELECT 1 FROM apps WHERE id = $1 FOR UPDATE", &[&app])
+        .await
+        .db()?;
+    match row {
+        Some(_) => Ok(()),
+        None => Err(roster_core::Error::NotFound("app".into()).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use roster_store::suite::Fixture;
+
+    async fn fixture() -> Fixture {
+        let db = roster_test_pg::TestDatabase::new(|url| async move {
+            super::PgStore::open(&url)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        let store = super::PgStore::open(db.url()).await.expect("open");
+        Fixture {
+            store: std::sync::Arc::new(store),
+            guard: Box::new(db),
+        }
+    }
+
+    roster_store::store_test_suite!(fixture);
+}
