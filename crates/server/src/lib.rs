@@ -15,7 +15,8 @@ use roster_core::quota::Unlimited;
 use roster_core::time::Clock;
 use roster_core::{AppCredentials, NewApp};
 use roster_index::IndexedStore;
-use roster_store::{AppStore, Store};
+use roster_store::Store;
+use roster_store_postgres::PgStore;
 use roster_store_sqlite::SqliteStore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -53,8 +54,24 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+/// The store a `--store` URL names.
+pub enum StoreChoice {
+    /// The embedded store (a file).
+    Sqlite(Arc<SqliteStore>),
+    /// PostgreSQL, shared by every node.
+    Postgres(Arc<PgStore>),
+}
+
 /// Opens the store the settings name, without an audience index (for the CLI).
-pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
+pub async fn open_store(settings: &Settings) -> anyhow::Result<StoreChoice> {
+    if let Some(url) = settings.store.as_deref().filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+        let store = PgStore::open(url).await.map_err(|e| anyhow::anyhow!("open postgres store: {e}"))?;
+        return Ok(StoreChoice::Postgres(Arc::new(store)));
+    }
+    open_sqlite(settings).map(StoreChoice::Sqlite)
+}
+
+fn open_sqlite(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
     match settings.store.as_deref() {
         None => {
             let store = SqliteStore::open_in_dir(&settings.data_dir)
@@ -75,25 +92,31 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
                 SqliteStore::open(path).context("open sqlite store")?,
             ))
         }
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            bail!("the PostgreSQL backend is not part of this build yet; use the embedded store")
-        }
         Some(_) => bail!("unsupported --store URL: use sqlite:PATH or postgres://…"),
     }
 }
 
-/// Opens the store and builds its audience index (the server's store).
-pub async fn open_indexed_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store = open_store(settings)?;
-    let (indexed, _) = IndexedStore::open(store)
-        .await
-        .map_err(|e| anyhow::anyhow!("build audience index: {e}"))?;
-    Ok(Arc::new(indexed))
+/// The server's store. The embedded store gets the in-memory audience index. On
+/// PostgreSQL, where other nodes write too, counts are answered in SQL, so every node
+/// sees every acknowledged write at once.
+pub async fn open_serving_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    match open_store(settings).await? {
+        StoreChoice::Sqlite(store) => {
+            let (indexed, _) = IndexedStore::open(store)
+                .await
+                .map_err(|e| anyhow::anyhow!("build audience index: {e}"))?;
+            Ok(Arc::new(indexed))
+        }
+        StoreChoice::Postgres(store) => Ok(store),
+    }
 }
 
 /// Creates an app directly in the store (the CLI's `app create`).
 pub async fn create_app(settings: &Settings, name: &str) -> anyhow::Result<AppCredentials> {
-    let store = open_store(settings)?;
+    let store: Arc<dyn Store> = match open_store(settings).await? {
+        StoreChoice::Sqlite(s) => s,
+        StoreChoice::Postgres(s) => s,
+    };
     let app = NewApp::new(name, roster_core::time::now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
     store
         .create_app(&app)
@@ -248,7 +271,7 @@ impl Running {
 
 /// Opens the store, binds the listener and serves until stopped.
 pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Running> {
-    let store = open_indexed_store(settings).await?;
+    let store = open_serving_store(settings).await?;
     let admin_token = admin_token(settings)?;
     serve_store(store, &settings.listen, clock, admin_token).await
 }

@@ -42,8 +42,8 @@ struct StoreArgs {
     /// Data directory of the embedded store.
     #[arg(long, env = "ROSTER_DATA_DIR", default_value = "./roster-data")]
     data_dir: PathBuf,
-    /// Store URL (`sqlite:PATH`; `postgres://…` once that backend lands). Default: the
-    /// embedded store in the data directory.
+    /// Store URL: `postgres://user:pass@host:port/db` for PostgreSQL, or `sqlite:PATH`.
+    /// Default: the embedded store in the data directory.
     #[arg(long, env = "ROSTER_STORE")]
     store: Option<String>,
 }

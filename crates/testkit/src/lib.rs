@@ -257,19 +257,27 @@ pub struct RosterProcess {
     child: Child,
     binary: PathBuf,
     data_dir: PathBuf,
+    store: Option<String>,
     port: u16,
 }
 
 impl RosterProcess {
     /// Starts `binary serve` over `data_dir` and waits for `/healthz`.
     pub async fn start(binary: &Path, data_dir: &Path) -> Self {
+        Self::start_with_store(binary, data_dir, None).await
+    }
+
+    /// Starts `binary serve --store URL` (or the embedded store) and waits for `/healthz`.
+    pub async fn start_with_store(binary: &Path, data_dir: &Path, store: Option<&str>) -> Self {
         let port = free_port();
-        let child = spawn(binary, data_dir, port);
+        let store = store.map(str::to_owned);
+        let child = spawn(binary, data_dir, store.as_deref(), port);
         let p = RosterProcess {
             base: format!("http://127.0.0.1:{port}"),
             child,
             binary: binary.to_path_buf(),
             data_dir: data_dir.to_path_buf(),
+            store,
             port,
         };
         p.wait_ready().await;
@@ -293,7 +301,7 @@ impl RosterProcess {
     pub async fn kill_and_restart(&mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
-        self.child = spawn(&self.binary, &self.data_dir, self.port);
+        self.child = spawn(&self.binary, &self.data_dir, self.store.as_deref(), self.port);
         self.wait_ready().await;
     }
 }
@@ -305,16 +313,14 @@ impl Drop for RosterProcess {
     }
 }
 
-fn spawn(binary: &Path, data_dir: &Path, port: u16) -> Child {
-    Command::new(binary)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("ROSTER_ADMIN_TOKEN", ADMIN_TOKEN)
+fn spawn(binary: &Path, data_dir: &Path, store: Option<&str>, port: u16) -> Child {
+    let mut cmd = Command::new(binary);
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir);
+    if let Some(url) = store {
+        cmd.args(["--store", url]);
+    }
+    cmd.env("ROSTER_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("ROSTER_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -9,4 +9,5 @@ mod getui_tags;
 mod getui_tolerance;
 mod getui_user;
 mod identity;
+mod multinode;
 mod native;
