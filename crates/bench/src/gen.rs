@@ -4,7 +4,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 use roster_core::PhoneType;
-use roster_store_sqlite::ImportDevice;
+use roster_store::ImportDevice;
 
 /// The 34 province-level codes of China.
 pub const PROVINCES: [u32; 34] = [

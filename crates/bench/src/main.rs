@@ -1,7 +1,8 @@
-//! `roster-bench`: generates a seeded synthetic app straight into the embedded store,
-//! builds the audience index from it, and prints rebuild time, index memory, count
-//! latency of a fixed query mix against the same queries in SQL on the same data, and
-//! the throughput of Getui `POST /user/count` over HTTP under concurrent load.
+//! `roster-bench`: generates a seeded synthetic app straight into a store (the embedded
+//! SQLite by default, PostgreSQL with `--store postgres://…`), builds the audience index
+//! from it, and prints rebuild time, index memory, count latency of a fixed query mix
+//! against the same queries in SQL on the same data, durable write throughput, and the
+//! throughput of Getui `POST /user/count` over HTTP under concurrent load.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use roster_core::{AppId, NewApp};
+use roster_core::{AppId, DeviceUpsert, NewApp, PhoneType, TagName};
 use roster_index::IndexedStore;
-use roster_store::{AppStore, AudienceStore, Store};
+use roster_store::{AudienceStore, ImportDevice, IndexSource, Store};
+use roster_store_postgres::PgStore;
 use roster_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
@@ -30,8 +32,12 @@ struct Args {
     /// RNG seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Keep the generated store here and reuse it on the next run with the same shape
-    /// (default: a temporary directory, removed afterwards).
+    /// Run on PostgreSQL (`postgres://…`; use an empty database: a new app is generated
+    /// on every run). Default: the embedded store.
+    #[arg(long)]
+    store: Option<String>,
+    /// Embedded store only: keep the generated store here and reuse it on the next run
+    /// with the same shape (default: a temporary directory, removed afterwards).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Index runs per query.
@@ -40,6 +46,9 @@ struct Args {
     /// SQL runs per query.
     #[arg(long, default_value_t = 3)]
     sql_iters: usize,
+    /// Batches of 1,000 devices and single-cid writes in the write test.
+    #[arg(long, default_value_t = 20)]
+    write_batches: usize,
     /// Seconds of HTTP load (0 skips it).
     #[arg(long, default_value_t = 5.0)]
     http_seconds: f64,
@@ -71,30 +80,58 @@ fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
 
-/// Generates the app unless `dir` already holds one of this shape; returns its credentials.
-async fn prepare(
-    args: &Args,
-    dir: &std::path::Path,
-    store: &Arc<SqliteStore>,
-) -> anyhow::Result<Value> {
+fn err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// Where the synthetic app goes.
+enum Backend {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
+}
+
+impl Backend {
+    async fn import(&self, app: &AppId, batch: Vec<ImportDevice>) -> anyhow::Result<()> {
+        match self {
+            Backend::Sqlite(s) => {
+                let (s, app) = (s.clone(), app.clone());
+                tokio::task::spawn_blocking(move || s.import_devices(&app, &batch))
+                    .await?
+                    .map(drop)
+                    .map_err(err)
+            }
+            Backend::Postgres(s) => s.import_devices(app, &batch).await.map_err(err),
+        }
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(s) => s.clone(),
+            Backend::Postgres(s) => s.clone(),
+        }
+    }
+}
+
+/// Generates the app unless the embedded store in `dir` already holds one of this
+/// shape; returns its credentials.
+async fn prepare(args: &Args, dir: &std::path::Path, backend: &Backend) -> anyhow::Result<Value> {
     let marker = dir.join("bench-shape.json");
     let shape = json!({ "devices": args.devices, "tags": args.tags, "seed": args.seed });
-    if let Ok(text) = std::fs::read_to_string(&marker) {
-        let saved: Value = serde_json::from_str(&text)?;
-        if saved["shape"] == shape {
-            println!("reusing generated app in {}", dir.display());
-            return Ok(saved["app"].clone());
+    if matches!(backend, Backend::Sqlite(_)) {
+        if let Ok(text) = std::fs::read_to_string(&marker) {
+            let saved: Value = serde_json::from_str(&text)?;
+            if saved["shape"] == shape {
+                println!("reusing generated app in {}", dir.display());
+                return Ok(saved["app"].clone());
+            }
+            bail!(
+                "{} holds a different shape; use another --data-dir",
+                dir.display()
+            );
         }
-        bail!(
-            "{} holds a different shape; use another --data-dir",
-            dir.display()
-        );
     }
-    let app = NewApp::new("bench", 0).map_err(|e| anyhow::anyhow!("{e}"))?;
-    store
-        .create_app(&app)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = NewApp::new("bench", 0).map_err(err)?;
+    backend.store().create_app(&app).await.map_err(err)?;
     let id: AppId = app.credentials.app_id.clone();
     let started = Instant::now();
     let mut generator = gen::Generator::new(gen::Shape {
@@ -104,29 +141,29 @@ async fn prepare(
     })?;
     let mut done = 0u64;
     loop {
-        let batch = generator.batch(100_000);
+        let batch = generator.batch(50_000);
         if batch.is_empty() {
             break;
         }
         done += batch.len() as u64;
-        let (s, id) = (store.clone(), id.clone());
-        tokio::task::spawn_blocking(move || s.import_devices(&id, &batch))
-            .await?
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        backend.import(&id, batch).await?;
         if done.is_multiple_of(1_000_000) {
             eprintln!("  generated {done} devices ({:.0?})", started.elapsed());
         }
     }
+    let secs = started.elapsed().as_secs_f64();
     println!(
-        "generated {} devices in {:.1?}",
+        "generated {} devices in {secs:.1} s ({:.0} devices/s bulk import)",
         args.devices,
-        started.elapsed()
+        args.devices as f64 / secs
     );
     let creds = serde_json::to_value(&app.credentials)?;
-    std::fs::write(
-        &marker,
-        serde_json::to_string(&json!({ "shape": shape, "app": creds }))?,
-    )?;
+    if matches!(backend, Backend::Sqlite(_)) {
+        std::fs::write(
+            &marker,
+            serde_json::to_string(&json!({ "shape": shape, "app": creds }))?,
+        )?;
+    }
     Ok(creds)
 }
 
@@ -138,15 +175,33 @@ async fn main() -> anyhow::Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(|| tmp.path().to_path_buf());
-    let sqlite = Arc::new(SqliteStore::open_in_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?);
-    let creds = prepare(&args, &dir, &sqlite).await?;
-    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let backend = match &args.store {
+        Some(url) => Backend::Postgres(Arc::new(PgStore::open(url).await.map_err(err)?)),
+        None => Backend::Sqlite(Arc::new(SqliteStore::open_in_dir(&dir).map_err(err)?)),
+    };
+    println!(
+        "store: {}",
+        if args.store.is_some() {
+            "PostgreSQL"
+        } else {
+            "embedded SQLite"
+        }
+    );
+    let creds = prepare(&args, &dir, &backend).await?;
+    match backend {
+        Backend::Sqlite(s) => measure(&args, s, &creds).await,
+        Backend::Postgres(s) => measure(&args, s, &creds).await,
+    }
+}
 
+async fn measure<S: IndexSource + 'static>(
+    args: &Args,
+    store: Arc<S>,
+    creds: &Value,
+) -> anyhow::Result<()> {
+    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(err)?;
     let rss0 = rss_bytes();
-    let (indexed, stats) = IndexedStore::open(sqlite.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (indexed, stats) = IndexedStore::open(store.clone()).await.map_err(err)?;
     let rss1 = rss_bytes();
     let n = stats.devices.max(1) as f64;
     println!();
@@ -172,17 +227,11 @@ async fn main() -> anyhow::Result<()> {
     let mut all_samples = Vec::new();
     let mut ratios = Vec::new();
     for q in &mix {
-        let want = sqlite
-            .count_audience(&app, &q.query)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let want = store.count_audience(&app, &q.query).await.map_err(err)?;
         let mut samples = Vec::with_capacity(args.iters);
         for _ in 0..args.iters.max(1) {
             let t = Instant::now();
-            let got = indexed
-                .count_audience(&app, &q.query)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let got = indexed.count_audience(&app, &q.query).await.map_err(err)?;
             samples.push(t.elapsed());
             if got != want {
                 bail!("{}: index counted {got}, SQL counted {want}", q.name);
@@ -191,10 +240,7 @@ async fn main() -> anyhow::Result<()> {
         let mut sql = Vec::with_capacity(args.sql_iters);
         for _ in 0..args.sql_iters.max(1) {
             let t = Instant::now();
-            sqlite
-                .count_audience(&app, &q.query)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            store.count_audience(&app, &q.query).await.map_err(err)?;
             sql.push(t.elapsed());
         }
         samples.sort();
@@ -226,8 +272,78 @@ async fn main() -> anyhow::Result<()> {
         ratios[0]
     );
 
+    let indexed = Arc::new(indexed);
+    writes(args, &app, store.clone(), indexed.clone()).await?;
     if args.http_seconds > 0.0 {
-        http_load(&args, Arc::new(indexed), &creds, &mix).await?;
+        // Serve what `roster serve` serves: the index over the embedded store, SQL counts
+        // on PostgreSQL (where other nodes write too).
+        let serving: Arc<dyn Store> = if args.store.is_some() { store } else { indexed };
+        http_load(args, serving, creds, &mix).await?;
+    }
+    Ok(())
+}
+
+/// Durable write throughput: 1,000-device upserts and single-cid tag writes, on the
+/// store alone and through the index (which re-reads touched devices).
+async fn writes<S: IndexSource + 'static>(
+    args: &Args,
+    app: &AppId,
+    raw: Arc<S>,
+    indexed: Arc<IndexedStore<S>>,
+) -> anyhow::Result<()> {
+    let batches = args.write_batches.max(1);
+    println!();
+    println!(
+        "{:<40} {:>12} {:>14}",
+        "durable writes", "p50 ms", "items/s"
+    );
+    let stores: [(&str, Arc<dyn Store>); 2] = [("store", raw), ("store + index", indexed)];
+    for (label, s) in stores {
+        let mut lat = Vec::new();
+        let started = Instant::now();
+        let mut cids = Vec::new();
+        for _ in 0..batches {
+            let batch = vec![
+                DeviceUpsert {
+                    phone_type: Some(PhoneType::Android),
+                    ..Default::default()
+                };
+                1000
+            ];
+            let t = Instant::now();
+            cids.extend(
+                s.upsert_devices(app, &batch, roster_core::time::now_ms())
+                    .await
+                    .map_err(err)?,
+            );
+            lat.push(t.elapsed());
+        }
+        let secs = started.elapsed().as_secs_f64();
+        lat.sort();
+        println!(
+            "{:<40} {:>12} {:>14.0}",
+            format!("upsert 1,000 devices ({label})"),
+            ms(pct(&lat, 0.5)),
+            (batches * 1000) as f64 / secs
+        );
+        let tag = TagName::parse("bench_write").map_err(err)?;
+        let mut lat = Vec::new();
+        let started = Instant::now();
+        for cid in cids.iter().take(batches * 10) {
+            let t = Instant::now();
+            s.add_tag(app, &tag, std::slice::from_ref(cid))
+                .await
+                .map_err(err)?;
+            lat.push(t.elapsed());
+        }
+        let secs = started.elapsed().as_secs_f64();
+        lat.sort();
+        println!(
+            "{:<40} {:>12} {:>14.0}",
+            format!("tag one cid ({label})"),
+            ms(pct(&lat, 0.5)),
+            lat.len() as f64 / secs
+        );
     }
     Ok(())
 }
@@ -309,7 +425,8 @@ async fn http_load(
     lat.sort();
     println!();
     println!(
-        "HTTP POST /v2/{{appId}}/user/count: {} requests in {:.1} s = {:.0} req/s with {} clients (p50 {} ms, p99 {} ms; client and server share the machine)",
+        "HTTP POST /v2/{{appId}}/user/count ({}, queries 1-8 in turn): {} requests in {:.1} s = {:.0} req/s with {} clients (p50 {} ms, p99 {} ms; client and server share the machine)",
+        if args.store.is_some() { "SQL counts" } else { "index counts" },
         lat.len(),
         args.http_seconds,
         lat.len() as f64 / args.http_seconds,

@@ -64,8 +64,14 @@ pub enum StoreChoice {
 
 /// Opens the store the settings name, without an audience index (for the CLI).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<StoreChoice> {
-    if let Some(url) = settings.store.as_deref().filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")) {
-        let store = PgStore::open(url).await.map_err(|e| anyhow::anyhow!("open postgres store: {e}"))?;
+    if let Some(url) = settings
+        .store
+        .as_deref()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    {
+        let store = PgStore::open(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("open postgres store: {e}"))?;
         return Ok(StoreChoice::Postgres(Arc::new(store)));
     }
     open_sqlite(settings).map(StoreChoice::Sqlite)

@@ -7,7 +7,7 @@ use roster_core::{
     limits, Alias, AppId, BadgeOp, Cid, Device, DeviceEvent, DeviceKind, DeviceUpsert, DtType,
     Error, PhoneType, TagName,
 };
-use roster_store::{DeviceStore, DtBinding, DtFailure, StoreError, StoreResult};
+use roster_store::{DeviceStore, DtBinding, DtFailure, ImportDevice, StoreError, StoreResult};
 use tokio_postgres::Row;
 
 use crate::{lock_app, Db, PgStore};
@@ -430,29 +430,6 @@ async fn bind_one(
         None => {}
     }
     Ok(Ok(()))
-}
-
-/// One new device for [`PgStore::import_devices`].
-#[derive(Debug, Clone)]
-pub struct ImportDevice {
-    /// A cid not yet in the app.
-    pub cid: String,
-    /// OS.
-    pub phone_type: PhoneType,
-    /// Brand prefix.
-    pub brand: Option<String>,
-    /// 8-digit region.
-    pub region: Option<String>,
-    /// Distinct tags.
-    pub tags: Vec<String>,
-    /// Alias.
-    pub alias: Option<String>,
-    /// Notification switch.
-    pub notification_switch: bool,
-    /// Blacklisted.
-    pub blacklisted: bool,
-    /// Registration time, ms.
-    pub create_time: i64,
 }
 
 impl PgStore {

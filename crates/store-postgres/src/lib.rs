@@ -19,8 +19,6 @@ mod devices;
 mod labels;
 mod users;
 
-pub use devices::ImportDevice;
-
 /// Migrations, applied in order; `roster_migrations` records which ran.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
 

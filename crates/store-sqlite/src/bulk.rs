@@ -2,34 +2,11 @@
 //! generator and large migrations use it. It writes in large transactions and skips
 //! the per-device rules of `upsert_devices` (the caller vouches for the data).
 
-use roster_core::{AppId, PhoneType};
-use roster_store::{StoreError, StoreResult};
+use roster_core::AppId;
+use roster_store::{ImportDevice, StoreError, StoreResult};
 use rusqlite::params;
 
 use crate::{DbResult, SqliteStore};
-
-/// One new device for [`SqliteStore::import_devices`].
-#[derive(Debug, Clone)]
-pub struct ImportDevice {
-    /// A cid not yet in the app.
-    pub cid: String,
-    /// OS.
-    pub phone_type: PhoneType,
-    /// Brand prefix.
-    pub brand: Option<String>,
-    /// 8-digit region.
-    pub region: Option<String>,
-    /// Distinct tags, at most 100.
-    pub tags: Vec<String>,
-    /// Alias (at most ten devices per alias).
-    pub alias: Option<String>,
-    /// Notification switch.
-    pub notification_switch: bool,
-    /// Blacklisted.
-    pub blacklisted: bool,
-    /// Registration time, ms.
-    pub create_time: i64,
-}
 
 impl SqliteStore {
     /// Inserts new devices in one transaction, assigning ordinals in input order.

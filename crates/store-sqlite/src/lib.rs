@@ -10,8 +10,6 @@ use std::sync::{Arc, Mutex};
 use roster_store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use bulk::ImportDevice;
-
 mod apps;
 mod audience;
 mod bulk;

@@ -344,6 +344,30 @@ pub trait IndexSink: Send + std::any::Any {
     fn tag(&mut self, ordinal: u32, tag: &str);
 }
 
+/// One new device for a backend's bulk import (benchmark generator, migrations): the
+/// caller vouches that the cid is new and the values valid.
+#[derive(Debug, Clone)]
+pub struct ImportDevice {
+    /// A cid not yet in the app.
+    pub cid: String,
+    /// OS.
+    pub phone_type: PhoneType,
+    /// Brand prefix.
+    pub brand: Option<String>,
+    /// 8-digit region.
+    pub region: Option<String>,
+    /// Distinct tags, at most 100.
+    pub tags: Vec<String>,
+    /// Alias (at most ten devices per alias).
+    pub alias: Option<String>,
+    /// Notification switch.
+    pub notification_switch: bool,
+    /// Blacklisted.
+    pub blacklisted: bool,
+    /// Registration time, ms.
+    pub create_time: i64,
+}
+
 /// What an in-memory audience index needs from the store it is derived from.
 #[async_trait]
 pub trait IndexSource: Store {

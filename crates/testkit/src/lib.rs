@@ -301,7 +301,12 @@ impl RosterProcess {
     pub async fn kill_and_restart(&mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
-        self.child = spawn(&self.binary, &self.data_dir, self.store.as_deref(), self.port);
+        self.child = spawn(
+            &self.binary,
+            &self.data_dir,
+            self.store.as_deref(),
+            self.port,
+        );
         self.wait_ready().await;
     }
 }
@@ -315,8 +320,13 @@ impl Drop for RosterProcess {
 
 fn spawn(binary: &Path, data_dir: &Path, store: Option<&str>, port: u16) -> Child {
     let mut cmd = Command::new(binary);
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir);
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+    ])
+    .arg(data_dir);
     if let Some(url) = store {
         cmd.args(["--store", url]);
     }

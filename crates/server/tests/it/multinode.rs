@@ -17,7 +17,10 @@ async fn count(g: &Getui) -> Option<u64> {
 
 async fn database() -> roster_test_pg::TestDatabase {
     roster_test_pg::TestDatabase::new(|url| async move {
-        roster_store_postgres::PgStore::open(&url).await.map(drop).map_err(|e| e.to_string())
+        roster_store_postgres::PgStore::open(&url)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
     })
     .await
 }
@@ -26,36 +29,63 @@ async fn database() -> roster_test_pg::TestDatabase {
 async fn two_nodes_one_database() {
     let db = database().await;
     let bin = Path::new(env!("CARGO_BIN_EXE_roster"));
-    let (dir_a, dir_b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
     let a = RosterProcess::start_with_store(bin, dir_a.path(), Some(db.url())).await;
     let b = RosterProcess::start_with_store(bin, dir_b.path(), Some(db.url())).await;
     let http = reqwest::Client::new();
 
     // an app created on A works on B; devices registered on B are seen by A
     let app = create_app(&http, &a.base, ADMIN_TOKEN).await;
-    let cids = register(&http, &b.base, &app, json!([
-        { "phone_type": "android", "region": "11010000" },
-        { "phone_type": "android", "region": "31010000" },
-        { "phone_type": "ios", "region": "11020000" }
-    ]))
+    let cids = register(
+        &http,
+        &b.base,
+        &app,
+        json!([
+            { "phone_type": "android", "region": "11010000" },
+            { "phone_type": "android", "region": "31010000" },
+            { "phone_type": "ios", "region": "11020000" }
+        ]),
+    )
     .await;
 
     // a Getui token issued by A is accepted by B, and revoked on B it is dead on A
     let ga = Getui::connect(&http, &a.base, &app).await;
     let mut gb = Getui::connect(&http, &b.base, &app).await;
     gb.token = ga.token.clone();
-    gb.post("/user/alias", json!({ "data_list": [{ "cid": cids[0], "alias": "shared" }] })).await.ok();
-    assert_eq!(ga.get("/user/cid/alias/shared").await.ok()["cid"], json!([cids[0]]));
+    gb.post(
+        "/user/alias",
+        json!({ "data_list": [{ "cid": cids[0], "alias": "shared" }] }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        ga.get("/user/cid/alias/shared").await.ok()["cid"],
+        json!([cids[0]])
+    );
 
     // counts on A see tags written through B at once
     assert_eq!(count(&ga).await, Some(2));
-    gb.put("/user/custom_tag/batch/x", json!({ "cid": [cids[1]] })).await.ok();
+    gb.put("/user/custom_tag/batch/x", json!({ "cid": [cids[1]] }))
+        .await
+        .ok();
     assert_eq!(count(&ga).await, Some(1));
-    gb.post(&format!("/user/black/cid/{}", cids[0]), json!(null)).await.ok();
+    gb.post(&format!("/user/black/cid/{}", cids[0]), json!(null))
+        .await
+        .ok();
     assert_eq!(count(&ga).await, Some(0));
     let native = http
-        .post(format!("{}/api/v1/apps/{}/audience/count", a.base, s(&app["app_id"])))
-        .basic_auth(s(&app["getui"]["app_key"]), Some(s(&app["getui"]["master_secret"])))
+        .post(format!(
+            "{}/api/v1/apps/{}/audience/count",
+            a.base,
+            s(&app["app_id"])
+        ))
+        .basic_auth(
+            s(&app["getui"]["app_key"]),
+            Some(s(&app["getui"]["master_secret"])),
+        )
         .json(&json!({ "selector": { "phone_type": "android" } }))
         .send()
         .await
@@ -71,11 +101,19 @@ async fn two_nodes_one_database() {
     let extra = register(&http, &a.base, &app, Value::Array(more)).await;
     let (first, second) = extra.split_at(6);
     let list = |cs: &[String]| json!({ "data_list": cs.iter().map(|c| json!({ "cid": c, "alias": "team" })).collect::<Vec<_>>() });
-    let (ra, rb) = tokio::join!(ga.post("/user/alias", list(first)), gb.post("/user/alias", list(second)));
+    let (ra, rb) = tokio::join!(
+        ga.post("/user/alias", list(first)),
+        gb.post("/user/alias", list(second))
+    );
     let mut codes = [ra.code(), rb.code()];
     codes.sort();
     assert_eq!(codes, [0, 20001], "{:?} {:?}", ra.body, rb.body);
-    assert_eq!(ga.get("/user/cid/alias/team").await.ok()["cid"].as_array().map(Vec::len), Some(6));
+    assert_eq!(
+        ga.get("/user/cid/alias/team").await.ok()["cid"]
+            .as_array()
+            .map(Vec::len),
+        Some(6)
+    );
 
     // users written on A are read on B
     let u = &app["ums"];
@@ -86,7 +124,10 @@ async fn two_nodes_one_database() {
         .send()
         .await
         .expect("ums");
-    assert_eq!(r.json::<Value>().await.expect("json")["data"]["success"], json!(["alice"]));
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["data"]["success"],
+        json!(["alice"])
+    );
     let g = &app["growth"];
     let r: Value = http
         .post(format!("{}/smartop/api/v1/user/register", b.base))
@@ -110,10 +151,15 @@ async fn two_nodes_one_database() {
         .json()
         .await
         .expect("json");
-    assert_eq!(r["data"][0]["user_identities"]["registration_id"], json!([cids[2]]));
+    assert_eq!(
+        r["data"][0]["user_identities"]["registration_id"],
+        json!([cids[2]])
+    );
 
     // revoking on B kills the token on A
-    gb.delete(&format!("/auth/{}", ga.token), json!(null)).await.ok();
+    gb.delete(&format!("/auth/{}", ga.token), json!(null))
+        .await
+        .ok();
     let r = ga.get("/user/status/x").await;
     assert_eq!((r.status, r.code()), (401, 10001));
 }
@@ -124,11 +170,23 @@ async fn cli_app_create_on_postgres() {
     let dir = tempfile::tempdir().expect("dir");
     let bin = Path::new(env!("CARGO_BIN_EXE_roster"));
     let out = std::process::Command::new(bin)
-        .args(["app", "create", "--name", "pg app", "--store", db.url(), "--data-dir"])
+        .args([
+            "app",
+            "create",
+            "--name",
+            "pg app",
+            "--store",
+            db.url(),
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let app: Value = serde_json::from_slice(&out.stdout).expect("json");
     let p = RosterProcess::start_with_store(bin, dir.path(), Some(db.url())).await;
     let http = reqwest::Client::new();
