@@ -12,6 +12,9 @@ use reqwest::{Method, StatusCode};
 use roster_server::{Running, Settings};
 use serde_json::{json, Value};
 
+/// A fresh PostgreSQL database per test, on a throwaway cluster (see `roster-test-pg`).
+pub use roster_test_pg::TestDatabase as TestPostgres;
+
 /// The admin token test servers use.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use roster_testkit::{create_app, register, s, Getui, RosterProcess, ADMIN_TOKEN};
+use roster_testkit::{create_app, register, s, Getui, RosterProcess, TestPostgres, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
 async fn count(g: &Getui) -> Option<u64> {
@@ -15,8 +15,8 @@ async fn count(g: &Getui) -> Option<u64> {
     g.post("/user/count", body).await.ok()["user_count"].as_u64()
 }
 
-async fn database() -> roster_test_pg::TestDatabase {
-    roster_test_pg::TestDatabase::new(|url| async move {
+async fn database() -> TestPostgres {
+    TestPostgres::new(|url| async move {
         roster_store_postgres::PgStore::open(&url)
             .await
             .map(drop)
