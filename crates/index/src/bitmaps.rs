@@ -218,12 +218,7 @@ impl AppIndex {
                 if pos.is_empty() {
                     Term::Neg(union(neg))
                 } else {
-                    let acc = intersect(pos);
-                    if neg.is_empty() {
-                        Term::Pos(acc)
-                    } else {
-                        Term::Pos(Cow::Owned(acc.into_owned() - &*union(neg)))
-                    }
+                    Term::Pos(subtract(intersect(pos), neg))
                 }
             }
             Node::Or(xs) => {
@@ -232,12 +227,7 @@ impl AppIndex {
                     Term::Pos(union(pos))
                 } else {
                     // ~A ∪ ~B ∪ P = ~((A ∩ B) − P)
-                    let acc = intersect(neg);
-                    if pos.is_empty() {
-                        Term::Neg(acc)
-                    } else {
-                        Term::Neg(Cow::Owned(acc.into_owned() - &*union(pos)))
-                    }
+                    Term::Neg(subtract(intersect(neg), pos))
                 }
             }
         }
@@ -293,37 +283,58 @@ impl AppIndex {
             }
             return intersect(pos).intersection_len(&last);
         }
-        let acc = intersect(pos);
-        acc.difference_len(&union(neg))
+        let mut neg = neg;
+        neg.sort_by_key(|b| b.len());
+        let last = neg.pop().unwrap_or(Cow::Borrowed(&EMPTY));
+        subtract(intersect(pos), neg).difference_len(&last)
     }
 
     /// The audience as a bitmap of ordinals.
     pub fn members(&self, root: &Node, q: &AudienceQuery) -> RoaringBitmap {
         let (pos, neg) = self.top(root, q);
-        let acc = intersect(pos).into_owned();
-        if neg.is_empty() {
-            acc
-        } else {
-            acc - &*union(neg)
-        }
+        subtract(intersect(pos), neg).into_owned()
     }
 }
 
-/// Intersection, smallest first; borrows when there is one operand.
+/// Intersection, smallest first; borrows when there is one operand. The first step
+/// builds a new (small) bitmap from two borrowed ones; later steps work in place, so a
+/// large operand is never cloned.
 fn intersect(mut xs: Vec<Cow<'_, RoaringBitmap>>) -> Cow<'_, RoaringBitmap> {
     xs.sort_by_key(|b| b.len());
     let mut it = xs.into_iter();
     let Some(first) = it.next() else {
         return Cow::Borrowed(&EMPTY);
     };
-    let mut acc = first;
+    let Some(second) = it.next() else {
+        return first;
+    };
+    let mut acc = &*first & &*second;
     for b in it {
         if acc.is_empty() {
             break;
         }
-        acc = Cow::Owned(acc.into_owned() & &*b);
+        acc &= &*b;
     }
-    acc
+    Cow::Owned(acc)
+}
+
+/// `acc` minus every bitmap in `xs`, without cloning `acc` or building their union.
+fn subtract<'a>(
+    acc: Cow<'a, RoaringBitmap>,
+    xs: Vec<Cow<'_, RoaringBitmap>>,
+) -> Cow<'a, RoaringBitmap> {
+    let mut it = xs.into_iter();
+    let Some(first) = it.next() else {
+        return acc;
+    };
+    let mut out = &*acc - &*first;
+    for b in it {
+        if out.is_empty() {
+            break;
+        }
+        out -= &*b;
+    }
+    Cow::Owned(out)
 }
 
 /// Union; borrows when there is one operand.
