@@ -13,6 +13,20 @@ fn selector(sel: &Selector, sql: &mut String, bind: &mut dyn FnMut(String) -> St
         Selector::All(false) => sql.push_str("FALSE"),
         Selector::And(xs) if xs.is_empty() => sql.push_str("TRUE"),
         Selector::Or(xs) if xs.is_empty() => sql.push_str("FALSE"),
+        // Any of several tags: one subquery, not one per tag.
+        Selector::Or(xs) if xs.iter().all(|x| matches!(x, Selector::Tag(_))) => {
+            sql.push_str("d.id IN (SELECT device_id FROM device_tags WHERE tag IN (");
+            for (i, x) in xs.iter().enumerate() {
+                if let Selector::Tag(t) = x {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    let ph = bind(t.to_string());
+                    sql.push_str(&ph);
+                }
+            }
+            sql.push_str("))");
+        }
         Selector::And(xs) | Selector::Or(xs) => {
             let op = if matches!(sel, Selector::And(_)) {
                 " AND "
