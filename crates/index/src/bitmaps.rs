@@ -274,16 +274,23 @@ impl AppIndex {
 
     /// Counts the audience, doing the last step with count-only operations.
     pub fn count(&self, root: &Node, q: &AudienceQuery) -> u64 {
-        let (mut pos, neg) = self.top(root, q);
+        let (mut pos, mut neg) = self.top(root, q);
         pos.sort_by_key(|b| b.len());
         if neg.is_empty() {
-            let last = pos.pop().unwrap_or(Cow::Borrowed(&EMPTY));
-            if pos.is_empty() {
-                return last.len();
-            }
-            return intersect(pos).intersection_len(&last);
+            return count_intersection(pos);
         }
-        let mut neg = neg;
+        // Materialising large intermediate sets is what costs (allocating and writing
+        // their containers); counting does not. When the exclusions are smaller than
+        // every positive set, count |∩P| − |∪N ∩ ∩P| so that only the small side is
+        // ever materialised.
+        let excluded: u64 = neg.iter().map(|b| b.len()).sum();
+        if pos.first().is_some_and(|smallest| excluded <= smallest.len()) {
+            let union_n = union(neg);
+            let mut with_n = vec![Cow::Borrowed(&*union_n)];
+            with_n.extend(pos.iter().map(|b| Cow::Borrowed(&**b)));
+            let overlap = count_intersection(with_n);
+            return count_intersection(pos) - overlap;
+        }
         neg.sort_by_key(|b| b.len());
         let last = neg.pop().unwrap_or(Cow::Borrowed(&EMPTY));
         subtract(intersect(pos), neg).difference_len(&last)
@@ -294,6 +301,18 @@ impl AppIndex {
         let (pos, neg) = self.top(root, q);
         subtract(intersect(pos), neg).into_owned()
     }
+}
+
+/// |∩xs|, with the last (largest) step done by `intersection_len`.
+fn count_intersection(mut xs: Vec<Cow<'_, RoaringBitmap>>) -> u64 {
+    xs.sort_by_key(|b| b.len());
+    let Some(last) = xs.pop() else {
+        return 0;
+    };
+    if xs.is_empty() {
+        return last.len();
+    }
+    intersect(xs).intersection_len(&last)
 }
 
 /// Intersection, smallest first; borrows when there is one operand. The first step
