@@ -273,7 +273,7 @@ async fn measure<S: IndexSource + 'static>(
     );
 
     let indexed = Arc::new(indexed);
-    writes(args, &app, store.clone(), indexed.clone()).await?;
+    writes(args, store.clone(), indexed.clone()).await?;
     if args.http_seconds > 0.0 {
         // Serve what `roster serve` serves: the index over the embedded store, SQL counts
         // on PostgreSQL (where other nodes write too).

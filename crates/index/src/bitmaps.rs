@@ -213,8 +213,9 @@ impl AppIndex {
                 Term::Pos(b) => Term::Neg(b),
                 Term::Neg(b) => Term::Pos(b),
             },
-            Node::And(xs) => {
-                let (pos, neg) = self.split(xs);
+            Node::And(_) => {
+                let (mut pos, mut neg) = (Vec::new(), Vec::new());
+                self.collect(node, false, &mut pos, &mut neg);
                 if pos.is_empty() {
                     Term::Neg(union(neg))
                 } else {
@@ -230,6 +231,27 @@ impl AppIndex {
                     Term::Neg(subtract(intersect(neg), pos))
                 }
             }
+        }
+    }
+
+    /// The operands of a conjunction, flattened: nested `and`s, `not`s, and `not` over
+    /// `or` (¬(a ∨ b) = ¬a ∧ ¬b) all become plain positive and negative operands, so
+    /// nothing is materialised that the final count does not need.
+    fn collect<'a>(
+        &'a self,
+        node: &'a Node,
+        negate: bool,
+        pos: &mut Vec<Cow<'a, RoaringBitmap>>,
+        neg: &mut Vec<Cow<'a, RoaringBitmap>>,
+    ) {
+        match node {
+            Node::And(xs) if !negate => xs.iter().for_each(|x| self.collect(x, false, pos, neg)),
+            Node::Or(xs) if negate => xs.iter().for_each(|x| self.collect(x, true, pos, neg)),
+            Node::Not(x) => self.collect(x, !negate, pos, neg),
+            other => match (self.eval(other), negate) {
+                (Term::Pos(b), false) | (Term::Neg(b), true) => pos.push(b),
+                (Term::Neg(b), false) | (Term::Pos(b), true) => neg.push(b),
+            },
         }
     }
 
@@ -261,10 +283,8 @@ impl AppIndex {
         root: &'a Node,
         q: &AudienceQuery,
     ) -> (Vec<Cow<'a, RoaringBitmap>>, Vec<Cow<'a, RoaringBitmap>>) {
-        let (mut pos, mut neg) = match root {
-            Node::And(xs) => self.split(xs),
-            other => self.split(std::slice::from_ref(other)),
-        };
+        let (mut pos, mut neg) = (Vec::new(), Vec::new());
+        self.collect(root, false, &mut pos, &mut neg);
         self.exclusions(q, &mut neg);
         if pos.is_empty() {
             pos.push(Cow::Borrowed(&self.all));
@@ -284,7 +304,10 @@ impl AppIndex {
         // every positive set, count |∩P| − |∪N ∩ ∩P| so that only the small side is
         // ever materialised.
         let excluded: u64 = neg.iter().map(|b| b.len()).sum();
-        if pos.first().is_some_and(|smallest| excluded <= smallest.len()) {
+        if pos
+            .first()
+            .is_some_and(|smallest| excluded <= smallest.len())
+        {
             let union_n = union(neg);
             let mut with_n = vec![Cow::Borrowed(&*union_n)];
             with_n.extend(pos.iter().map(|b| Cow::Borrowed(&**b)));
