@@ -284,14 +284,17 @@ async fn measure<S: IndexSource + 'static>(
 }
 
 /// Durable write throughput: 1,000-device upserts and single-cid tag writes, on the
-/// store alone and through the index (which re-reads touched devices).
+/// store alone and through the index (which re-reads touched devices). They go to a
+/// scratch app so that the measured app stays as generated.
 async fn writes<S: IndexSource + 'static>(
     args: &Args,
-    app: &AppId,
     raw: Arc<S>,
     indexed: Arc<IndexedStore<S>>,
 ) -> anyhow::Result<()> {
     let batches = args.write_batches.max(1);
+    let scratch = NewApp::new("bench writes", roster_core::time::now_ms()).map_err(err)?;
+    raw.create_app(&scratch).await.map_err(err)?;
+    let app = &scratch.credentials.app_id;
     println!();
     println!(
         "{:<40} {:>12} {:>14}",
