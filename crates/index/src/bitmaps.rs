@@ -294,6 +294,11 @@ impl AppIndex {
 
     /// Counts the audience, doing the last step with count-only operations.
     pub fn count(&self, root: &Node, q: &AudienceQuery) -> u64 {
+        // X ∧ (a ∨ b) with a, b disjoint (two provinces, two cities, two OSes) counts as
+        // |X ∧ a| + |X ∧ b|: no union of large sets is built.
+        if let Some(parts) = expand_disjoint_or(root) {
+            return parts.iter().map(|p| self.count(p, q)).sum();
+        }
         let (mut pos, mut neg) = self.top(root, q);
         pos.sort_by_key(|b| b.len());
         if neg.is_empty() {
@@ -324,6 +329,50 @@ impl AppIndex {
         let (pos, neg) = self.top(root, q);
         subtract(intersect(pos), neg).into_owned()
     }
+}
+
+/// The values of a leaf that no device can have two of at once, by dimension.
+fn exclusive_key(n: &Node) -> Option<(u8, String)> {
+    match n {
+        Node::Leaf(Selector::PhoneType(p)) => Some((0, p.as_str().to_owned())),
+        Node::Leaf(Selector::Region(r)) => match r.level() {
+            RegionLevel::Province => Some((1, r.province().to_owned())),
+            RegionLevel::City => Some((2, r.city().to_owned())),
+            RegionLevel::Exact => None,
+        },
+        _ => None,
+    }
+}
+
+/// For `and(…, or(a, b, …), …)` whose `or` has pairwise disjoint leaves (distinct
+/// values of one exclusive dimension), one conjunction per leaf.
+fn expand_disjoint_or(root: &Node) -> Option<Vec<Node>> {
+    let Node::And(xs) = root else {
+        return None;
+    };
+    let at = xs.iter().position(|x| match x {
+        Node::Or(ys) if ys.len() > 1 && ys.len() <= 64 => {
+            let keys: Option<Vec<(u8, String)>> = ys.iter().map(exclusive_key).collect();
+            keys.is_some_and(|k| {
+                let dims: std::collections::BTreeSet<u8> = k.iter().map(|(d, _)| *d).collect();
+                let values: std::collections::BTreeSet<&(u8, String)> = k.iter().collect();
+                dims.len() == 1 && values.len() == k.len()
+            })
+        }
+        _ => false,
+    })?;
+    let Node::Or(ys) = &xs[at] else {
+        return None;
+    };
+    Some(
+        ys.iter()
+            .map(|y| {
+                let mut parts = xs.clone();
+                parts[at] = y.clone();
+                Node::And(parts)
+            })
+            .collect(),
+    )
 }
 
 /// |∩xs|, with the last (largest) step done by `intersection_len`.
