@@ -299,6 +299,22 @@ impl AppIndex {
         if let Some(parts) = expand_disjoint_or(root) {
             return parts.iter().map(|p| self.count(p, q)).sum();
         }
+        // A small `or` at the top counts by inclusion–exclusion: every term is a
+        // conjunction, counted without materialising the union of large branches.
+        if let Node::Or(xs) = root {
+            if (2..=3).contains(&xs.len()) {
+                let mut total: i64 = 0;
+                for mask in 1u32..(1 << xs.len()) {
+                    let chosen: Vec<Node> = (0..xs.len())
+                        .filter(|i| mask & (1 << i) != 0)
+                        .map(|i| xs[i].clone())
+                        .collect();
+                    let sign = if chosen.len() % 2 == 1 { 1 } else { -1 };
+                    total += sign * self.count(&Node::And(chosen), q) as i64;
+                }
+                return total.max(0) as u64;
+            }
+        }
         let (mut pos, mut neg) = self.top(root, q);
         pos.sort_by_key(|b| b.len());
         if neg.is_empty() {
