@@ -315,25 +315,28 @@ impl AppIndex {
                 return total.max(0) as u64;
             }
         }
-        let (mut pos, mut neg) = self.top(root, q);
-        pos.sort_by_key(|b| b.len());
-        if neg.is_empty() {
-            return count_intersection(pos);
-        }
-        // Materialising large intermediate sets is what costs (allocating and writing
-        // their containers); counting does not. When the exclusions are smaller than
-        // every positive set, count |∩P| − |∪N ∩ ∩P| so that only the small side is
-        // ever materialised.
-        let excluded: u64 = neg.iter().map(|b| b.len()).sum();
-        if pos
-            .first()
-            .is_some_and(|smallest| excluded <= smallest.len())
-        {
-            let union_n = union(neg);
-            let mut with_n = vec![Cow::Borrowed(&*union_n)];
-            with_n.extend(pos.iter().map(|b| Cow::Borrowed(&**b)));
-            let overlap = count_intersection(with_n);
-            return count_intersection(pos) - overlap;
+        let (pos, mut neg) = self.top(root, q);
+        // |∩P ∖ ∪N| = Σ over subsets S of N of (−1)^|S| · |∩P ∩ ∩S|: with few exclusions
+        // every term is an intersection count, whose only materialised step is the
+        // intersection of its two smallest operands.
+        if neg.len() <= 3 {
+            let pos_refs: Vec<&RoaringBitmap> = pos.iter().map(|b| &**b).collect();
+            let mut total: i64 = 0;
+            for mask in 0u32..(1 << neg.len()) {
+                let mut xs = pos_refs.clone();
+                xs.extend(
+                    (0..neg.len())
+                        .filter(|i| mask & (1 << i) != 0)
+                        .map(|i| &*neg[i]),
+                );
+                let term = count_refs(xs) as i64;
+                total += if mask.count_ones() % 2 == 0 {
+                    term
+                } else {
+                    -term
+                };
+            }
+            return total.max(0) as u64;
         }
         neg.sort_by_key(|b| b.len());
         let last = neg.pop().unwrap_or(Cow::Borrowed(&EMPTY));
@@ -391,16 +394,28 @@ fn expand_disjoint_or(root: &Node) -> Option<Vec<Node>> {
     )
 }
 
-/// |∩xs|, with the last (largest) step done by `intersection_len`.
-fn count_intersection(mut xs: Vec<Cow<'_, RoaringBitmap>>) -> u64 {
+/// |∩xs|: the two smallest are intersected, the rest in place, and the largest only
+/// counted (`intersection_len`).
+fn count_refs(mut xs: Vec<&RoaringBitmap>) -> u64 {
     xs.sort_by_key(|b| b.len());
     let Some(last) = xs.pop() else {
         return 0;
     };
-    if xs.is_empty() {
+    let mut it = xs.into_iter();
+    let Some(first) = it.next() else {
         return last.len();
+    };
+    let Some(second) = it.next() else {
+        return first.intersection_len(last);
+    };
+    let mut acc = first & second;
+    for b in it {
+        if acc.is_empty() {
+            return 0;
+        }
+        acc &= b;
     }
-    intersect(xs).intersection_len(&last)
+    acc.intersection_len(last)
 }
 
 /// Intersection, smallest first; borrows when there is one operand. The first step
