@@ -294,32 +294,20 @@ impl AppIndex {
 
     /// Counts the audience, doing the last step with count-only operations.
     pub fn count(&self, root: &Node, q: &AudienceQuery) -> u64 {
-        // X ∧ (a ∨ b) with a, b disjoint (two provinces, two cities, two OSes) counts as
-        // |X ∧ a| + |X ∧ b|: no union of large sets is built.
-        if let Some(parts) = expand_disjoint_or(root) {
-            return parts.iter().map(|p| self.count(p, q)).sum();
-        }
-        // A small `or` at the top counts by inclusion–exclusion: every term is a
-        // conjunction, counted without materialising the union of large branches.
-        if let Node::Or(xs) = root {
-            if (2..=3).contains(&xs.len()) {
-                let mut total: i64 = 0;
-                for mask in 1u32..(1 << xs.len()) {
-                    let chosen: Vec<Node> = (0..xs.len())
-                        .filter(|i| mask & (1 << i) != 0)
-                        .map(|i| xs[i].clone())
-                        .collect();
-                    let sign = if chosen.len() % 2 == 1 { 1 } else { -1 };
-                    total += sign * self.count(&Node::And(chosen), q) as i64;
-                }
-                return total.max(0) as u64;
-            }
-        }
-        let (pos, mut neg) = self.top(root, q);
-        // |∩P ∖ ∪N| = Σ over subsets S of N of (−1)^|S| · |∩P ∩ ∩S|: with few exclusions
-        // every term is an intersection count, whose only materialised step is the
-        // intersection of its two smallest operands.
-        if neg.len() <= 3 {
+        // What costs is materialising large sets (allocating and filling containers);
+        // counting (`intersection_len`, `difference_len`) and changing a set in place
+        // are cheap. So: count-only where possible, else one accumulator changed in place.
+        let (mut pos, mut neg) = self.top(root, q);
+        pos.sort_by_key(|b| b.len());
+        neg.sort_by_key(|b| b.len());
+        let smallest = pos.first().map_or(0, |b| b.len());
+        // At most two positives and a few small exclusions (the blacklist, say):
+        // |P1 ∩ P2 ∖ ∪N| = Σ over subsets S of N of (−1)^|S| · |P1 ∩ P2 ∩ ∩S|, where
+        // every term is a count and only intersections with a small exclusion are built.
+        if pos.len() <= 2
+            && neg.len() <= 3
+            && neg.iter().all(|n| n.len().saturating_mul(4) <= smallest)
+        {
             let pos_refs: Vec<&RoaringBitmap> = pos.iter().map(|b| &**b).collect();
             let mut total: i64 = 0;
             for mask in 0u32..(1 << neg.len()) {
@@ -338,9 +326,35 @@ impl AppIndex {
             }
             return total.max(0) as u64;
         }
-        neg.sort_by_key(|b| b.len());
+        // The accumulator: a positive that is already materialised (an `or`'s union) if
+        // there is one, so nothing more is allocated; else a copy of the smallest.
+        let at = pos
+            .iter()
+            .position(|b| matches!(b, Cow::Owned(_)))
+            .unwrap_or(0);
+        let first = pos.remove(at);
+        if neg.is_empty() {
+            return match pos.len() {
+                0 => first.len(),
+                1 => first.intersection_len(&pos[0]),
+                _ => {
+                    let last = pos.pop().unwrap_or(Cow::Borrowed(&EMPTY));
+                    let mut acc = first.into_owned();
+                    pos.iter().for_each(|b| acc &= &**b);
+                    acc.intersection_len(&last)
+                }
+            };
+        }
+        let mut acc = first.into_owned();
+        for b in &pos {
+            if acc.is_empty() {
+                return 0;
+            }
+            acc &= &**b;
+        }
         let last = neg.pop().unwrap_or(Cow::Borrowed(&EMPTY));
-        subtract(intersect(pos), neg).difference_len(&last)
+        neg.iter().for_each(|n| acc -= &**n);
+        acc.difference_len(&last)
     }
 
     /// The audience as a bitmap of ordinals.
@@ -348,50 +362,6 @@ impl AppIndex {
         let (pos, neg) = self.top(root, q);
         subtract(intersect(pos), neg).into_owned()
     }
-}
-
-/// The values of a leaf that no device can have two of at once, by dimension.
-fn exclusive_key(n: &Node) -> Option<(u8, String)> {
-    match n {
-        Node::Leaf(Selector::PhoneType(p)) => Some((0, p.as_str().to_owned())),
-        Node::Leaf(Selector::Region(r)) => match r.level() {
-            RegionLevel::Province => Some((1, r.province().to_owned())),
-            RegionLevel::City => Some((2, r.city().to_owned())),
-            RegionLevel::Exact => None,
-        },
-        _ => None,
-    }
-}
-
-/// For `and(…, or(a, b, …), …)` whose `or` has pairwise disjoint leaves (distinct
-/// values of one exclusive dimension), one conjunction per leaf.
-fn expand_disjoint_or(root: &Node) -> Option<Vec<Node>> {
-    let Node::And(xs) = root else {
-        return None;
-    };
-    let at = xs.iter().position(|x| match x {
-        Node::Or(ys) if ys.len() > 1 && ys.len() <= 64 => {
-            let keys: Option<Vec<(u8, String)>> = ys.iter().map(exclusive_key).collect();
-            keys.is_some_and(|k| {
-                let dims: std::collections::BTreeSet<u8> = k.iter().map(|(d, _)| *d).collect();
-                let values: std::collections::BTreeSet<&(u8, String)> = k.iter().collect();
-                dims.len() == 1 && values.len() == k.len()
-            })
-        }
-        _ => false,
-    })?;
-    let Node::Or(ys) = &xs[at] else {
-        return None;
-    };
-    Some(
-        ys.iter()
-            .map(|y| {
-                let mut parts = xs.clone();
-                parts[at] = y.clone();
-                Node::And(parts)
-            })
-            .collect(),
-    )
 }
 
 /// |∩xs|: the two smallest are intersected, the rest in place, and the largest only
