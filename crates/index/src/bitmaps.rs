@@ -297,6 +297,9 @@ impl AppIndex {
         // What costs is materialising large sets (allocating and filling containers);
         // counting (`intersection_len`, `difference_len`) and changing a set in place
         // are cheap. So: count-only where possible, else one accumulator changed in place.
+        if let Some(n) = self.count_with_wide_or(root, q) {
+            return n;
+        }
         let (mut pos, mut neg) = self.top(root, q);
         pos.sort_by_key(|b| b.len());
         neg.sort_by_key(|b| b.len());
@@ -355,6 +358,53 @@ impl AppIndex {
         let last = neg.pop().unwrap_or(Cow::Borrowed(&EMPTY));
         neg.iter().for_each(|n| acc -= &**n);
         acc.difference_len(&last)
+    }
+
+    /// `X ∧ or(t1 … tn)` with a wide `or` of leaves: |X ∩ ∪t| = |X| − |X ∖ t1 ∖ … ∖ tn|,
+    /// subtracting in place from one copy of X rather than building the union of n
+    /// (possibly huge) sets. `None` when the query has no such shape.
+    fn count_with_wide_or(&self, root: &Node, q: &AudienceQuery) -> Option<u64> {
+        const WIDE: usize = 8;
+        let Node::And(xs) = root else {
+            return None;
+        };
+        let at = xs.iter().position(|x| {
+            matches!(x, Node::Or(ys) if ys.len() >= WIDE
+                && ys.iter().all(|y| matches!(y, Node::Leaf(_) | Node::Ords(_))))
+        })?;
+        let Node::Or(ys) = &xs[at] else {
+            return None;
+        };
+        let rest = Node::And(
+            xs.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != at)
+                .map(|(_, x)| x.clone())
+                .collect(),
+        );
+        let (mut pos, neg) = self.top(&rest, q);
+        if pos.iter().all(|b| std::ptr::eq(&**b, &self.all)) {
+            return None; // X would be everything: the union is the cheaper way
+        }
+        pos.sort_by_key(|b| b.len());
+        let at = pos
+            .iter()
+            .position(|b| matches!(b, Cow::Owned(_)))
+            .unwrap_or(0);
+        let mut acc = pos.remove(at).into_owned();
+        pos.iter().for_each(|b| acc &= &**b);
+        neg.iter().for_each(|n| acc -= &**n);
+        let base = acc.len();
+        for y in ys {
+            if acc.is_empty() {
+                break;
+            }
+            match self.eval(y) {
+                Term::Pos(b) => acc -= &*b,
+                Term::Neg(b) => acc &= &*b,
+            }
+        }
+        Some(base - acc.len())
     }
 
     /// The audience as a bitmap of ordinals.
@@ -435,5 +485,93 @@ fn union(mut xs: Vec<Cow<'_, RoaringBitmap>>) -> Cow<'_, RoaringBitmap> {
         0 => Cow::Borrowed(&EMPTY),
         1 => xs.pop().unwrap_or(Cow::Borrowed(&EMPTY)),
         _ => Cow::Owned(xs.iter().map(|b| &**b).union()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_core::{RegionCode, TagName};
+
+    fn index() -> AppIndex {
+        let mut ix = AppIndex::default();
+        let tags: Vec<TagName> = (0..20)
+            .map(|i| TagName::parse(format!("t{i}")).expect("tag"))
+            .collect();
+        for ord in 0..5_000u32 {
+            let mine: Vec<TagName> = tags
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (ord as usize * 7 + i * 13) % (i + 3) == 0)
+                .map(|(_, t)| t.clone())
+                .collect();
+            let region = format!("{:02}010000", 11 + ord % 3);
+            let f = DeviceFacts {
+                cid: "c",
+                phone_type: if ord % 4 == 0 {
+                    PhoneType::Ios
+                } else {
+                    PhoneType::Android
+                },
+                region: Some(&region),
+                tags: &mine,
+                brand: if ord % 5 == 0 { "hw" } else { "xm" },
+                alias: None,
+                blacklisted: ord % 17 == 0,
+                notification_switch: ord % 11 != 0,
+            };
+            ix.add_device(ord, &f);
+        }
+        ix
+    }
+
+    fn tag(i: usize) -> Node {
+        Node::Leaf(Selector::Tag(TagName::parse(format!("t{i}")).expect("tag")))
+    }
+
+    /// The count paths (count-only, inclusion–exclusion, in-place accumulator, wide or)
+    /// agree with materialising the whole audience.
+    #[test]
+    fn count_paths_agree_with_members() {
+        let ix = index();
+        let android = Node::Leaf(Selector::PhoneType(PhoneType::Android));
+        let hw = Node::Leaf(Selector::Brand("hw".into()));
+        let region = Node::Leaf(Selector::Region(
+            RegionCode::parse("12000000").expect("region"),
+        ));
+        let wide = Node::Or((0..12).map(tag).collect());
+        let roots = [
+            Node::And(vec![android.clone(), wide.clone()]),
+            Node::And(vec![hw.clone(), wide.clone(), Node::Not(Box::new(tag(3)))]),
+            Node::And(vec![wide.clone(), Node::Not(Box::new(region.clone()))]),
+            Node::And(vec![
+                android.clone(),
+                region.clone(),
+                Node::Not(Box::new(tag(1))),
+            ]),
+            Node::And(vec![tag(0), tag(1)]),
+            Node::And(vec![
+                tag(0),
+                tag(1),
+                tag(2),
+                Node::Not(Box::new(hw.clone())),
+            ]),
+            Node::Or(vec![Node::And(vec![android.clone(), hw.clone()]), tag(5)]),
+            Node::Not(Box::new(wide.clone())),
+        ];
+        for root in &roots {
+            for (bl, nf) in [(false, false), (true, false), (true, true)] {
+                let q = AudienceQuery {
+                    selector: Selector::All(true),
+                    exclude_blacklisted: bl,
+                    exclude_notification_off: nf,
+                };
+                assert_eq!(
+                    ix.count(root, &q),
+                    ix.members(root, &q).len(),
+                    "{root:?} bl={bl} nf={nf}"
+                );
+            }
+        }
     }
 }

@@ -97,7 +97,7 @@ fn selector() -> impl Strategy<Value = Selector> {
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Selector::And),
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Selector::Or),
+            prop::collection::vec(inner.clone(), 0..10).prop_map(Selector::Or),
             inner.prop_map(|x| Selector::Not(Box::new(x))),
         ]
     })
