@@ -502,7 +502,7 @@ mod tests {
             let mine: Vec<TagName> = tags
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| (ord as usize * 7 + i * 13) % (i + 3) == 0)
+                .filter(|(i, _)| (ord as usize * 7 + i * 13).is_multiple_of(i + 3))
                 .map(|(_, t)| t.clone())
                 .collect();
             let region = format!("{:02}010000", 11 + ord % 3);
