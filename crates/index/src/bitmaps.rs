@@ -297,9 +297,6 @@ impl AppIndex {
         // What costs is materialising large sets (allocating and filling containers);
         // counting (`intersection_len`, `difference_len`) and changing a set in place
         // are cheap. So: count-only where possible, else one accumulator changed in place.
-        if let Some(n) = self.count_with_wide_or(root, q) {
-            return n;
-        }
         let (mut pos, mut neg) = self.top(root, q);
         pos.sort_by_key(|b| b.len());
         neg.sort_by_key(|b| b.len());
@@ -358,53 +355,6 @@ impl AppIndex {
         let last = neg.pop().unwrap_or(Cow::Borrowed(&EMPTY));
         neg.iter().for_each(|n| acc -= &**n);
         acc.difference_len(&last)
-    }
-
-    /// `X ∧ or(t1 … tn)` with a wide `or` of leaves: |X ∩ ∪t| = |X| − |X ∖ t1 ∖ … ∖ tn|,
-    /// subtracting in place from one copy of X rather than building the union of n
-    /// (possibly huge) sets. `None` when the query has no such shape.
-    fn count_with_wide_or(&self, root: &Node, q: &AudienceQuery) -> Option<u64> {
-        const WIDE: usize = 8;
-        let Node::And(xs) = root else {
-            return None;
-        };
-        let at = xs.iter().position(|x| {
-            matches!(x, Node::Or(ys) if ys.len() >= WIDE
-                && ys.iter().all(|y| matches!(y, Node::Leaf(_) | Node::Ords(_))))
-        })?;
-        let Node::Or(ys) = &xs[at] else {
-            return None;
-        };
-        let rest = Node::And(
-            xs.iter()
-                .enumerate()
-                .filter(|(i, _)| *i != at)
-                .map(|(_, x)| x.clone())
-                .collect(),
-        );
-        let (mut pos, neg) = self.top(&rest, q);
-        if pos.iter().all(|b| std::ptr::eq(&**b, &self.all)) {
-            return None; // X would be everything: the union is the cheaper way
-        }
-        pos.sort_by_key(|b| b.len());
-        let at = pos
-            .iter()
-            .position(|b| matches!(b, Cow::Owned(_)))
-            .unwrap_or(0);
-        let mut acc = pos.remove(at).into_owned();
-        pos.iter().for_each(|b| acc &= &**b);
-        neg.iter().for_each(|n| acc -= &**n);
-        let base = acc.len();
-        for y in ys {
-            if acc.is_empty() {
-                break;
-            }
-            match self.eval(y) {
-                Term::Pos(b) => acc -= &*b,
-                Term::Neg(b) => acc &= &*b,
-            }
-        }
-        Some(base - acc.len())
     }
 
     /// The audience as a bitmap of ordinals.
@@ -529,8 +479,8 @@ mod tests {
         Node::Leaf(Selector::Tag(TagName::parse(format!("t{i}")).expect("tag")))
     }
 
-    /// The count paths (count-only, inclusion–exclusion, in-place accumulator, wide or)
-    /// agree with materialising the whole audience.
+    /// The count paths (count-only, inclusion–exclusion, in-place accumulator) agree
+    /// with materialising the whole audience.
     #[test]
     fn count_paths_agree_with_members() {
         let ix = index();
