@@ -15,28 +15,7 @@ pub(crate) fn insert_app_defaults(
     app: &str,
     c: &AppCredentials,
 ) -> StoreResult<()> {
-    let keys = [
-        (
-            &c.ums.access_key,
-            &c.ums.access_secret,
-            CredentialKind::UmsAccess,
-        ),
-        (
-            &c.ums.channel_key,
-            &c.ums.channel_master_secret,
-            CredentialKind::UmsChannel,
-        ),
-        (
-            &c.growth.project_id,
-            &c.growth.project_secret,
-            CredentialKind::Growth,
-        ),
-        (
-            &c.engagelab.api_key,
-            &c.engagelab.api_secret,
-            CredentialKind::Engagelab,
-        ),
-    ];
+    let keys = CredentialKind::defaults(c);
     for (key, secret, kind) in keys {
         tx.execute(
             "INSERT INTO credentials (key, secret, app_id, kind) VALUES (?1, ?2, ?3, ?4)",

@@ -197,6 +197,35 @@ impl CredentialKind {
     }
 }
 
+impl CredentialKind {
+    /// The (key, secret, kind) triples of an app's Basic-auth dialects, as every backend
+    /// stores them when the app is created.
+    pub fn defaults(c: &roster_core::AppCredentials) -> [(&str, &str, CredentialKind); 4] {
+        [
+            (
+                &c.ums.access_key,
+                &c.ums.access_secret,
+                CredentialKind::UmsAccess,
+            ),
+            (
+                &c.ums.channel_key,
+                &c.ums.channel_master_secret,
+                CredentialKind::UmsChannel,
+            ),
+            (
+                &c.growth.project_id,
+                &c.growth.project_secret,
+                CredentialKind::Growth,
+            ),
+            (
+                &c.engagelab.api_key,
+                &c.engagelab.api_secret,
+                CredentialKind::Engagelab,
+            ),
+        ]
+    }
+}
+
 /// A key's owner and secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
