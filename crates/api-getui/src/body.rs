@@ -69,9 +69,16 @@ pub(crate) fn array<'a>(
     }
 }
 
-/// A required, non-empty string field of an entry object.
-pub(crate) fn string<'a>(entry: &'a Value, name: &str) -> Result<&'a str, Error> {
-    match entry.get(name).filter(|v| !v.is_null()) {
+/// An entry of a list that must be an object; otherwise `{list} type error`.
+pub(crate) fn object<'a>(entry: &'a Value, list: &str) -> Result<&'a Map<String, Value>, Error> {
+    entry
+        .as_object()
+        .ok_or_else(|| Error::TypeError(list.into()))
+}
+
+/// A required, non-empty string field.
+pub(crate) fn string<'a>(m: &'a Map<String, Value>, name: &str) -> Result<&'a str, Error> {
+    match field(m, name) {
         None => Err(Error::empty(name)),
         Some(Value::String(s)) if s.is_empty() => Err(Error::empty(name)),
         Some(Value::String(s)) => Ok(s),
@@ -79,9 +86,12 @@ pub(crate) fn string<'a>(entry: &'a Value, name: &str) -> Result<&'a str, Error>
     }
 }
 
-/// An optional string field of an entry object (`null` and missing are `None`).
-pub(crate) fn opt_string<'a>(entry: &'a Value, name: &str) -> Result<Option<&'a str>, Error> {
-    match entry.get(name).filter(|v| !v.is_null()) {
+/// An optional string field (`null` and missing are `None`).
+pub(crate) fn opt_string<'a>(
+    m: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, Error> {
+    match field(m, name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(Error::TypeError(name.into())),

@@ -5,7 +5,7 @@ use axum::response::Response;
 use roster_core::{limits, Alias, Cid, Error};
 use serde_json::{json, Map, Value};
 
-use crate::body::{array, string, target_cids, unique, Body, P};
+use crate::body::{array, object, string, target_cids, unique, Body, P};
 use crate::error::{ok, GetuiError};
 use crate::{GetuiState, GetuiToken};
 
@@ -15,9 +15,7 @@ fn pairs(body: &Map<String, Value>) -> Result<Vec<(Cid, Alias)>, Error> {
     let list = array(body, "data_list", limits::ALIAS_BATCH)?;
     let mut raw = Vec::with_capacity(list.len());
     for entry in list {
-        if !entry.is_object() {
-            return Err(Error::TypeError("data_list".into()));
-        }
+        let entry = object(entry, "data_list")?;
         let cid = string(entry, "cid")?;
         let alias = Alias::parse(string(entry, "alias")?)?;
         raw.push((cid, alias));

@@ -8,7 +8,7 @@ use roster_core::quota::LimitedAction;
 use roster_core::{limits, AppId, Error};
 use serde_json::{json, Value};
 
-use crate::body::{field, Body, P};
+use crate::body::{field, string, Body, P};
 use crate::error::{ok, GetuiError};
 use crate::GetuiState;
 
@@ -30,27 +30,15 @@ fn timestamp(body: &serde_json::Map<String, Value>) -> Result<(String, i64), Err
     Ok((text, ms))
 }
 
-fn required_str<'a>(
-    body: &'a serde_json::Map<String, Value>,
-    name: &str,
-) -> Result<&'a str, Error> {
-    match field(body, name) {
-        None => Err(Error::empty(name)),
-        Some(Value::String(s)) if s.is_empty() => Err(Error::empty(name)),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(Error::TypeError(name.into())),
-    }
-}
-
 /// Issues a 24-hour token for a valid `sign = sha256(appkey + timestamp + mastersecret)`.
 pub(crate) async fn create(
     State(state): State<GetuiState>,
     P(app_id): P<String>,
     Body(body): Body,
 ) -> Result<Response, GetuiError> {
-    let sign = required_str(&body, "sign")?;
+    let sign = string(&body, "sign")?;
     let (ts_text, ts) = timestamp(&body)?;
-    let appkey = required_str(&body, "appkey")?;
+    let appkey = string(&body, "appkey")?;
     let app_id = AppId::parse(app_id).map_err(|_| Error::invalid("appkey"))?;
     state.quota.check(&app_id, &LimitedAction::GetuiAuth)?;
     let app = state

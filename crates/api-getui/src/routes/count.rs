@@ -5,18 +5,9 @@ use axum::response::Response;
 use roster_core::{AudienceQuery, Error, PhoneType, RegionCode, Selector, TagName};
 use serde_json::{json, Map, Value};
 
-use crate::body::{field, Body};
+use crate::body::{field, object, string, Body};
 use crate::error::{ok, GetuiError};
 use crate::{GetuiState, GetuiToken};
-
-fn string_field<'a>(cond: &'a Value, name: &str) -> Result<&'a str, Error> {
-    match cond.get(name).filter(|v| !v.is_null()) {
-        None => Err(Error::empty(name)),
-        Some(Value::String(s)) if s.is_empty() => Err(Error::empty(name)),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(Error::TypeError(name.into())),
-    }
-}
 
 /// One leaf per value of a condition's key.
 fn leaf(key: &str, value: &str) -> Result<Selector, Error> {
@@ -42,10 +33,8 @@ pub(crate) fn conditions(body: &Map<String, Value>) -> Result<Selector, Error> {
     };
     let mut parts = Vec::with_capacity(list.len());
     for cond in list {
-        if !cond.is_object() {
-            return Err(Error::TypeError("tag".into()));
-        }
-        let key = string_field(cond, "key")?;
+        let cond = object(cond, "tag")?;
+        let key = string(cond, "key")?;
         if !matches!(key, "phone_type" | "region" | "custom_tag") {
             return Err(Error::invalid("key"));
         }
@@ -63,7 +52,7 @@ pub(crate) fn conditions(body: &Map<String, Value>) -> Result<Selector, Error> {
                 _ => return Err(Error::TypeError("values".into())),
             }
         }
-        parts.push(match string_field(cond, "opt_type")? {
+        parts.push(match string(cond, "opt_type")? {
             "or" => Selector::Or(leaves),
             "and" => Selector::And(leaves),
             "not" => Selector::Not(Box::new(Selector::Or(leaves))),

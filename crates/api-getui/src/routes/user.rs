@@ -8,7 +8,7 @@ use roster_core::{limits, BadgeOp, Cid, Device, DtType, Error};
 use roster_store::{DtBinding, DtFailure};
 use serde_json::{json, Map, Value};
 
-use crate::body::{array, cid_list, field, opt_string, target_cids, Body, P};
+use crate::body::{array, cid_list, field, object, opt_string, target_cids, Body, P};
 use crate::error::{ok, GetuiError};
 use crate::{GetuiState, GetuiToken};
 
@@ -203,9 +203,7 @@ pub(crate) async fn bind_dt(
     let list = array(&body, "dt_list", limits::BIND_DT_BATCH)?;
     let mut entries = Vec::with_capacity(list.len());
     for e in list {
-        if !e.is_object() {
-            return Err(Error::TypeError("dt_list".into()).into());
-        }
+        let e = object(e, "dt_list")?;
         entries.push(DtBinding {
             cid: opt_string(e, "cid")?.unwrap_or("").to_owned(),
             device_token: opt_string(e, "device_token")?.map(str::to_owned),
