@@ -1,9 +1,7 @@
 //! The `token` header, as a typed extractor: a handler that takes [`GetuiToken`] only
 //! runs for a live token issued to the app in its path.
 
-use std::collections::HashMap;
-
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use roster_core::app::token_digest;
 use roster_core::quota::LimitedAction;
@@ -26,13 +24,9 @@ impl FromRequestParts<GetuiState> for GetuiToken {
         parts: &mut Parts,
         state: &GetuiState,
     ) -> Result<Self, Self::Rejection> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| GetuiError::token())?;
-        let app = params
-            .get("app_id")
-            .and_then(|a| AppId::parse(a.as_str()).ok())
-            .ok_or_else(GetuiError::token)?;
+        // Only the app segment is decoded here: a badly encoded cid or alias further on
+        // is the handler's 20001, not a token error.
+        let app = roster_edge::path_app(parts.uri.path(), 1).ok_or_else(GetuiError::token)?;
         let token = parts
             .headers
             .get("token")
@@ -47,6 +41,7 @@ impl FromRequestParts<GetuiState> for GetuiToken {
         if owner.as_ref() != Some(&app) {
             return Err(GetuiError::token());
         }
+        roster_edge::record_app(&app);
         state.quota.check(&app, &LimitedAction::GetuiCall)?;
         Ok(GetuiToken { app })
     }

@@ -3,12 +3,13 @@
 
 use std::collections::HashSet;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use roster_core::{Cid, Error};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+
+use roster_edge::Refusal;
 
 use crate::error::GetuiError;
 
@@ -20,9 +21,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = GetuiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| GetuiError::param("body size over limit"))?;
+        let bytes = roster_edge::read_body(req, state).await?;
         let text = std::str::from_utf8(&bytes).map_err(|_| GetuiError::not_json())?;
         if text.trim().is_empty() {
             return Ok(Body(Map::new()));
@@ -45,7 +44,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(t)| P(t))
-            .map_err(|_| GetuiError::param("path is invalid"))
+            .map_err(|_| Refusal::BadPath.into())
     }
 }
 

@@ -4,7 +4,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::quota::LimitedAction;
-use roster_core::{Error, ErrorCode};
+use roster_core::Error;
+use roster_edge::Refusal;
 
 /// An error answered as `{"code": …, "msg": …}` with Getui's HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,51 +45,66 @@ impl GetuiError {
             msg: "request body must be json".into(),
         }
     }
+}
 
-    /// 404 envelope.
-    pub fn not_found() -> Self {
+impl From<Refusal> for GetuiError {
+    /// Getui's answer to each edge refusal: 20001 for what a client sent wrong, the
+    /// HTTP status as the code for what is no parameter's fault.
+    fn from(r: Refusal) -> Self {
+        let (code, msg) = match r {
+            Refusal::NotFound => (404, "url error"),
+            Refusal::MethodNotAllowed => (405, "method not supported"),
+            Refusal::BadPath => (20001, "path is invalid"),
+            Refusal::BadRequest => (20001, "request is invalid"),
+            Refusal::BodyTooLarge => (20001, "body size over limit"),
+            Refusal::UriTooLong => (20001, "url size over limit"),
+            Refusal::HeadersTooLarge => (20001, "header size over limit"),
+            Refusal::UnsupportedEncoding => (20001, "content-encoding is invalid"),
+            Refusal::Unavailable => (503, "server busy, retry later"),
+            Refusal::Internal => (500, "internal error"),
+        };
         GetuiError {
-            status: StatusCode::NOT_FOUND,
-            code: 404,
-            msg: "url error".into(),
+            status: r.status(),
+            code,
+            msg: msg.into(),
         }
     }
 }
 
-pub(crate) async fn method_not_allowed() -> GetuiError {
-    GetuiError {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        code: 405,
-        msg: "method not supported".into(),
-    }
+/// A refusal of the edge as Getui's envelope.
+pub fn refusal(r: Refusal) -> Response {
+    GetuiError::from(r).into_response()
 }
 
-/// The business code and HTTP status of a neutral error: the one table.
+pub(crate) async fn method_not_allowed() -> GetuiError {
+    Refusal::MethodNotAllowed.into()
+}
+
+/// The business code and HTTP status of a domain error: the one table. Exhaustive, so
+/// a new domain error does not compile until Getui has decided its code.
 fn getui_code(e: &Error) -> (StatusCode, i64) {
-    match e.code() {
-        ErrorCode::InvalidParam
-        | ErrorCode::EmptyParam
-        | ErrorCode::SizeOverLimit
-        | ErrorCode::Duplicate
-        | ErrorCode::UnknownTarget
-        | ErrorCode::NotFound
-        | ErrorCode::AlreadyExists
-        | ErrorCode::PermissionRequired => (StatusCode::BAD_REQUEST, 20001),
-        ErrorCode::Unauthenticated => (StatusCode::UNAUTHORIZED, 10001),
-        ErrorCode::RateLimited => match e {
-            Error::RateLimited { action, per_day } => match action {
-                LimitedAction::GetuiAuth => (StatusCode::UNAUTHORIZED, 10003),
-                LimitedAction::TagOverwrite(_) | LimitedAction::TagBatch => {
-                    (StatusCode::FORBIDDEN, if *per_day { 30011 } else { 30012 })
-                }
-                LimitedAction::GetuiCall
-                | LimitedAction::BindDt
-                | LimitedAction::GrowthRegister
-                | LimitedAction::EngagelabProfile => (StatusCode::UNAUTHORIZED, 10005),
-            },
-            _ => (StatusCode::UNAUTHORIZED, 10005),
+    match e {
+        Error::Invalid(_)
+        | Error::Empty(_)
+        | Error::TypeError(_)
+        | Error::SizeOverLimit(_)
+        | Error::Duplicate(_)
+        | Error::UnknownTarget
+        | Error::NotFound(_)
+        | Error::AlreadyExists(_)
+        | Error::PermissionRequired(_) => (StatusCode::BAD_REQUEST, 20001),
+        Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, 10001),
+        Error::RateLimited { action, per_day } => match action {
+            LimitedAction::GetuiAuth => (StatusCode::UNAUTHORIZED, 10003),
+            LimitedAction::TagOverwrite(_) | LimitedAction::TagBatch => {
+                (StatusCode::FORBIDDEN, if *per_day { 30011 } else { 30012 })
+            }
+            LimitedAction::GetuiCall
+            | LimitedAction::BindDt
+            | LimitedAction::GrowthRegister
+            | LimitedAction::EngagelabProfile => (StatusCode::UNAUTHORIZED, 10005),
         },
-        ErrorCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, 500),
+        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 500),
     }
 }
 

@@ -19,7 +19,7 @@ mod error;
 mod routes;
 
 pub use auth::GetuiToken;
-pub use error::GetuiError;
+pub use error::{refusal, GetuiError};
 
 /// What the Getui handlers share.
 #[derive(Clone)]
@@ -74,9 +74,4 @@ pub fn router(state: GetuiState) -> Router {
         .route("/v2/{app_id}/user/count", post(count::count))
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
-}
-
-/// The JSON 404 envelope, for the server's fallback under `/v2`.
-pub async fn not_found() -> GetuiError {
-    GetuiError::not_found()
 }

@@ -7,7 +7,8 @@ use roster_core::app::{constant_time_eq, parse_basic};
 use roster_core::AppId;
 use roster_store::{Credential, CredentialKind};
 
-use crate::error::{GrowthError, UmsError};
+use crate::growth::error::GrowthError;
+use crate::ums::error::UmsError;
 use crate::JiguangState;
 
 async fn credential(parts: &Parts, state: &JiguangState) -> Option<(String, Credential)> {
@@ -31,14 +32,20 @@ impl FromRequestParts<JiguangState> for UmsAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &JiguangState) -> Result<Self, UmsError> {
         match credential(parts, state).await {
-            Some((_, c)) if c.kind == CredentialKind::UmsAccess => Ok(UmsAuth {
-                app: c.app,
-                channel: None,
-            }),
-            Some((key, c)) if c.kind == CredentialKind::UmsChannel => Ok(UmsAuth {
-                app: c.app,
-                channel: Some(key),
-            }),
+            Some((_, c)) if c.kind == CredentialKind::UmsAccess => {
+                roster_edge::record_app(&c.app);
+                Ok(UmsAuth {
+                    app: c.app,
+                    channel: None,
+                })
+            }
+            Some((key, c)) if c.kind == CredentialKind::UmsChannel => {
+                roster_edge::record_app(&c.app);
+                Ok(UmsAuth {
+                    app: c.app,
+                    channel: Some(key),
+                })
+            }
             _ => Err(UmsError::auth()),
         }
     }
@@ -59,7 +66,10 @@ impl FromRequestParts<JiguangState> for GrowthAuth {
         state: &JiguangState,
     ) -> Result<Self, GrowthError> {
         match credential(parts, state).await {
-            Some((_, c)) if c.kind == CredentialKind::Growth => Ok(GrowthAuth { app: c.app }),
+            Some((_, c)) if c.kind == CredentialKind::Growth => {
+                roster_edge::record_app(&c.app);
+                Ok(GrowthAuth { app: c.app })
+            }
             _ => Err(GrowthError::auth()),
         }
     }

@@ -12,12 +12,12 @@ use roster_store::Store;
 
 mod auth;
 mod body;
-mod error;
 mod growth;
 mod ums;
 
 pub use auth::{GrowthAuth, UmsAuth};
-pub use error::{GrowthError, UmsError};
+pub use growth::error::{refusal as growth_refusal, GrowthError};
+pub use ums::error::{refusal as ums_refusal, UmsError};
 
 /// What the Jiguang handlers share.
 #[derive(Clone)]
@@ -30,12 +30,19 @@ pub struct JiguangState {
     pub clock: Clock,
 }
 
-/// The UMS and Growth routes.
-pub fn router(state: JiguangState) -> Router {
+/// The UMS routes.
+pub fn ums_router(state: JiguangState) -> Router {
     Router::new()
         .route("/v1/user/opt", post(ums::opt))
         .route("/v1/user/delete", post(ums::delete))
+        .method_not_allowed_fallback(ums::method_not_allowed)
+        .with_state(state)
+}
+
+/// The Growth routes.
+pub fn growth_router(state: JiguangState) -> Router {
+    Router::new()
         .route("/smartop/api/v1/user/register", post(growth::register))
-        .method_not_allowed_fallback(error::method_not_allowed)
+        .method_not_allowed_fallback(growth::method_not_allowed)
         .with_state(state)
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt;
 use roster_core::{AppId, AudienceQuery, Cid};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -86,6 +87,8 @@ pub(crate) async fn cids(
         .store
         .audience_page(&auth.app, &query, None, PAGE)
         .await?;
+    // Fused: a compression layer polls once more after the end, which an unfused
+    // `unfold` answers with a panic.
     let stream =
         futures_util::stream::unfold(Some((state, auth.app, query, first)), |cursor| async move {
             let (state, app, query, page) = cursor?;
@@ -105,7 +108,8 @@ pub(crate) async fn cids(
                     Some((Ok(chunk), None))
                 }
             }
-        });
+        })
+        .fuse();
     Ok((
         [(CONTENT_TYPE, "application/x-ndjson")],
         HttpBody::from_stream(stream),

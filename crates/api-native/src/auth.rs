@@ -1,8 +1,6 @@
 //! Who may call a native handler, decided by typed extractors.
 
-use std::collections::HashMap;
-
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use roster_core::app::{constant_time_eq, parse_basic};
@@ -53,13 +51,10 @@ impl FromRequestParts<NativeState> for AppAuth {
         parts: &mut Parts,
         state: &NativeState,
     ) -> Result<Self, Self::Rejection> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| NativeError::unauthenticated())?;
-        let app = params
-            .get("app_id")
-            .and_then(|a| AppId::parse(a.as_str()).ok())
-            .ok_or_else(NativeError::unauthenticated)?;
+        // `/api/v1/apps/{app_id}/…`: only the app segment is decoded here, so that a
+        // badly encoded segment further on is the handler's 400, not a 401.
+        let app =
+            roster_edge::path_app(parts.uri.path(), 3).ok_or_else(NativeError::unauthenticated)?;
         let (user, pass) = basic(parts).ok_or_else(NativeError::unauthenticated)?;
         let found = state.store.get_app(&app).await?;
         let ok = found.is_some_and(|a| {
@@ -69,6 +64,7 @@ impl FromRequestParts<NativeState> for AppAuth {
                 & constant_time_eq(pass.as_bytes(), g.master_secret.as_bytes())
         });
         if ok {
+            roster_edge::record_app(&app);
             Ok(AppAuth { app })
         } else {
             Err(NativeError::unauthenticated())

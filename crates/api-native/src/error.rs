@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::{Error, ErrorCode};
+use roster_edge::Refusal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -32,25 +33,47 @@ pub struct NativeError {
 }
 
 impl NativeError {
-    pub(crate) fn not_found() -> Self {
-        NativeError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: "no such route".into(),
-        }
-    }
-
     pub(crate) fn unauthenticated() -> Self {
         Error::Unauthenticated("credentials are missing or wrong".into()).into()
     }
 }
 
 pub(crate) async fn method_not_allowed() -> NativeError {
-    NativeError {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        code: "method_not_allowed",
-        message: "method not allowed on this route".into(),
+    Refusal::MethodNotAllowed.into()
+}
+
+impl From<Refusal> for NativeError {
+    /// The refusal's HTTP status, a stable code and a plain message.
+    fn from(r: Refusal) -> Self {
+        let code = match r {
+            Refusal::NotFound => "not_found",
+            Refusal::MethodNotAllowed => "method_not_allowed",
+            Refusal::BadPath => "invalid_path",
+            Refusal::BadRequest => "bad_request",
+            Refusal::BodyTooLarge => "body_too_large",
+            Refusal::UriTooLong => "uri_too_long",
+            Refusal::HeadersTooLarge => "headers_too_large",
+            Refusal::UnsupportedEncoding => "unsupported_encoding",
+            Refusal::Unavailable => "unavailable",
+            Refusal::Internal => "internal",
+        };
+        NativeError {
+            status: r.status(),
+            code,
+            message: r.message().into(),
+        }
     }
+}
+
+/// A refusal of the edge in the native envelope.
+pub fn refusal(r: Refusal) -> Response {
+    NativeError::from(r).into_response()
+}
+
+/// The native envelope of a refusal as bytes, for replies written below axum (the
+/// HTTP parser's own refusals).
+pub fn refusal_json(r: Refusal) -> Vec<u8> {
+    NativeError::from(r).body_json()
 }
 
 /// The one table from neutral codes to HTTP status and native code.
@@ -94,15 +117,24 @@ impl From<roster_store::StoreError> for NativeError {
     }
 }
 
-impl IntoResponse for NativeError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
+impl NativeError {
+    fn body(self) -> ErrorBody {
+        ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
             },
-        };
-        (self.status, Json(body)).into_response()
+        }
+    }
+
+    fn body_json(self) -> Vec<u8> {
+        serde_json::to_vec(&self.body()).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for NativeError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
     }
 }
 

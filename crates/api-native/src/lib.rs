@@ -20,7 +20,7 @@ mod users;
 
 use auth::SecuritySchemes;
 pub use auth::{AdminAuth, AppAuth};
-pub use error::NativeError;
+pub use error::{refusal, refusal_json, NativeError};
 
 /// What the native handlers share.
 #[derive(Clone)]
@@ -128,9 +128,4 @@ pub fn router(state: NativeState) -> Router {
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
-}
-
-/// The JSON 404 envelope, for the server's fallback.
-pub async fn not_found() -> NativeError {
-    NativeError::not_found()
 }

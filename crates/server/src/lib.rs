@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::get;
 use axum::{Json, Router};
 use roster_api_getui::GetuiState;
@@ -14,17 +14,21 @@ use roster_api_native::NativeState;
 use roster_core::quota::Unlimited;
 use roster_core::time::Clock;
 use roster_core::{AppCredentials, NewApp};
+use roster_edge::{Dialect, Refusal};
 use roster_index::IndexedStore;
 use roster_store::Store;
 use roster_store_postgres::PgStore;
 use roster_store_sqlite::SqliteStore;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower::Layer;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::normalize_path::NormalizePathLayer;
-use tower_http::trace::TraceLayer;
+
+mod edge;
+
+pub use edge::EdgeLimits;
 
 /// Where roster keeps its data and where it listens.
 #[derive(Clone)]
@@ -37,6 +41,8 @@ pub struct Settings {
     pub store: Option<String>,
     /// Admin token; `None` generates one on first start and keeps it in `data_dir`.
     pub admin_token: Option<String>,
+    /// Timeouts and limits of the HTTP edge.
+    pub edge: EdgeLimits,
 }
 
 // The admin token never reaches logs through Debug.
@@ -50,6 +56,7 @@ impl std::fmt::Debug for Settings {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("edge", &self.edge)
             .finish()
     }
 }
@@ -182,28 +189,39 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Unknown routes answer in the envelope of the dialect their path belongs to.
+/// Unknown routes answer in the envelope of the dialect whose path prefix owns them.
 async fn fallback(req: Request) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if req.uri().path().starts_with("/v2/") {
-        roster_api_getui::not_found().await.into_response()
-    } else {
-        roster_api_native::not_found().await.into_response()
-    }
+    edge::refusal(Dialect::of_path(req.uri().path()), Refusal::NotFound)
+}
+
+async fn healthz_method_not_allowed() -> axum::response::Response {
+    edge::refusal(Dialect::Native, Refusal::MethodNotAllowed)
+}
+
+/// The whole HTTP surface over one store, with the edge's default limits.
+pub fn router(store: Arc<dyn Store>, clock: Clock, admin_token: String) -> Router {
+    router_with(store, clock, admin_token, &EdgeLimits::default())
 }
 
 /// The whole HTTP surface over one store.
-pub fn router(store: Arc<dyn Store>, clock: Clock, admin_token: String) -> Router {
+pub fn router_with(
+    store: Arc<dyn Store>,
+    clock: Clock,
+    admin_token: String,
+    limits: &EdgeLimits,
+) -> Router {
     let getui = roster_api_getui::router(GetuiState {
         store: store.clone(),
         quota: Arc::new(Unlimited),
         clock: clock.clone(),
     });
-    let jiguang = roster_api_jiguang::router(roster_api_jiguang::JiguangState {
+    let jiguang = roster_api_jiguang::JiguangState {
         store: store.clone(),
         quota: Arc::new(Unlimited),
         clock: clock.clone(),
-    });
+    };
+    let ums = roster_api_jiguang::ums_router(jiguang.clone());
+    let growth = roster_api_jiguang::growth_router(jiguang);
     let engagelab = roster_api_engagelab::router(roster_api_engagelab::EngagelabState {
         store: store.clone(),
         quota: Arc::new(Unlimited),
@@ -214,31 +232,29 @@ pub fn router(store: Arc<dyn Store>, clock: Clock, admin_token: String) -> Route
         clock,
         admin_token: admin_token.into(),
     });
-    // One span per request with the route template and dialect, never the raw URI:
-    // paths carry cids, aliases and tokens.
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default();
-        let dialect = if route.starts_with("/v2/") {
-            "getui"
-        } else {
-            "native"
-        };
-        tracing::info_span!("request", method = %req.method(), route, dialect)
-    });
     Router::new()
-        .route("/healthz", get(healthz))
+        .route(
+            "/healthz",
+            get(healthz).fallback(healthz_method_not_allowed),
+        )
         .merge(native)
         .merge(getui)
-        .merge(jiguang)
+        .merge(ums)
+        .merge(growth)
         .merge(engagelab)
         .fallback(fallback)
-        .layer(trace)
+        .layer(axum::middleware::from_fn(edge::guard::route_info))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(CompressionLayer::new())
         .layer(RequestDecompressionLayer::new())
+}
+
+/// The router as served: trailing slashes trimmed, everything inside the edge guard.
+fn service(router: Router) -> Router {
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+    Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn(edge::guard::guard))
 }
 
 /// A started server.
@@ -247,7 +263,7 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The admin token in force.
     pub admin_token: String,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<watch::Sender<bool>>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -255,7 +271,7 @@ impl Running {
     /// Stops accepting, finishes in-flight requests, and waits.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         (&mut self.task).await.context("server task")??;
         Ok(())
@@ -270,7 +286,7 @@ impl Running {
     /// Asks the server to stop without waiting.
     pub fn trigger_stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }
@@ -279,31 +295,34 @@ impl Running {
 pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Running> {
     let store = open_serving_store(settings).await?;
     let admin_token = admin_token(settings)?;
-    serve_store(store, &settings.listen, clock, admin_token).await
+    serve_store_with(store, &settings.listen, clock, admin_token, &settings.edge).await
 }
 
-/// Serves an already opened store until stopped.
+/// Serves an already opened store until stopped, with the edge's default limits.
 pub async fn serve_store(
     store: Arc<dyn Store>,
     listen: &str,
     clock: Clock,
     admin_token: String,
 ) -> anyhow::Result<Running> {
-    let app = router(store, clock, admin_token.clone());
-    let app = NormalizePathLayer::trim_trailing_slash().layer(app);
+    serve_store_with(store, listen, clock, admin_token, &EdgeLimits::default()).await
+}
+
+/// Serves an already opened store until stopped.
+pub async fn serve_store_with(
+    store: Arc<dyn Store>,
+    listen: &str,
+    clock: Clock,
+    admin_token: String,
+    limits: &EdgeLimits,
+) -> anyhow::Result<Running> {
+    let app = service(router_with(store, clock, admin_token.clone(), limits));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let service = axum::ServiceExt::<Request>::into_make_service(app);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(edge::conn::serve(listener, app, limits.clone(), rx));
     tracing::info!(%addr, "roster listening");
     Ok(Running {
         addr,

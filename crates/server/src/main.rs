@@ -63,6 +63,7 @@ fn settings(store: StoreArgs, listen: String) -> Settings {
         data_dir: store.data_dir,
         store: store.store,
         admin_token: std::env::var("ROSTER_ADMIN_TOKEN").ok(),
+        edge: Default::default(),
     }
 }
 

@@ -51,6 +51,7 @@ impl TestServer {
             data_dir: self.dir.path().to_path_buf(),
             store: None,
             admin_token: Some(ADMIN_TOKEN.into()),
+            edge: Default::default(),
         };
         let offset = self.clock_offset.clone();
         let clock: roster_core::time::Clock =

@@ -9,10 +9,14 @@ use roster_core::ums::{
 use roster_store::UmsConfig;
 use serde_json::{json, Map, Value};
 
+pub(crate) mod error;
+
 use crate::auth::UmsAuth;
 use crate::body::Json;
-use crate::error::UmsError;
+use roster_edge::Refusal as EdgeRefusal;
+
 use crate::JiguangState;
+use error::UmsError;
 
 /// Why one user was refused: UMS errcode (a string) and message.
 type Refusal = (&'static str, String);
@@ -171,8 +175,8 @@ fn userid_of(v: &Value) -> String {
         .to_owned()
 }
 
-fn users(body: Option<Value>) -> Result<Vec<Value>, UmsError> {
-    match body {
+fn users(body: Result<Option<Value>, EdgeRefusal>) -> Result<Vec<Value>, UmsError> {
+    match body? {
         Some(Value::Array(a)) if a.is_empty() => {
             Err(UmsError::invalid("the request holds no users"))
         }
@@ -261,4 +265,8 @@ pub(crate) async fn delete(
         }
     }
     Ok(reply(success, fail))
+}
+
+pub(crate) async fn method_not_allowed() -> UmsError {
+    EdgeRefusal::MethodNotAllowed.into()
 }

@@ -7,10 +7,14 @@ use roster_core::quota::LimitedAction;
 use roster_core::user::IDENTITY_VALUE_MAX;
 use serde_json::{json, Value};
 
+pub(crate) mod error;
+
 use crate::auth::GrowthAuth;
 use crate::body::Json;
-use crate::error::GrowthError;
+use roster_edge::Refusal;
+
 use crate::JiguangState;
+use error::GrowthError;
 
 /// Values per request.
 const MAX_VALUES: usize = 100;
@@ -26,7 +30,7 @@ pub(crate) async fn register(
     auth: GrowthAuth,
     Json(body): Json,
 ) -> Result<JsonReply<Value>, GrowthError> {
-    let body = body
+    let body = body?
         .and_then(|b| b.as_object().cloned())
         .unwrap_or_default();
     let name = body
@@ -49,8 +53,7 @@ pub(crate) async fn register(
     }
     state
         .quota
-        .check(&auth.app, &LimitedAction::GrowthRegister)
-        .map_err(|_| GrowthError::new(StatusCode::TOO_MANY_REQUESTS, -1, "QPS over limit"))?;
+        .check(&auth.app, &LimitedAction::GrowthRegister)?;
     // Per value: 0, or the error code of that value.
     let mut codes = Vec::with_capacity(values.len());
     let mut good = Vec::new();
@@ -83,4 +86,8 @@ pub(crate) async fn register(
         })
         .collect();
     Ok(JsonReply(json!({ "code": 0, "msg": "ok", "data": data })))
+}
+
+pub(crate) async fn method_not_allowed() -> GrowthError {
+    Refusal::MethodNotAllowed.into()
 }

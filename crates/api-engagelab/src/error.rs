@@ -1,0 +1,155 @@
+//! EngageLab's error envelope `{"code", "message"}` and the one table from domain
+//! errors and edge refusals to the document's codes (55004, 55110, 40050, 55000).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use roster_core::Error;
+use roster_edge::Refusal;
+use serde_json::json;
+
+/// An EngageLab error: `{"code", "message"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngagelabError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// EngageLab code.
+    pub code: i64,
+    /// Message.
+    pub message: &'static str,
+}
+
+impl EngagelabError {
+    /// 40050: authentication failed.
+    pub const AUTH: Self = Self {
+        status: StatusCode::UNAUTHORIZED,
+        code: 40050,
+        message: "Authentication failed",
+    };
+    /// 55004: not 1–100 EUIDs.
+    pub const COUNT: Self = Self {
+        status: StatusCode::BAD_REQUEST,
+        code: 55004,
+        message: "EUID count must be between 1 and 100",
+    };
+    /// 55004: the body is not of the documented form.
+    pub const PAYLOAD: Self = Self {
+        status: StatusCode::BAD_REQUEST,
+        code: 55004,
+        message: "Invalid request payload format",
+    };
+    /// 55110: over the rate limit.
+    pub const RATE: Self = Self {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: 55110,
+        message: "Too many requests, please try again later.",
+    };
+    /// 55000: anything the server could not do.
+    pub const SYSTEM: Self = Self {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: 55000,
+        message: "System error",
+    };
+}
+
+impl From<Error> for EngagelabError {
+    /// Exhaustive, so a new domain error does not compile until EngageLab has decided
+    /// its code.
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid(_)
+            | Error::Empty(_)
+            | Error::TypeError(_)
+            | Error::SizeOverLimit(_)
+            | Error::Duplicate(_)
+            | Error::UnknownTarget
+            | Error::NotFound(_)
+            | Error::AlreadyExists(_) => Self::PAYLOAD,
+            Error::Unauthenticated(_) | Error::PermissionRequired(_) => Self::AUTH,
+            Error::RateLimited { .. } => Self::RATE,
+            Error::Internal(detail) => {
+                tracing::error!(error = %detail, dialect = "engagelab", "internal error");
+                Self::SYSTEM
+            }
+        }
+    }
+}
+
+impl From<roster_store::StoreError> for EngagelabError {
+    fn from(e: roster_store::StoreError) -> Self {
+        Error::from(e).into()
+    }
+}
+
+impl From<Refusal> for EngagelabError {
+    /// 55004 (the document's parameter code) for what the client sent, 55000 for what
+    /// the server could not do, each with the refusal's HTTP status.
+    fn from(r: Refusal) -> Self {
+        let (code, message) = match r {
+            Refusal::NotFound => (404, "Not found"),
+            Refusal::MethodNotAllowed => (405, "Method not allowed"),
+            Refusal::BadPath
+            | Refusal::BadRequest
+            | Refusal::BodyTooLarge
+            | Refusal::UriTooLong
+            | Refusal::HeadersTooLarge
+            | Refusal::UnsupportedEncoding => (55004, Self::PAYLOAD.message),
+            Refusal::Unavailable | Refusal::Internal => (55000, Self::SYSTEM.message),
+        };
+        EngagelabError {
+            status: r.status(),
+            code,
+            message,
+        }
+    }
+}
+
+impl IntoResponse for EngagelabError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "code": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+/// A refusal of the edge in EngageLab's envelope.
+pub fn refusal(r: Refusal) -> Response {
+    EngagelabError::from(r).into_response()
+}
+
+pub(crate) async fn method_not_allowed() -> EngagelabError {
+    Refusal::MethodNotAllowed.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_core::quota::LimitedAction;
+
+    #[test]
+    fn engagelab_table() {
+        let cases: Vec<(Error, u16, i64)> = vec![
+            (Error::invalid("euid"), 400, 55004),
+            (Error::Unauthenticated("x".into()), 401, 40050),
+            (
+                Error::RateLimited {
+                    action: LimitedAction::EngagelabProfile,
+                    per_day: false,
+                },
+                429,
+                55110,
+            ),
+            (Error::Internal("disk".into()), 500, 55000),
+        ];
+        for (e, status, code) in cases {
+            let g = EngagelabError::from(e.clone());
+            assert_eq!((g.status.as_u16(), g.code), (status, code), "{e:?}");
+        }
+        let r = EngagelabError::from(Refusal::BodyTooLarge);
+        assert_eq!((r.status.as_u16(), r.code), (413, 55004));
+        let r = EngagelabError::from(Refusal::MethodNotAllowed);
+        assert_eq!((r.status.as_u16(), r.code), (405, 405));
+    }
+}

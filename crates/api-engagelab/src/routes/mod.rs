@@ -1,0 +1,3 @@
+//! The handlers, one module per endpoint.
+
+pub(crate) mod profile;

@@ -1,0 +1,391 @@
+//! Accepting and serving connections: a cap on concurrent connections, a header-read
+//! timeout and an idle timeout, and the HTTP parser's own refusals in JSON.
+//!
+//! hyper's header-read timer starts as soon as a keep-alive connection waits for its
+//! next request, so it cannot tell a slow header from an idle connection. Each
+//! connection here has a small shared [`ConnState`] instead: its I/O notes when bytes
+//! of a new request start to arrive and when anything moved, its service notes when a
+//! request is in flight, and a watchdog closes the connection when a started header
+//! is older than the header timeout or the connection has been idle longer than the
+//! idle timeout.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::http::header::{CONNECTION, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use http_body::Frame;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use roster_edge::{Dialect, Refusal};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use super::{refusal, EdgeLimits};
+
+/// Serves `app` on `listener` until `shutdown` turns true, then lets in-flight requests
+/// finish and returns.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: EdgeLimits,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let limits = Arc::new(limits);
+    let served = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Connections beyond the cap are answered 503 rather than left to wait; this bounds
+    // how many of those are open at once.
+    let refused = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut tasks = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        let (stream, _) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let limits = limits.clone();
+        let shutdown = shutdown.clone();
+        if let Ok(permit) = served.clone().try_acquire_owned() {
+            let app = app.clone();
+            tasks.spawn(async move {
+                serve_conn(stream, Mode::Serve(app), &limits, shutdown).await;
+                drop(permit);
+            });
+        } else if let Ok(permit) = refused.clone().try_acquire_owned() {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection limit reached; answering 503"
+            );
+            tasks.spawn(async move {
+                serve_conn(stream, Mode::Busy, &limits, shutdown).await;
+                drop(permit);
+            });
+        }
+        // Beyond both, the stream is dropped: closed at once.
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+enum Mode {
+    Serve(Router),
+    Busy,
+}
+
+async fn serve_conn(
+    stream: TcpStream,
+    mode: Mode,
+    limits: &EdgeLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let state = Arc::new(ConnState::new());
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        state: state.clone(),
+        replacing: None,
+    });
+    let svc_state = state.clone();
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let state = svc_state.clone();
+        state.request_started();
+        let req = req.map(Body::new);
+        let fut = match &mode {
+            Mode::Serve(app) => Ok(app.clone().oneshot(req)),
+            Mode::Busy => Err(busy(req)),
+        };
+        async move {
+            let resp = match fut {
+                Ok(fut) => match fut.await {
+                    Ok(resp) => resp,
+                    Err(never) => match never {},
+                },
+                Err(busy) => busy,
+            };
+            Ok::<_, std::convert::Infallible>(resp.map(|b| Body::new(InFlight { inner: b, state })))
+        }
+    });
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = state.expired(limits) => return,
+            _ = shutdown.wait_for(|stop| *stop), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// The reply to every request on a connection over the cap.
+fn busy(req: Request) -> Response {
+    let mut resp = refusal(Dialect::of_path(req.uri().path()), Refusal::Unavailable);
+    let headers = resp.headers_mut();
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+/// What a connection's I/O and service tell its watchdog.
+struct ConnState {
+    epoch: Instant,
+    /// Requests whose response has not been sent yet.
+    in_flight: AtomicUsize,
+    /// Requests handed to the service.
+    requests: AtomicU64,
+    /// Response heads written (not counting `100 Continue`).
+    heads: AtomicU64,
+    /// When bytes of a new request started to arrive (ms since `epoch`, plus one);
+    /// zero when no request is being read.
+    head_started: AtomicU64,
+    /// When anything was last read or written (ms since `epoch`).
+    last_activity: AtomicU64,
+    changed: Notify,
+}
+
+impl ConnState {
+    fn new() -> Self {
+        ConnState {
+            epoch: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            heads: AtomicU64::new(0),
+            head_started: AtomicU64::new(0),
+            last_activity: AtomicU64::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.requests.fetch_add(1, Ordering::AcqRel);
+        self.head_started.store(0, Ordering::Release);
+        self.changed.notify_one();
+    }
+
+    fn response_done(&self) {
+        self.last_activity.store(self.now(), Ordering::Release);
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.changed.notify_one();
+    }
+
+    fn bytes_read(&self) {
+        let now = self.now();
+        self.last_activity.store(now, Ordering::Release);
+        if self.in_flight.load(Ordering::Acquire) == 0
+            && self
+                .head_started
+                .compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Resolves when the connection has outlived a timeout.
+    async fn expired(&self, limits: &EdgeLimits) {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        loop {
+            let deadline = if self.in_flight.load(Ordering::Acquire) > 0 {
+                None
+            } else {
+                match self.head_started.load(Ordering::Acquire) {
+                    0 => Some(
+                        self.last_activity
+                            .load(Ordering::Acquire)
+                            .saturating_add(ms(limits.idle_timeout)),
+                    ),
+                    started => Some((started - 1).saturating_add(ms(limits.header_timeout))),
+                }
+            };
+            let notified = self.changed.notified();
+            match deadline {
+                Some(d) if self.now() >= d => return,
+                Some(d) => {
+                    let wait = Duration::from_millis(d - self.now().min(d));
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+}
+
+/// A response body that tells the connection when it is done (sent or dropped).
+struct InFlight {
+    inner: Body,
+    state: Arc<ConnState>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.state.response_done();
+    }
+}
+
+impl HttpBody for InFlight {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The connection's socket, watched (see the module docs). When hyper writes its own
+/// reply to a request it could not parse (a response head with no request behind it),
+/// the head is replaced by the native JSON envelope of the same status.
+struct Watched {
+    inner: TcpStream,
+    state: Arc<ConnState>,
+    replacing: Option<Replacement>,
+}
+
+struct Replacement {
+    bytes: Vec<u8>,
+    written: usize,
+    /// How much of hyper's buffer the replacement stands for.
+    claimed: usize,
+}
+
+/// The status of a response head hyper wrote on its own, or `None` for anything else.
+fn parser_reply(buf: &[u8], state: &ConnState) -> Option<StatusCode> {
+    let rest = buf.strip_prefix(b"HTTP/1.1 ")?;
+    let status = StatusCode::from_bytes(rest.get(..3)?).ok()?;
+    let unanswered = state.heads.load(Ordering::Acquire) < state.requests.load(Ordering::Acquire);
+    if status.is_informational() || unanswered {
+        return None;
+    }
+    Some(status)
+}
+
+fn replacement(status: StatusCode) -> Vec<u8> {
+    let body = roster_api_native::refusal_json(Refusal::from_status(status));
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.state.bytes_read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.replacing.is_none() {
+            if let Some(status) = parser_reply(buf, &this.state) {
+                tracing::debug!(status = status.as_u16(), "http parser refused a request");
+                this.replacing = Some(Replacement {
+                    bytes: replacement(status),
+                    written: 0,
+                    claimed: buf.len(),
+                });
+            }
+        }
+        if let Some(rep) = this.replacing.as_mut() {
+            while rep.written < rep.bytes.len() {
+                match Pin::new(&mut this.inner).poll_write(cx, &rep.bytes[rep.written..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => rep.written += n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            let claimed = rep.claimed;
+            this.replacing = None;
+            this.state.heads.fetch_add(1, Ordering::AcqRel);
+            return Poll::Ready(Ok(claimed));
+        }
+        let head = buf.starts_with(b"HTTP/1.1 ") && !buf.starts_with(b"HTTP/1.1 1");
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            if n > 0 {
+                this.state
+                    .last_activity
+                    .store(this.state.now(), Ordering::Release);
+                if head {
+                    this.state.heads.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    // One contiguous buffer per write, so that a response head always starts a write.
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+}

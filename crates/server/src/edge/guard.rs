@@ -1,0 +1,249 @@
+//! The middleware around the whole router (see the module above).
+
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{MatchedPath, Request};
+use axum::http::header::{CONNECTION, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use futures_util::FutureExt;
+use http_body::Frame;
+use roster_edge::{Dialect, Refusal};
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
+
+use super::refusal;
+
+/// The route that answered a request, set by [`route_info`] inside the router.
+#[derive(Debug, Clone)]
+struct Matched {
+    route: String,
+    dialect: Dialect,
+}
+
+/// Runs inside the router, where the matched route is known: names the route and its
+/// dialect on the request span and tells [`guard`] who answered.
+pub(crate) async fn route_info(req: Request, next: Next) -> Response {
+    let matched = req.extensions().get::<MatchedPath>().map(|m| Matched {
+        route: m.as_str().to_owned(),
+        dialect: Dialect::of_path(m.as_str()),
+    });
+    if let Some(m) = &matched {
+        let span = Span::current();
+        span.record("route", m.route.as_str());
+        span.record("dialect", m.dialect.as_str());
+    }
+    let mut resp = next.run(req).await;
+    if let Some(m) = matched {
+        resp.extensions_mut().insert(m);
+    }
+    resp
+}
+
+/// Runs around everything else (see the module docs).
+pub(crate) async fn guard(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let by_path = Dialect::of_path(req.uri().path());
+    // Never the raw URI: paths carry cids, aliases and tokens.
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        dialect = by_path.as_str(),
+        route = Empty,
+        app_id = Empty,
+        status = Empty,
+        latency_ms = Empty,
+    );
+    let (req, body_read) = track_request_body(req);
+    let result = AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .instrument(span.clone())
+        .await;
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(_) => {
+            span.in_scope(|| tracing::error!("request handler panicked; answered 500"));
+            refusal(by_path, Refusal::Internal)
+        }
+    };
+    let (dialect, route) = match resp.extensions().get::<Matched>() {
+        Some(m) => (m.dialect, m.route.clone()),
+        None => (by_path, String::new()),
+    };
+    let status = resp.status();
+    if (status.is_client_error() || status.is_server_error()) && !is_json(&resp) {
+        let allow = resp.headers().get(axum::http::header::ALLOW).cloned();
+        resp = refusal(dialect, Refusal::from_status(status));
+        if let Some(allow) = allow {
+            resp.headers_mut().insert(axum::http::header::ALLOW, allow);
+        }
+    }
+    if !body_read.load(Ordering::Acquire) {
+        // The rest of the body is still on the wire: the connection cannot carry another
+        // request, so say so rather than reset it under a keep-alive client.
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    let status = resp.status();
+    span.record("status", status.as_u16());
+    let log = AccessLog {
+        span,
+        started,
+        method: method.to_string(),
+        route,
+        status,
+        bytes: 0,
+    };
+    resp.map(|body| Body::new(Guarded::new(body, log)))
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Wraps the request body so that the guard learns whether the handler read it to the
+/// end. A request without a body counts as read.
+fn track_request_body(req: Request) -> (Request, Arc<AtomicBool>) {
+    let (parts, body) = req.into_parts();
+    let done = Arc::new(AtomicBool::new(body.is_end_stream()));
+    let body = Body::new(Tracked {
+        inner: body,
+        done: done.clone(),
+    });
+    (Request::from_parts(parts, body), done)
+}
+
+struct Tracked {
+    inner: Body,
+    done: Arc<AtomicBool>,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.done.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// What the access-log line says; written once the response body has been sent.
+struct AccessLog {
+    span: Span,
+    started: Instant,
+    method: String,
+    route: String,
+    status: StatusCode,
+    bytes: u64,
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        self.span.record("latency_ms", latency_ms);
+        let _enter = self.span.enter();
+        tracing::info!(
+            target: "roster::access",
+            method = %self.method,
+            route = %self.route,
+            status = self.status.as_u16(),
+            latency_ms,
+            bytes = self.bytes,
+            "request"
+        );
+    }
+}
+
+/// A response body that ends for good once it has ended (however often it is polled
+/// afterwards), turns a panic while producing it into an error that ends the
+/// response, and counts the bytes for the access log.
+struct Guarded {
+    inner: Option<Body>,
+    log: AccessLog,
+}
+
+impl Guarded {
+    fn new(inner: Body, log: AccessLog) -> Self {
+        Guarded {
+            inner: Some(inner),
+            log,
+        }
+    }
+}
+
+impl HttpBody for Guarded {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled =
+            std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *inner).poll_frame(cx)));
+        match polled {
+            Ok(Poll::Ready(Some(Ok(frame)))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.log.bytes += data.len() as u64;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Ok(Poll::Ready(None)) => {
+                this.inner = None;
+                Poll::Ready(None)
+            }
+            Ok(Poll::Ready(Some(Err(e)))) => {
+                this.inner = None;
+                Poll::Ready(Some(Err(e)))
+            }
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => {
+                this.inner = None;
+                this.log
+                    .span
+                    .in_scope(|| tracing::error!("response body panicked; response cut short"));
+                Poll::Ready(Some(Err(axum::Error::new("response body panicked"))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
