@@ -27,11 +27,17 @@ pub struct TestServer {
     dir: tempfile::TempDir,
     running: Option<Running>,
     clock_offset: Arc<AtomicI64>,
+    edge: roster_server::EdgeLimits,
 }
 
 impl TestServer {
     /// Starts a server over a fresh data directory.
     pub async fn start() -> Self {
+        Self::start_with_limits(roster_server::EdgeLimits::default()).await
+    }
+
+    /// Starts a server whose HTTP edge has these timeouts and limits.
+    pub async fn start_with_limits(edge: roster_server::EdgeLimits) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock_offset = Arc::new(AtomicI64::new(0));
         let mut server = TestServer {
@@ -40,6 +46,7 @@ impl TestServer {
             dir,
             running: None,
             clock_offset,
+            edge,
         };
         server.boot().await;
         server
@@ -51,7 +58,7 @@ impl TestServer {
             data_dir: self.dir.path().to_path_buf(),
             store: None,
             admin_token: Some(ADMIN_TOKEN.into()),
-            edge: Default::default(),
+            edge: self.edge.clone(),
         };
         let offset = self.clock_offset.clone();
         let clock: roster_core::time::Clock =

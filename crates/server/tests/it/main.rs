@@ -3,6 +3,7 @@
 
 mod audience;
 mod durability;
+mod edge;
 mod getui_alias;
 mod getui_auth;
 mod getui_tags;
