@@ -16,7 +16,7 @@ use axum::response::Response;
 use futures_util::FutureExt;
 use http_body::Frame;
 use roster_edge::{Dialect, Refusal};
-use tracing::field::Empty;
+use tracing::field::{display, Empty};
 use tracing::{Instrument, Span};
 
 use super::refusal;
@@ -37,8 +37,8 @@ pub(crate) async fn route_info(req: Request, next: Next) -> Response {
     });
     if let Some(m) = &matched {
         let span = Span::current();
-        span.record("route", m.route.as_str());
-        span.record("dialect", m.dialect.as_str());
+        span.record("route", display(&m.route));
+        span.record("dialect", display(m.dialect.as_str()));
     }
     let mut resp = next.run(req).await;
     if let Some(m) = matched {
@@ -56,7 +56,7 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         method = %method,
-        dialect = by_path.as_str(),
+        dialect = Empty,
         route = Empty,
         app_id = Empty,
         status = Empty,
@@ -76,7 +76,10 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     };
     let (dialect, route) = match resp.extensions().get::<Matched>() {
         Some(m) => (m.dialect, m.route.clone()),
-        None => (by_path, String::new()),
+        None => {
+            span.record("dialect", display(by_path.as_str()));
+            (by_path, String::new())
+        }
     };
     let status = resp.status();
     if (status.is_client_error() || status.is_server_error()) && !is_json(&resp) {
@@ -97,6 +100,7 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     let log = AccessLog {
         span,
         started,
+        dialect,
         method: method.to_string(),
         route,
         status,
@@ -157,6 +161,7 @@ impl HttpBody for Tracked {
 struct AccessLog {
     span: Span,
     started: Instant,
+    dialect: Dialect,
     method: String,
     route: String,
     status: StatusCode,
@@ -165,11 +170,13 @@ struct AccessLog {
 
 impl Drop for AccessLog {
     fn drop(&mut self) {
-        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        // Microsecond precision is plenty and keeps the line short.
+        let latency_ms = self.started.elapsed().as_micros() as f64 / 1000.0;
         self.span.record("latency_ms", latency_ms);
         let _enter = self.span.enter();
         tracing::info!(
             target: "roster::access",
+            dialect = %self.dialect.as_str(),
             method = %self.method,
             route = %self.route,
             status = self.status.as_u16(),

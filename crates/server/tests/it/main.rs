@@ -1,6 +1,7 @@
 //! roster over real HTTP: every Getui user endpoint with valid and invalid input, the
 //! native API, and durability across restarts (in-process and with SIGKILL).
 
+mod access_log;
 mod audience;
 mod durability;
 mod edge;
