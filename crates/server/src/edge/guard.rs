@@ -254,3 +254,78 @@ impl HttpBody for Guarded {
             .map_or_else(|| http_body::SizeHint::with_exact(0), HttpBody::size_hint)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request as HttpRequest;
+    use axum::routing::get;
+    use axum::Router;
+    use futures_util::StreamExt;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn app() -> Router {
+        async fn boom() -> &'static str {
+            panic!("handler bug")
+        }
+        async fn stream_boom() -> Response {
+            let s = futures_util::stream::iter(0..3).map(|i| {
+                if i == 2 {
+                    panic!("stream bug");
+                }
+                Ok::<_, std::io::Error>(Bytes::from_static(b"{}\n"))
+            });
+            Response::new(Body::from_stream(s))
+        }
+        async fn text_error() -> (StatusCode, &'static str) {
+            (StatusCode::BAD_REQUEST, "plain text")
+        }
+        let inner = Router::new()
+            .route("/v2/{app}/boom", get(boom))
+            .route("/api/v1/stream", get(stream_boom))
+            .route("/v1/user/text", get(text_error))
+            .layer(axum::middleware::from_fn(route_info));
+        Router::new()
+            .fallback_service(inner)
+            .layer(axum::middleware::from_fn(guard))
+    }
+
+    async fn call(path: &str) -> (StatusCode, Result<Bytes, axum::Error>) {
+        let req = HttpRequest::get(path).body(Body::empty()).expect("request");
+        let resp = app().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        (
+            status,
+            resp.into_body().collect().await.map(|c| c.to_bytes()),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_envelope_of_its_dialect() {
+        let (status, body) = call("/v2/app/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let body: serde_json::Value = serde_json::from_slice(&body.expect("body")).expect("json");
+        assert_eq!(
+            body,
+            serde_json::json!({"code": 500, "msg": "internal error"})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_body_ends_the_response_with_an_error() {
+        let (status, body) = call("/api/v1/stream").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_text_error_becomes_the_dialect_envelope() {
+        let (status, body) = call("/v1/user/text").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = serde_json::from_slice(&body.expect("body")).expect("json");
+        assert_eq!(body["code"], 4004);
+        assert_eq!(body["data"], "");
+    }
+}
