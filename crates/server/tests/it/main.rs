@@ -2,6 +2,7 @@
 //! native API, and durability across restarts (in-process and with SIGKILL).
 
 mod audience;
+mod cli;
 mod durability;
 mod getui_alias;
 mod getui_auth;
@@ -11,3 +12,4 @@ mod getui_user;
 mod identity;
 mod multinode;
 mod native;
+mod secrets;
