@@ -52,11 +52,12 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Makes `dir` a private data directory: created with mode 0700 when missing; when it
-/// exists and is roster's (empty, or holding one of [`DATA_DIR_FILES`]) tightened to
-/// 0700 with every regular file in it 0600. A directory holding other things only
-/// (a home directory, `/tmp`) is left as it is, with a warning: roster's own files in
-/// it are still made 0600 when opened.
+/// Makes `dir` a private data directory: created with mode 0700 when missing, and
+/// when it exists tightened to 0700, with roster's files ([`DATA_DIR_FILES`]) 0600 and
+/// any other file in it stripped of its group and other bits (0644 becomes 0600; the
+/// owner's bits are kept). A shared directory — one with the sticky bit (`/tmp`), the
+/// home directory, `/` — keeps its mode and its other files, with a warning: only
+/// roster's own files in it are made 0600.
 pub fn prepare_data_dir(dir: &Path) -> io::Result<()> {
     create_private_dir(dir)?;
     #[cfg(unix)]
@@ -66,22 +67,11 @@ pub fn prepare_data_dir(dir: &Path) -> io::Result<()> {
         if !meta.is_dir() {
             return Err(io::Error::other("it is not a directory"));
         }
-        let mut empty = true;
-        let mut ours = false;
-        for entry in std::fs::read_dir(dir)? {
-            empty = false;
-            let name = entry?.file_name();
-            if DATA_DIR_FILES.iter().any(|f| name == *f) {
-                ours = true;
-                break;
-            }
-        }
-        let sticky = meta.permissions().mode() & 0o1000 != 0;
-        if !(empty || ours) || sticky {
+        if is_shared(dir, &meta) {
             tracing::warn!(
                 dir = %dir.display(),
-                "the data directory holds files that are not roster's; its mode is left as it is \
-                 (roster's own files in it are made 0600)"
+                "the data directory is a shared one; its mode and other files are left as they \
+                 are (roster's own files in it are made 0600): give roster a directory of its own"
             );
             return tighten_known(dir);
         }
@@ -91,12 +81,43 @@ pub fn prepare_data_dir(dir: &Path) -> io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             // Not through symbolic links: only files that are in the directory.
-            if entry.file_type()?.is_file() {
+            if !entry.file_type()?.is_file() {
+                continue;
+            }
+            let name = entry.file_name();
+            if DATA_DIR_FILES.iter().any(|f| name == *f) {
                 make_private(&entry.path())?;
+            } else {
+                let mode = entry.metadata()?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    std::fs::set_permissions(
+                        entry.path(),
+                        std::fs::Permissions::from_mode(mode & 0o700),
+                    )?;
+                }
             }
         }
     }
     Ok(())
+}
+
+/// A directory others share or that holds far more than roster's data: sticky (`/tmp`),
+/// the filesystem root, or the home directory.
+#[cfg(unix)]
+fn is_shared(dir: &Path, meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if meta.permissions().mode() & 0o1000 != 0 {
+        return true;
+    }
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    if dir.parent().is_none() {
+        return true;
+    }
+    std::env::var_os("HOME")
+        .and_then(|h| Path::new(&h).canonicalize().ok())
+        .is_some_and(|home| home == dir)
 }
 
 /// Tightens [`DATA_DIR_FILES`] in `dir`, and nothing else.
@@ -205,14 +226,32 @@ mod tests {
     }
 
     #[test]
-    fn a_foreign_dir_keeps_its_mode_and_files() {
+    fn other_files_lose_group_and_other_bits_only() {
         let tmp = tempfile::tempdir().expect("tmp");
         std::fs::write(tmp.path().join("notes.txt"), "x").expect("write");
+        std::fs::write(tmp.path().join("run.sh"), "x").expect("write");
         set(&tmp.path().join("notes.txt"), 0o644);
+        set(&tmp.path().join("run.sh"), 0o755);
         set(tmp.path(), 0o755);
         prepare_data_dir(tmp.path()).expect("prepare");
-        assert_eq!(mode(tmp.path()), 0o755);
+        assert_eq!(mode(tmp.path()), 0o700);
+        assert_eq!(mode(&tmp.path().join("notes.txt")), 0o600);
+        assert_eq!(mode(&tmp.path().join("run.sh")), 0o700);
+    }
+
+    #[test]
+    fn a_shared_dir_keeps_its_mode_and_other_files() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        std::fs::write(tmp.path().join("notes.txt"), "x").expect("write");
+        std::fs::write(tmp.path().join("admin-token"), "t").expect("write");
+        set(&tmp.path().join("notes.txt"), 0o644);
+        set(&tmp.path().join("admin-token"), 0o644);
+        set(tmp.path(), 0o1777);
+        prepare_data_dir(tmp.path()).expect("prepare");
+        assert_eq!(mode(tmp.path()), 0o777);
         assert_eq!(mode(&tmp.path().join("notes.txt")), 0o644);
+        assert_eq!(mode(&tmp.path().join("admin-token")), 0o600);
+        set(tmp.path(), 0o700);
     }
 
     #[test]

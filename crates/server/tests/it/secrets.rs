@@ -449,7 +449,8 @@ mod modes {
         let mut p = RosterProcess::launch(bin(), &dir, launch).await;
         let admin = std::fs::read_to_string(dir.join("admin-token")).expect("token");
         write_some(&p.base, admin.trim()).await;
-        // as an older roster (or a careless copy) left them
+        // as an older roster (or a careless copy) left them, with a file of someone else's
+        std::fs::write(dir.join("notes.txt"), "x").expect("write");
         set_mode(&dir, 0o755);
         for e in std::fs::read_dir(&dir).expect("read dir") {
             set_mode(&e.expect("entry").path(), 0o644);
