@@ -1,24 +1,155 @@
 //! `roster`: serve the registry, or manage apps from the command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use roster_server::Settings;
-use tracing_subscriber::EnvFilter;
 
-/// Self-hosted user and audience registry for push platforms.
+mod logging;
+
+const ABOUT: &str = "\
+roster keeps the registry of your apps' audience — which device (cid) belongs to which
+alias or user, its tags, phone numbers and emails — in a store of your own, and serves it
+through the user APIs of Getui, Jiguang (UMS, Growth) and EngageLab, so that code written
+for those vendors works against it unchanged, and through its own REST API.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  roster                                  serve on 127.0.0.1:8080, data in ./roster-data
+  roster --listen 0.0.0.0:8080 --data-dir /var/lib/roster
+  roster app create --name shop           create an app, print its credentials as JSON
+  roster --store postgres://roster:PASSWORD@db:5432/roster   serve from PostgreSQL
+
+Environment:
+  ROSTER_LISTEN, ROSTER_DATA_DIR, ROSTER_STORE   as --listen, --data-dir, --store
+                                                  (an option given on the command line wins)
+  ROSTER_ADMIN_TOKEN   token for the admin API (Authorization: Bearer …); without it one is
+                       generated on first start, kept in DIR/admin-token and printed once
+  ROSTER_LOG           log filter: error, warn, info (default), debug or trace, or per
+                       module (roster_server=debug); logs never carry secrets or personal data
+
+GET /healthz answers 200 once the server is ready; GET /openapi.json describes the native API.";
+
 #[derive(Debug, Parser)]
-#[command(name = "roster", version, about)]
+#[command(
+    name = "roster",
+    version,
+    about = ABOUT,
+    after_help = AFTER_HELP,
+    max_term_width = 100
+)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
+/// Options every command takes, before or after its name.
+#[derive(Debug, Args)]
+struct Global {
+    /// Address to listen on.
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR",
+        hide_env_values = true
+    )]
+    listen: String,
+    /// Where the embedded store and the admin token live (kept private: 0700).
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_DATA_DIR",
+        default_value = "./roster-data",
+        value_name = "DIR",
+        hide_env_values = true
+    )]
+    data_dir: PathBuf,
+    /// postgres://USER:PASSWORD@HOST:PORT/DB to use PostgreSQL, or sqlite:PATH for another
+    /// SQLite file.
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    store: Option<String>,
+    #[command(flatten)]
+    edge: EdgeArgs,
+}
+
+/// Limits of the HTTP edge (see docs/edge.md).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection limits")]
+struct EdgeArgs {
+    /// Seconds a client may take to send a request's headers before it is disconnected.
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_HEADER_TIMEOUT",
+        default_value_t = 10.0,
+        value_name = "SECONDS"
+    )]
+    header_timeout: f64,
+    /// Seconds a keep-alive connection may sit idle before it is closed.
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_IDLE_TIMEOUT",
+        default_value_t = 60.0,
+        value_name = "SECONDS"
+    )]
+    idle_timeout: f64,
+    /// Connections served at once; more are answered 503 and closed.
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_MAX_CONNECTIONS",
+        default_value_t = 4096,
+        value_name = "N"
+    )]
+    max_connections: usize,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_MAX_BODY_BYTES",
+        default_value_t = 2 * 1024 * 1024,
+        value_name = "BYTES"
+    )]
+    max_body_bytes: usize,
+}
+
+impl EdgeArgs {
+    fn limits(&self) -> Result<roster_server::EdgeLimits, Failure> {
+        let secs = |v: f64, flag: &str| {
+            std::time::Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| Failure(format!("--{flag} must be a positive number of seconds")))
+        };
+        if self.max_connections == 0 {
+            return Err(Failure("--max-connections must be at least 1".into()));
+        }
+        Ok(roster_server::EdgeLimits {
+            header_timeout: secs(self.header_timeout, "header-timeout")?,
+            idle_timeout: secs(self.idle_timeout, "idle-timeout")?,
+            max_connections: self.max_connections,
+            max_body_bytes: self.max_body_bytes,
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server (the default).
-    Serve(ServeArgs),
-    /// Manage apps directly in the store.
+    /// Run the HTTP server (what `roster` alone does).
+    Serve,
+    /// Create apps directly in the store, without a running server.
     App {
         #[command(subcommand)]
         command: AppCommand,
@@ -27,56 +158,163 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AppCommand {
-    /// Create an app and print its credentials as JSON.
+    /// Create an app and print its credentials (Getui, UMS, Growth, EngageLab) as JSON.
     Create {
-        /// Display name.
+        /// The app's display name.
         #[arg(long)]
         name: String,
-        #[command(flatten)]
-        store: StoreArgs,
     },
 }
 
-#[derive(Debug, Args, Default)]
-struct StoreArgs {
-    /// Data directory of the embedded store.
-    #[arg(long, env = "ROSTER_DATA_DIR", default_value = "./roster-data")]
-    data_dir: PathBuf,
-    /// Store URL: `postgres://user:pass@host:port/db` for PostgreSQL, or `sqlite:PATH`.
-    /// Default: the embedded store in the data directory.
-    #[arg(long, env = "ROSTER_STORE")]
-    store: Option<String>,
-}
+/// A failure to tell the user about: one message, printed without a stack of causes.
+struct Failure(String);
 
-#[derive(Debug, Args, Default)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "ROSTER_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: String,
-    #[command(flatten)]
-    store: StoreArgs,
-}
-
-fn settings(store: StoreArgs, listen: String) -> Settings {
-    Settings {
-        listen,
-        data_dir: store.data_dir,
-        store: store.store,
-        admin_token: std::env::var("ROSTER_ADMIN_TOKEN").ok(),
-        edge: Default::default(),
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure(describe(&e))
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = settings(args.store, args.listen);
+/// The message for an error from the server library: its causes on one line, without
+/// the store layer's internal prefix, with a hint for the failures users meet.
+fn describe(e: &anyhow::Error) -> String {
+    let text = format!("{e:#}").replace("store backend: ", "");
+    let io = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    match io {
+        Some(std::io::ErrorKind::AddrInUse) => format!(
+            "{text}\n  Another program (perhaps another roster) is listening there; \
+             choose another address with --listen or ROSTER_LISTEN."
+        ),
+        Some(std::io::ErrorKind::AddrNotAvailable) => format!(
+            "{text}\n  That address is not one of this machine's; use 127.0.0.1:PORT, \
+             0.0.0.0:PORT or one of its own addresses."
+        ),
+        Some(std::io::ErrorKind::PermissionDenied) => format!(
+            "{text}\n  Check the permissions of the data directory (--data-dir) or, for a \
+             port below 1024, use a higher one."
+        ),
+        _ => text,
+    }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Checks what the command needs before the server library opens it, so that failures
+/// are told in the user's terms: PostgreSQL must be reachable, and the data directory
+/// (when one is used) is created 0700, or tightened to it, with its files 0600.
+async fn prepare(global: &Global, needs_admin_token: bool) -> Result<(), Failure> {
+    if let Some(url) = global.store.as_deref().map(str::trim) {
+        if is_postgres(url) {
+            // Nothing is created on disk when PostgreSQL cannot be reached.
+            roster_store_postgres::PgStore::check(url)
+                .await
+                .map_err(|e| Failure(backend_message(e)))?;
+        } else if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = Path::new(path.trim_start_matches("//"));
+            if path.as_os_str().is_empty() {
+                return Err(Failure(
+                    "--store sqlite: needs a file name, e.g. sqlite:/var/lib/roster/roster.db"
+                        .into(),
+                ));
+            }
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                roster_store_sqlite::create_private_dir(parent).map_err(|e| {
+                    Failure(format!(
+                        "cannot create the directory {} for the store: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+        } else {
+            return Err(Failure(format!(
+                "--store must be postgres://USER:PASSWORD@HOST:PORT/DATABASE or sqlite:PATH, \
+                 not {}",
+                redact_url(url)
+            )));
+        }
+    }
+    // The embedded store lives there, and so does a generated admin token.
+    if global.store.is_none() || needs_admin_token {
+        roster_store_sqlite::prepare_data_dir(&global.data_dir).map_err(|e| {
+            Failure(format!(
+                "cannot use the data directory {}: {e}\n  Choose another with --data-dir or \
+                 ROSTER_DATA_DIR.",
+                global.data_dir.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// A store error's message for the user (the store already wrote it for one).
+fn backend_message(e: roster_store::StoreError) -> String {
+    match e {
+        roster_store::StoreError::Backend(m) => m,
+        other => other.to_string(),
+    }
+}
+
+/// `url` with any password replaced, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn admin_token_from_env() -> Option<String> {
+    std::env::var("ROSTER_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+}
+
+fn settings(global: &Global, admin_token: Option<String>) -> Result<Settings, Failure> {
+    Ok(Settings {
+        listen: global.listen.clone(),
+        data_dir: global.data_dir.clone(),
+        store: global.store.as_deref().map(|s| s.trim().to_owned()),
+        admin_token,
+        edge: global.edge.limits()?,
+    })
+}
+
+async fn serve(global: &Global) -> Result<(), Failure> {
+    let admin_token = admin_token_from_env();
+    prepare(global, admin_token.is_none()).await?;
+    let settings = settings(global, admin_token)?;
     let mut running = roster_server::start(&settings, roster_core::time::system_clock()).await?;
+    // The generated token (if any) was just written; its file gets the data dir's rule.
+    if settings.admin_token.is_none() {
+        roster_store_sqlite::prepare_data_dir(&settings.data_dir)
+            .map_err(|e| Failure(format!("cannot secure the data directory: {e}")))?;
+    }
     eprintln!("roster: listening on http://{}", running.addr);
     tokio::select! {
-        r = running.wait() => return r,
+        r = running.wait() => return r.map_err(Failure::from),
         _ = shutdown_signal() => {}
     }
     tracing::info!("shutting down");
-    running.stop().await
+    running.stop().await.map_err(Failure::from)
+}
+
+async fn create_app(global: &Global, name: &str) -> Result<(), Failure> {
+    prepare(global, false).await?;
+    let creds = roster_server::create_app(&settings(global, None)?, name).await?;
+    let json = serde_json::to_string_pretty(&creds)
+        .map_err(|e| Failure(format!("cannot print the credentials: {e}")))?;
+    println!("{json}");
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -102,38 +340,87 @@ async fn shutdown_signal() {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("ROSTER_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        None => {
-            // `roster` alone serves with defaults; parse them through clap so env applies.
-            let args = ServeArgs::from_env_defaults();
-            serve(args).await
-        }
-        Some(Command::Serve(args)) => serve(args).await,
+    logging::init();
+    let result = match &cli.command {
+        None | Some(Command::Serve) => serve(&cli.global).await,
         Some(Command::App {
-            command: AppCommand::Create { name, store },
-        }) => {
-            let creds = roster_server::create_app(&settings(store, String::new()), &name).await?;
-            println!("{}", serde_json::to_string_pretty(&creds)?);
-            Ok(())
+            command: AppCommand::Create { name },
+        }) => create_app(&cli.global, name).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            eprintln!("roster: {message}");
+            ExitCode::FAILURE
         }
     }
 }
 
-impl ServeArgs {
-    fn from_env_defaults() -> Self {
-        #[derive(Parser)]
-        struct Only {
-            #[command(flatten)]
-            serve: ServeArgs,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_before_or_after_the_command() {
+        for args in [
+            &[
+                "roster",
+                "--listen",
+                "1.2.3.4:5",
+                "--data-dir",
+                "d",
+                "serve",
+            ][..],
+            &[
+                "roster",
+                "serve",
+                "--listen",
+                "1.2.3.4:5",
+                "--data-dir",
+                "d",
+            ],
+            &[
+                "roster",
+                "--listen",
+                "1.2.3.4:5",
+                "serve",
+                "--data-dir",
+                "d",
+            ],
+            &["roster", "--listen", "1.2.3.4:5", "--data-dir", "d"],
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parse");
+            assert_eq!(cli.global.listen, "1.2.3.4:5", "{args:?}");
+            assert_eq!(cli.global.data_dir, PathBuf::from("d"), "{args:?}");
         }
-        Only::parse_from(["roster"]).serve
+        let cli = Cli::try_parse_from([
+            "roster",
+            "--store",
+            "sqlite:x.db",
+            "app",
+            "create",
+            "--name",
+            "n",
+        ])
+        .expect("parse");
+        assert_eq!(cli.global.store.as_deref(), Some("sqlite:x.db"));
+    }
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            redact_url("postgres://roster:pw@db:5432/x"),
+            "postgres://roster:***@db:5432/x"
+        );
+        assert_eq!(redact_url("mysql://a@b/c"), "mysql://a@b/c");
+        assert_eq!(redact_url("nonsense"), "nonsense");
     }
 }

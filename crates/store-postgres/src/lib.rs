@@ -7,14 +7,17 @@
 //! `COMMIT`, which PostgreSQL acknowledges once its WAL is flushed
 //! (`synchronous_commit = on`, the default).
 
-use std::str::FromStr;
+use std::sync::Arc;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Transaction,
+};
 use roster_store::{StoreError, StoreResult};
 use tokio_postgres::NoTls;
 
 mod apps;
 mod audience;
+mod connect;
 mod devices;
 mod labels;
 mod users;
@@ -29,6 +32,7 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    target: Arc<connect::Target>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -43,16 +47,17 @@ pub(crate) trait Db<T> {
 
 impl<T> Db<T> for Result<T, tokio_postgres::Error> {
     fn db(self) -> StoreResult<T> {
-        self.map_err(|e| StoreError::Backend(format!("postgres: {e}")))
+        self.map_err(|e| StoreError::Backend(format!("postgres: {}", connect::error_text(&e))))
     }
 }
 
 impl PgStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db`) and runs pending
-    /// migrations (serialised across nodes by an advisory lock).
+    /// migrations (serialised across nodes by an advisory lock). A connection attempt
+    /// gives up after ten seconds unless the URL sets `connect_timeout`. Errors say
+    /// where roster tried, what failed and what to do, without the password.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let cfg = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Backend(format!("bad postgres url: {e}")))?;
+        let (cfg, target) = connect::config(url)?;
         let mgr = Manager::from_config(
             cfg,
             NoTls,
@@ -64,16 +69,36 @@ impl PgStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| StoreError::Backend(format!("postgres pool: {e}")))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            target: Arc::new(target),
+        };
         store.migrate().await?;
         Ok(store)
     }
 
+    /// Connects once to `url` and disconnects: whether roster can reach the database,
+    /// with the same messages as [`PgStore::open`].
+    pub async fn check(url: &str) -> StoreResult<()> {
+        let (cfg, target) = connect::config(url)?;
+        match cfg.connect(NoTls).await {
+            Ok((client, connection)) => {
+                drop(client);
+                // With its client gone the connection says goodbye to the server and ends.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), connection).await;
+                Ok(())
+            }
+            Err(e) => Err(StoreError::Backend(connect::failure(&target, &e))),
+        }
+    }
+
     pub(crate) async fn client(&self) -> StoreResult<Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Backend(format!("postgres connection: {e}")))
+        self.pool.get().await.map_err(|e| {
+            StoreError::Backend(match e {
+                PoolError::Backend(e) => connect::failure(&self.target, &e),
+                other => format!("postgres connection: {other}"),
+            })
+        })
     }
 
     async fn migrate(&self) -> StoreResult<()> {

@@ -3,6 +3,11 @@
 //! acknowledges it. One writer connection serialises writes; reads use a small pool
 //! of their own connections and never wait for the writer. Blocking SQLite work runs
 //! on tokio's blocking pool.
+//!
+//! The database holds every app's secrets and users' personal data, so its files are
+//! private: created 0600 (SQLite gives the `-wal` and `-shm` files the database
+//! file's mode), tightened to 0600 when found looser, in a data directory of mode 0700
+//! (see [`prepare_data_dir`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,7 +20,10 @@ mod audience;
 mod bulk;
 mod devices;
 mod labels;
+mod private;
 mod users;
+
+pub use private::{create_private_dir, prepare_data_dir, DATA_DIR_FILES};
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -62,8 +70,21 @@ impl SqliteStore {
     /// migrations.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
+        let private = |e: std::io::Error| {
+            StoreError::Backend(format!(
+                "cannot make {} private (mode 0600): {e}",
+                path.display()
+            ))
+        };
+        // Before SQLite opens it: SQLite creates files 0644, and its WAL and shared
+        // memory files take the database file's mode when it creates them.
+        private::create_private_file(&path).map_err(private)?;
+        private::tighten_db_files(&path).map_err(private)?;
         let mut writer = open_conn(&path, true)?;
         migrate(&mut writer)?;
+        // The writer's connection has created `-wal` and `-shm`; should an older file
+        // have survived with another mode, it is fixed now, before any write.
+        private::tighten_db_files(&path).map_err(private)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path,
@@ -73,11 +94,16 @@ impl SqliteStore {
         })
     }
 
-    /// Opens `roster.db` inside `dir`, creating the directory.
+    /// Opens `roster.db` inside `dir`, creating the directory (mode 0700) or
+    /// tightening it as [`prepare_data_dir`] does.
     pub fn open_in_dir(dir: impl AsRef<Path>) -> StoreResult<Self> {
-        std::fs::create_dir_all(dir.as_ref())
-            .map_err(|e| StoreError::Backend(format!("create data dir: {e}")))?;
-        Self::open(dir.as_ref().join("roster.db"))
+        prepare_data_dir(dir.as_ref()).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot use the data directory {}: {e}",
+                dir.as_ref().display()
+            ))
+        })?;
+        Self::open(dir.as_ref().join(private::DB_FILE))
     }
 
     /// Runs `f` in one IMMEDIATE transaction on the writer; commits only if `f`
@@ -187,6 +213,39 @@ mod tests {
     }
 
     roster_store::store_test_suite!(fixture);
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn files_are_private_from_the_start() {
+        use roster_store::AppStore;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+        };
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let dir = tmp.path().join("data");
+        let store = super::SqliteStore::open_in_dir(&dir).expect("open");
+        let app = roster_core::NewApp::new("x", 0).expect("app");
+        store.create_app(&app).await.expect("write");
+        assert_eq!(mode(&dir), 0o700);
+        for f in ["roster.db", "roster.db-wal", "roster.db-shm"] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+        // a database file elsewhere (`--store sqlite:PATH`) is private too
+        let other = tmp.path().join("other.db");
+        let store = super::SqliteStore::open(&other).expect("open");
+        store.create_app(&app).await.expect("write");
+        for f in ["other.db", "other.db-wal", "other.db-shm"] {
+            assert_eq!(mode(&tmp.path().join(f)), 0o600, "{f}");
+        }
+        assert_eq!(
+            mode(tmp.path()),
+            0o755,
+            "the directory it is in keeps its mode"
+        );
+    }
 
     #[test]
     fn reopen_keeps_schema_and_pragmas() {

@@ -1,6 +1,7 @@
 //! Test helpers: [`TestServer`] runs roster in-process on port 0 over a temporary data
 //! directory, with a clock tests can move forward; [`RosterProcess`] runs the real
-//! binary; [`Getui`] is a small client for the Getui dialect.
+//! binary as a [`Launch`] describes (arguments, environment, output captured to a
+//! file); [`Getui`] is a small client for the Getui dialect.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -220,6 +221,15 @@ impl Getui {
         g
     }
 
+    /// The same client with another token (empty: none).
+    pub fn with_token(&self, token: &str) -> Getui {
+        Getui {
+            base: self.base.clone(),
+            token: token.to_owned(),
+            http: self.http.clone(),
+        }
+    }
+
     /// Any call; `body` is sent as-is with a JSON content type.
     pub async fn call(&self, method: Method, path: &str, body: Option<String>) -> Reply {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
@@ -261,6 +271,38 @@ impl Getui {
     }
 }
 
+/// How to run the real binary: arguments, store, environment, where its output goes.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Arguments before the generated `--listen ADDR --data-dir DIR [--store URL]`
+    /// (default `["serve"]`; empty runs `roster --listen … --data-dir …`).
+    pub args: Vec<String>,
+    /// `--store URL`; `None` is the embedded store in the data directory.
+    pub store: Option<String>,
+    /// `ROSTER_ADMIN_TOKEN`; `None` leaves it unset, so roster generates one.
+    pub admin_token: Option<String>,
+    /// `ROSTER_LOG` (default `warn`).
+    pub log_filter: String,
+    /// More environment variables, set last.
+    pub env: Vec<(String, String)>,
+    /// A file that receives stdout and stderr (appended across restarts); `None` sends
+    /// stdout nowhere and stderr to the test's.
+    pub output: Option<PathBuf>,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Launch {
+            args: vec!["serve".into()],
+            store: None,
+            admin_token: Some(ADMIN_TOKEN.into()),
+            log_filter: "warn".into(),
+            env: Vec::new(),
+            output: None,
+        }
+    }
+}
+
 /// The real `roster` binary, run as a child process on a free port.
 pub struct RosterProcess {
     /// `http://127.0.0.1:PORT`.
@@ -268,7 +310,7 @@ pub struct RosterProcess {
     child: Child,
     binary: PathBuf,
     data_dir: PathBuf,
-    store: Option<String>,
+    launch: Launch,
     port: u16,
 }
 
@@ -280,30 +322,32 @@ impl RosterProcess {
 
     /// Starts `binary serve --store URL` (or the embedded store) and waits for `/healthz`.
     pub async fn start_with_store(binary: &Path, data_dir: &Path, store: Option<&str>) -> Self {
+        let launch = Launch {
+            store: store.map(str::to_owned),
+            ..Launch::default()
+        };
+        Self::launch(binary, data_dir, launch).await
+    }
+
+    /// Starts the binary as `launch` says and waits for `/healthz`.
+    pub async fn launch(binary: &Path, data_dir: &Path, launch: Launch) -> Self {
         let port = free_port();
-        let store = store.map(str::to_owned);
-        let child = spawn(binary, data_dir, store.as_deref(), port);
-        let p = RosterProcess {
+        let child = spawn(binary, data_dir, &launch, port);
+        let mut p = RosterProcess {
             base: format!("http://127.0.0.1:{port}"),
             child,
             binary: binary.to_path_buf(),
             data_dir: data_dir.to_path_buf(),
-            store,
+            launch,
             port,
         };
         p.wait_ready().await;
         p
     }
 
-    async fn wait_ready(&self) {
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await {
-                if r.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    async fn wait_ready(&mut self) {
+        if wait_ready(&self.base, Some(&mut self.child)).await {
+            return;
         }
         panic!("roster did not become ready on {}", self.base);
     }
@@ -312,12 +356,7 @@ impl RosterProcess {
     pub async fn kill_and_restart(&mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
-        self.child = spawn(
-            &self.binary,
-            &self.data_dir,
-            self.store.as_deref(),
-            self.port,
-        );
+        self.child = spawn(&self.binary, &self.data_dir, &self.launch, self.port);
         self.wait_ready().await;
     }
 }
@@ -329,24 +368,65 @@ impl Drop for RosterProcess {
     }
 }
 
-fn spawn(binary: &Path, data_dir: &Path, store: Option<&str>, port: u16) -> Child {
+fn spawn(binary: &Path, data_dir: &Path, launch: &Launch, port: u16) -> Child {
     let mut cmd = Command::new(binary);
-    cmd.args([
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--data-dir",
-    ])
-    .arg(data_dir);
-    if let Some(url) = store {
+    cmd.args(&launch.args)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir);
+    if let Some(url) = &launch.store {
         cmd.args(["--store", url]);
     }
-    cmd.env("ROSTER_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("ROSTER_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn roster")
+    // Nothing from the test's own environment configures the child by accident.
+    for var in [
+        "ROSTER_LISTEN",
+        "ROSTER_DATA_DIR",
+        "ROSTER_STORE",
+        "ROSTER_ADMIN_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    if let Some(token) = &launch.admin_token {
+        cmd.env("ROSTER_ADMIN_TOKEN", token);
+    }
+    cmd.env("ROSTER_LOG", &launch.log_filter);
+    for (k, v) in &launch.env {
+        cmd.env(k, v);
+    }
+    match &launch.output {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("open output file");
+            let err = file.try_clone().expect("clone output file");
+            cmd.stdout(Stdio::from(file)).stderr(Stdio::from(err));
+        }
+        None => {
+            cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+        }
+    }
+    cmd.stdin(Stdio::null()).spawn().expect("spawn roster")
+}
+
+/// Polls `{base}/healthz` for up to ten seconds; `false` if it never answered 200 or
+/// `child` exited first.
+pub async fn wait_ready(base: &str, mut child: Option<&mut Child>) -> bool {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if r.status() == StatusCode::OK {
+                return true;
+            }
+        }
+        if let Some(c) = child.as_deref_mut() {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                return false;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
 /// A port that was free a moment ago.

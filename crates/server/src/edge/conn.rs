@@ -99,6 +99,7 @@ async fn serve_conn(
     limits: &EdgeLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    tracing::trace!("connection accepted");
     let state = Arc::new(ConnState::new());
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -132,8 +133,14 @@ async fn serve_conn(
     let mut stopping = false;
     loop {
         tokio::select! {
-            _ = conn.as_mut() => return,
-            _ = state.expired(limits) => return,
+            _ = conn.as_mut() => {
+                tracing::trace!("connection closed");
+                return;
+            }
+            why = state.expired(limits) => {
+                tracing::debug!(timeout = why, "connection closed on timeout");
+                return;
+            }
             _ = shutdown.wait_for(|stop| *stop), if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
@@ -211,26 +218,30 @@ impl ConnState {
         }
     }
 
-    /// Resolves when the connection has outlived a timeout.
-    async fn expired(&self, limits: &EdgeLimits) {
+    /// Resolves, naming the timeout, when the connection has outlived one.
+    async fn expired(&self, limits: &EdgeLimits) -> &'static str {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         loop {
             let deadline = if self.in_flight.load(Ordering::Acquire) > 0 {
                 None
             } else {
                 match self.head_started.load(Ordering::Acquire) {
-                    0 => Some(
+                    0 => Some((
                         self.last_activity
                             .load(Ordering::Acquire)
                             .saturating_add(ms(limits.idle_timeout)),
-                    ),
-                    started => Some((started - 1).saturating_add(ms(limits.header_timeout))),
+                        "idle",
+                    )),
+                    started => Some((
+                        (started - 1).saturating_add(ms(limits.header_timeout)),
+                        "header",
+                    )),
                 }
             };
             let notified = self.changed.notified();
             match deadline {
-                Some(d) if self.now() >= d => return,
-                Some(d) => {
+                Some((d, why)) if self.now() >= d => return why,
+                Some((d, _)) => {
                     let wait = Duration::from_millis(d - self.now().min(d));
                     tokio::select! {
                         _ = notified => {}

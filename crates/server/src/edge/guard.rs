@@ -62,6 +62,7 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
         status = Empty,
         latency_ms = Empty,
     );
+    span.in_scope(|| tracing::debug!("request received"));
     let (req, body_read) = track_request_body(req);
     let result = AssertUnwindSafe(next.run(req))
         .catch_unwind()

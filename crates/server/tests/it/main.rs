@@ -3,6 +3,7 @@
 
 mod access_log;
 mod audience;
+mod cli;
 mod durability;
 mod edge;
 mod getui_alias;
@@ -13,3 +14,4 @@ mod getui_user;
 mod identity;
 mod multinode;
 mod native;
+mod secrets;

@@ -1,0 +1,339 @@
+//! The `roster` command as a new user meets it: help that says what roster is, global
+//! options before or after the command (and without one), environment variables that
+//! options beat, `app create`, and errors in the user's terms.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use roster_testkit::{free_port, wait_ready, Launch, RosterProcess, TestPostgres, ADMIN_TOKEN};
+use serde_json::Value;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_roster"))
+}
+
+/// `roster ARGS` with a clean roster environment plus `env`.
+fn roster(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    for var in [
+        "ROSTER_LISTEN",
+        "ROSTER_DATA_DIR",
+        "ROSTER_STORE",
+        "ROSTER_ADMIN_TOKEN",
+        "ROSTER_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("ROSTER_ADMIN_TOKEN", ADMIN_TOKEN);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    roster(args, env).output().expect("run roster")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A serving child, killed when dropped.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn serve(args: &[&str], env: &[(&str, &str)], port: u16) -> Serving {
+    let mut child = roster(args, env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let ready = wait_ready(&format!("http://127.0.0.1:{port}"), Some(&mut child)).await;
+    assert!(
+        ready,
+        "roster {args:?} {env:?} did not serve on port {port}"
+    );
+    Serving(child)
+}
+
+#[test]
+fn help_says_what_roster_is_and_lists_the_commands() {
+    for flag in ["--help", "-h"] {
+        let out = run(&[flag], &[]);
+        assert!(out.status.success());
+        let help = text(&out.stdout);
+        let first = help.lines().next().unwrap_or_default();
+        assert!(first.starts_with("roster keeps"), "{help}");
+        for needle in [
+            "registry",
+            "Getui",
+            "serve",
+            "app",
+            "--listen",
+            "--data-dir",
+            "--store",
+            "ROSTER_ADMIN_TOKEN",
+            "ROSTER_LOG",
+            "roster app create --name",
+        ] {
+            assert!(help.contains(needle), "{flag}: no {needle:?} in\n{help}");
+        }
+        for internal in ["wiring", "binary", "router"] {
+            assert!(!help.contains(internal), "{flag}: {internal:?} in\n{help}");
+        }
+    }
+    let out = run(&["app", "create", "--help"], &[]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("--name"));
+}
+
+#[test]
+fn help_never_shows_the_store_url_from_the_environment() {
+    let out = run(
+        &["--help"],
+        &[("ROSTER_STORE", "postgres://roster:hunter22@db/roster")],
+    );
+    assert!(out.status.success());
+    assert!(!text(&out.stdout).contains("hunter22"));
+    let out = run(
+        &["serve", "--help"],
+        &[("ROSTER_STORE", "postgres://roster:hunter22@db/roster")],
+    );
+    assert!(!text(&out.stdout).contains("hunter22"));
+}
+
+#[tokio::test]
+async fn options_work_without_a_command_and_on_either_side_of_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // `roster --listen ADDR --data-dir DIR` serves
+    let p = RosterProcess::launch(
+        bin(),
+        &dir.path().join("a"),
+        Launch {
+            args: vec![],
+            ..Launch::default()
+        },
+    )
+    .await;
+    drop(p);
+    // before the command
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let data = dir.path().join("b");
+    let data = data.to_str().expect("utf-8 path");
+    let s = serve(
+        &["--listen", &listen, "--data-dir", data, "serve"],
+        &[],
+        port,
+    )
+    .await;
+    drop(s);
+    // split around it
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let s = serve(
+        &["--data-dir", data, "serve", "--listen", &listen],
+        &[],
+        port,
+    )
+    .await;
+    drop(s);
+    assert!(dir.path().join("b").join("roster.db").exists());
+}
+
+#[tokio::test]
+async fn environment_configures_and_options_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env_dir = dir.path().join("from-env");
+    let env_dir = env_dir.to_str().expect("utf-8");
+    let (env_port, flag_port) = (free_port(), free_port());
+    let env_listen = format!("127.0.0.1:{env_port}");
+    let env = [
+        ("ROSTER_LISTEN", env_listen.as_str()),
+        ("ROSTER_DATA_DIR", env_dir),
+    ];
+    // the environment alone
+    let s = serve(&[], &env, env_port).await;
+    drop(s);
+    assert!(Path::new(env_dir).join("roster.db").exists());
+    // an option beats its variable
+    let flag_dir = dir.path().join("from-flag");
+    let flag_dir = flag_dir.to_str().expect("utf-8");
+    let flag_listen = format!("127.0.0.1:{flag_port}");
+    let s = serve(
+        &["serve", "--listen", &flag_listen, "--data-dir", flag_dir],
+        &env,
+        flag_port,
+    )
+    .await;
+    assert!(
+        reqwest::get(format!("http://{env_listen}/healthz"))
+            .await
+            .is_err(),
+        "ROSTER_LISTEN was used although --listen was given"
+    );
+    drop(s);
+    assert!(Path::new(flag_dir).join("roster.db").exists());
+}
+
+fn credentials(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "app create failed: {}",
+        text(&out.stderr)
+    );
+    let app: Value = serde_json::from_slice(&out.stdout).expect("credentials JSON on stdout");
+    for (group, key) in [
+        ("getui", "master_secret"),
+        ("ums", "access_secret"),
+        ("growth", "project_secret"),
+        ("engagelab", "api_secret"),
+    ] {
+        assert!(app[group][key].is_string(), "{group}.{key} in {app}");
+    }
+    app
+}
+
+#[tokio::test]
+async fn app_create_prints_credentials_wherever_the_options_are() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let d = data.to_str().expect("utf-8");
+    let apps = [
+        credentials(&run(
+            &["app", "create", "--name", "one", "--data-dir", d],
+            &[],
+        )),
+        credentials(&run(
+            &["--data-dir", d, "app", "create", "--name", "two"],
+            &[],
+        )),
+        credentials(&run(
+            &["app", "create", "--name", "three"],
+            &[("ROSTER_DATA_DIR", d)],
+        )),
+    ];
+    // all three are in that store
+    let p = RosterProcess::start(bin(), &data).await;
+    let http = reqwest::Client::new();
+    for app in &apps {
+        roster_testkit::register(
+            &http,
+            &p.base,
+            app,
+            serde_json::json!([{ "phone_type": "ios" }]),
+        )
+        .await;
+    }
+}
+
+/// One message for the user (after any log lines), no debug dump.
+fn assert_human(stderr: &str) {
+    assert!(
+        stderr.lines().any(|l| l.starts_with("roster: ")),
+        "{stderr}"
+    );
+    for internal in [
+        "Error:",
+        "store backend",
+        "store error",
+        "Backend(",
+        "Caused by",
+    ] {
+        assert!(!stderr.contains(internal), "{internal:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn unreachable_postgres_says_where_what_and_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let d = data.to_str().expect("utf-8");
+    let url = "postgres://roster:pw@127.0.0.1:1/x";
+    for (args, env) in [
+        (vec!["serve", "--store", url, "--data-dir", d], vec![]),
+        (vec!["--data-dir", d], vec![("ROSTER_STORE", url)]),
+        (
+            vec!["app", "create", "--name", "shop", "--store", url],
+            vec![],
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = run(&args, &env);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let err = text(&out.stderr);
+        assert!(err.contains("127.0.0.1:1"), "where: {err}");
+        assert!(err.contains("connection refused"), "what: {err}");
+        assert!(err.contains("Is PostgreSQL running"), "what to do: {err}");
+        assert!(!err.contains("pw"), "the password: {err}");
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+        assert_human(&err);
+    }
+    assert!(
+        !data.exists(),
+        "nothing is created on disk when the store cannot be reached"
+    );
+}
+
+#[tokio::test]
+async fn missing_database_is_named_with_what_to_do() {
+    let db = TestPostgres::new(|url| async move {
+        roster_store_postgres::PgStore::open(&url)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    let (server, _) = db.url().rsplit_once('/').expect("url");
+    let url = format!("{server}/no_such_db");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf-8");
+    let out = run(&["--store", &url, "--data-dir", d], &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("database \"no_such_db\" does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("CREATE DATABASE no_such_db"), "{err}");
+    assert_human(&err);
+}
+
+#[test]
+fn a_busy_port_is_explained() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf-8");
+    let out = run(&["--listen", &addr, "--data-dir", d], &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&addr), "{err}");
+    assert!(err.contains("--listen"), "{err}");
+    assert_human(&err);
+}
+
+#[test]
+fn a_bad_store_url_is_explained_without_its_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf-8");
+    let out = run(
+        &["--store", "mysql://root:s3cr3tpw@db/x", "--data-dir", d],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("postgres://"), "{err}");
+    assert!(!err.contains("s3cr3tpw"), "{err}");
+    assert_human(&err);
+}
