@@ -11,3 +11,4 @@ mod getui_user;
 mod identity;
 mod multinode;
 mod native;
+mod openapi;
