@@ -11,4 +11,5 @@ mod getui_user;
 mod identity;
 mod multinode;
 mod native;
+mod native_input;
 mod openapi;
