@@ -269,7 +269,7 @@ pub(crate) struct Call<'c> {
     c: &'c Conformance,
     srv: &'c TestServer,
     method: Method,
-    template: &'static str,
+    template: &'c str,
     path: String,
     auth: Auth,
     payload: Payload,
@@ -344,14 +344,7 @@ impl<'c> Call<'c> {
                 }
             }
         };
-        let r = req.send().await.expect("send");
-        let status = r.status();
-        let content_type = r
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = r.text().await.expect("body");
+        let (status, content_type, text) = read(req).await;
         let what = format!("{} {} ({})", self.method, self.path, self.template);
         if let Err(e) = self.c.check_reply(
             &self.method,
@@ -391,7 +384,7 @@ impl Conformance {
         &'c self,
         srv: &'c TestServer,
         method: Method,
-        template: &'static str,
+        template: &'c str,
         args: &[&str],
     ) -> Call<'c> {
         Call {
@@ -405,6 +398,18 @@ impl Conformance {
             state_dependent: false,
         }
     }
+}
+
+/// Sends a request and reads its status, `Content-Type` and body.
+pub(crate) async fn read(req: reqwest::RequestBuilder) -> (StatusCode, Option<String>, String) {
+    let r = req.send().await.expect("send");
+    let status = r.status();
+    let content_type = r
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, content_type, r.text().await.expect("body"))
 }
 
 /// Asserts a status, showing the reply otherwise.

@@ -3,12 +3,11 @@
 
 use std::io::Write;
 
-use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use roster_testkit::{s, TestServer, ADMIN_TOKEN};
 use serde_json::Value;
 
-use super::conformance::{expect, Auth, Conformance};
+use super::conformance::{expect, read, Auth, Conformance};
 use super::APPS;
 
 /// 413 and 415 for every operation that reads a body, and a gzip body that is fine.
@@ -32,7 +31,6 @@ pub(crate) async fn body_transport(c: &Conformance, srv: &TestServer, app: &Valu
         "operations with a body: {with_body:?}"
     );
     for (method, template) in &with_body {
-        let template: &'static str = Box::leak(template.clone().into_boxed_str());
         let auth = if template.starts_with("/admin/") {
             Auth::Admin
         } else {
@@ -87,20 +85,11 @@ pub(crate) async fn unrouted(c: &Conformance, srv: &TestServer) {
             if c.operation(&method, template).is_some() {
                 continue;
             }
-            let r = srv
+            let req = srv
                 .http
                 .request(method.clone(), format!("{}{path}", srv.base))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .expect("send");
-            let status = r.status();
-            let ct = r
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let text = r.text().await.expect("body");
+                .bearer_auth(ADMIN_TOKEN);
+            let (status, ct, text) = read(req).await;
             assert_eq!(
                 status,
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -113,19 +102,7 @@ pub(crate) async fn unrouted(c: &Conformance, srv: &TestServer) {
         }
     }
     for path in ["/api/v1/nope", "/admin/v1/apps/x/nope", "/api/v2/apps"] {
-        let r = srv
-            .http
-            .get(format!("{}{path}", srv.base))
-            .send()
-            .await
-            .expect("send");
-        let status = r.status();
-        let ct = r
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = r.text().await.expect("body");
+        let (status, ct, text) = read(srv.http.get(format!("{}{path}", srv.base))).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {text}");
         if let Err(e) = c.check_unrouted(&Method::GET, None, status, ct.as_deref(), &text) {
             panic!("GET {path} answered {status} {text}: {e}");
