@@ -11,14 +11,18 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::AdminAuth;
-use crate::error::NativeError;
+use crate::error::{ErrorBody, NativeError};
 use crate::json::Body;
+use crate::wire::{DtTypeName, SenderKindName};
 use crate::NativeState;
+use crate::{INTERNAL, TOO_LARGE, UNAUTHENTICATED_ADMIN, UNSUPPORTED};
 
-/// A new app.
+/// A new app. Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateApp {
-    /// Display name, 1–128 characters.
+    /// Display name, 1–128 characters once leading and trailing whitespace is trimmed.
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: String,
 }
 
@@ -27,27 +31,33 @@ pub struct CreateApp {
     post, path = "/admin/v1/apps", request_body = CreateApp,
     security(("admin" = [])),
     responses(
-        (status = 201, description = "The app's id and credentials: {app_id, getui: {app_key, master_secret}, ums: {…}, growth: {…}, engagelab: {…}}", body = Object),
-        (status = 400, body = crate::error::ErrorBody),
-        (status = 401, body = crate::error::ErrorBody),
+        (status = 201, description = "The app's id and its credentials for every dialect", body = AppCreated),
+        (status = 400, description = "Missing, blank, too long or unknown field", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn create_app(
     State(state): State<NativeState>,
     _admin: AdminAuth,
     Body(req): Body<CreateApp>,
-) -> Result<(StatusCode, Json<AppCredentials>), NativeError> {
+) -> Result<(StatusCode, Json<AppCreated>), NativeError> {
     let app = NewApp::new(&req.name, (state.clock)())?;
     state.store.create_app(&app).await?;
     tracing::info!(app_id = %app.credentials.app_id, "app created");
-    Ok((StatusCode::CREATED, Json(app.credentials)))
+    Ok((StatusCode::CREATED, Json(app.credentials.into())))
 }
 
 /// Getui `bind_dt` channels enabled for an app beyond `wx`, which is always on.
+/// Unknown fields are refused.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DtTypes {
-    /// Channel types: `hw`, `hwq`, `ho`, `xm`, `op`, `opg`, `vv`, `mz`, `fcm`, `st`, `sn`, `ios`.
-    pub types: Vec<String>,
+    /// Channel types: `hw`, `hwq`, `ho`, `xm`, `op`, `opg`, `vv`, `mz`, `fcm`, `st`, `sn`,
+    /// `ios` (`wx` is accepted and always on).
+    pub types: Vec<DtTypeName>,
 }
 
 /// Replaces the set of vendor channels the app may bind through Getui `bind_dt`.
@@ -57,8 +67,12 @@ pub struct DtTypes {
     params(("app_id" = String, Path, description = "App id")),
     responses(
         (status = 200, description = "Every enabled type, `wx` included", body = DtTypes),
-        (status = 400, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody),
+        (status = 400, description = "Unknown type or field", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn set_dt_types(
@@ -69,8 +83,8 @@ pub(crate) async fn set_dt_types(
 ) -> Result<Json<DtTypes>, NativeError> {
     let app = AppId::parse(app_id).map_err(|_| Error::NotFound("app".into()))?;
     let mut types = Vec::with_capacity(req.types.len());
-    for t in &req.types {
-        let t = DtType::parse(t).ok_or_else(|| Error::invalid("types"))?;
+    for t in req.types {
+        let t = DtType::from(t);
         if !t.enabled_by_default() && !types.contains(&t) {
             types.push(t);
         }
@@ -80,19 +94,23 @@ pub(crate) async fn set_dt_types(
     let enabled = DtType::ALL
         .into_iter()
         .filter(|t| t.enabled_by_default() || types.contains(t))
-        .map(|t| t.as_str().to_owned())
+        .map(DtTypeName::from)
         .collect();
     Ok(Json(DtTypes { types: enabled }))
 }
 
-/// A custom identity name.
+/// A custom identity name. Unknown fields are refused.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IdentityNameIn {
-    /// 1–64 of `[A-Za-z0-9_]`, not a built-in name.
+    /// 1–64 of `[A-Za-z0-9_]`; a built-in name (`user_id`, `anonymous_id`,
+    /// `registration_id`) already exists.
+    #[schema(pattern = "^[A-Za-z0-9_]{1,64}$")]
     pub name: String,
     /// Whether a user has at most one value (Growth `register` needs this).
     pub unique: bool,
     /// Resolution priority among custom names, 1 first (Growth `register` needs 1).
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
     pub priority: u32,
 }
 
@@ -113,7 +131,16 @@ async fn existing_app(state: &NativeState, raw: String) -> Result<AppId, NativeE
     post, path = "/admin/v1/apps/{app_id}/identity_names", request_body = IdentityNameIn,
     security(("admin" = [])),
     params(("app_id" = String, Path, description = "App id")),
-    responses((status = 201, body = IdentityNameIn), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody))
+    responses(
+        (status = 201, description = "Created", body = IdentityNameIn),
+        (status = 400, description = "Invalid, missing or unknown field", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 409, description = "The name already exists (built-in names always do)", body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
 )]
 pub(crate) async fn create_identity_name(
     State(state): State<NativeState>,
@@ -127,10 +154,22 @@ pub(crate) async fn create_identity_name(
     Ok((StatusCode::CREATED, Json(req)))
 }
 
-/// A new UMS channel.
+/// Longest channel or sender code, in characters.
+const CODE_MAX: usize = 64;
+// The `max_length` of the codes in `ChannelIn` and `SenderIn` (literals in the schema).
+const _: () = assert!(CODE_MAX == 64);
+
+/// A channel or sender code of 1–64 characters.
+fn valid_code(code: &str) -> bool {
+    !code.is_empty() && code.chars().count() <= CODE_MAX
+}
+
+/// A new UMS channel. Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChannelIn {
-    /// Channel code; generated if absent.
+    /// Channel code, 1–64 characters; generated if absent.
+    #[schema(min_length = 1, max_length = 64)]
     pub channel_code: Option<String>,
 }
 
@@ -150,7 +189,16 @@ pub struct ChannelOut {
     post, path = "/admin/v1/apps/{app_id}/ums/channels", request_body = ChannelIn,
     security(("admin" = [])),
     params(("app_id" = String, Path, description = "App id")),
-    responses((status = 201, body = ChannelOut), (status = 409, body = crate::error::ErrorBody))
+    responses(
+        (status = 201, description = "The channel's credentials", body = ChannelOut),
+        (status = 400, description = "Invalid or unknown field", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 409, description = "The channel code is taken", body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
 )]
 pub(crate) async fn create_channel(
     State(state): State<NativeState>,
@@ -162,7 +210,7 @@ pub(crate) async fn create_channel(
     let code = req
         .channel_code
         .unwrap_or_else(|| format!("ch_{}", random_alnum(8)));
-    if code.is_empty() || code.len() > 64 {
+    if !valid_code(&code) {
         return Err(Error::invalid("channel_code").into());
     }
     let out = ChannelOut {
@@ -182,13 +230,24 @@ pub(crate) async fn create_channel(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-/// A UMS sender.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+/// A new UMS sender. Unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SenderIn {
     /// `app`, `wechatoa`, `wechatmp` or `alipaylife`.
-    pub kind: String,
-    /// Sender code; generated if absent.
+    pub kind: SenderKindName,
+    /// Sender code, 1–64 characters other than the reserved `all`; generated if absent.
+    #[schema(min_length = 1, max_length = 64, pattern = "^(?!all$)")]
     pub code: Option<String>,
+}
+
+/// A UMS sender.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SenderOut {
+    /// Its kind.
+    pub kind: SenderKindName,
+    /// Its code.
+    pub code: String,
 }
 
 /// Creates a UMS sender.
@@ -196,28 +255,37 @@ pub struct SenderIn {
     post, path = "/admin/v1/apps/{app_id}/ums/senders", request_body = SenderIn,
     security(("admin" = [])),
     params(("app_id" = String, Path, description = "App id")),
-    responses((status = 201, body = SenderIn), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody))
+    responses(
+        (status = 201, description = "The sender", body = SenderOut),
+        (status = 400, description = "Invalid, missing or unknown field", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 409, description = "The sender code is taken", body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
 )]
 pub(crate) async fn create_sender(
     State(state): State<NativeState>,
     _admin: AdminAuth,
     Path(app): Path<String>,
     Body(req): Body<SenderIn>,
-) -> Result<(StatusCode, Json<SenderIn>), NativeError> {
+) -> Result<(StatusCode, Json<SenderOut>), NativeError> {
     let app = existing_app(&state, app).await?;
-    let kind = SenderKind::parse(&req.kind).ok_or_else(|| Error::invalid("kind"))?;
+    let kind = SenderKind::from(req.kind);
     let code = req
         .code
         .unwrap_or_else(|| format!("{}_{}", kind.as_str(), random_alnum(8)));
-    if code.is_empty() || code.len() > 64 || code == "all" {
+    if !valid_code(&code) || code == "all" {
         return Err(Error::invalid("code").into());
     }
     state.store.create_ums_sender(&app, &code, kind).await?;
     Ok((
         StatusCode::CREATED,
-        Json(SenderIn {
+        Json(SenderOut {
             kind: req.kind,
-            code: Some(code),
+            code,
         }),
     ))
 }
@@ -227,7 +295,12 @@ pub(crate) async fn create_sender(
     put, path = "/admin/v1/apps/{app_id}/ums/channels/{channel_key}/senders/{sender_code}",
     security(("admin" = [])),
     params(("app_id" = String, Path, description = "App id"), ("channel_key" = String, Path, description = "Channel"), ("sender_code" = String, Path, description = "Sender")),
-    responses((status = 204, description = "Authorised"), (status = 404, body = crate::error::ErrorBody))
+    responses(
+        (status = 204, description = "Authorised (again, if it was)"),
+        (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
+        (status = 404, description = "No such app, channel or sender", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
 )]
 pub(crate) async fn grant_sender(
     State(state): State<NativeState>,
@@ -237,4 +310,104 @@ pub(crate) async fn grant_sender(
     let app = existing_app(&state, path.0).await?;
     state.store.grant_ums_sender(&app, &path.1, &path.2).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new app's id and its credentials for every dialect (DESIGN.md §3).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppCreated {
+    /// The app id (Getui `appId` path segment), 22 alphanumeric characters.
+    pub app_id: String,
+    /// Getui.
+    pub getui: GetuiKeys,
+    /// Jiguang UMS.
+    pub ums: UmsKeys,
+    /// Jiguang Growth.
+    pub growth: GrowthKeys,
+    /// EngageLab.
+    pub engagelab: EngagelabKeys,
+}
+
+/// Getui credentials, also the native API's Basic-auth pair.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GetuiKeys {
+    /// `appkey` of Getui auth; the Basic-auth user of the native API.
+    pub app_key: String,
+    /// Secret of the Getui auth sign; the Basic-auth password of the native API.
+    pub master_secret: String,
+}
+
+/// Jiguang UMS credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UmsKeys {
+    /// App-wide access key.
+    pub access_key: String,
+    /// App-wide access secret.
+    pub access_secret: String,
+    /// Default channel key.
+    pub channel_key: String,
+    /// Default channel master secret.
+    pub channel_master_secret: String,
+    /// Default channel code.
+    pub channel_code: String,
+    /// Default APP sender code; the default channel may write its bindings.
+    pub app_sender_code: String,
+}
+
+/// Jiguang Growth credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrowthKeys {
+    /// Basic-auth user.
+    pub project_id: String,
+    /// Basic-auth password.
+    pub project_secret: String,
+}
+
+/// EngageLab credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EngagelabKeys {
+    /// Basic-auth user.
+    pub api_key: String,
+    /// Basic-auth password.
+    pub api_secret: String,
+}
+
+impl From<AppCredentials> for AppCreated {
+    fn from(c: AppCredentials) -> Self {
+        AppCreated {
+            app_id: c.app_id.into(),
+            getui: GetuiKeys {
+                app_key: c.getui.app_key,
+                master_secret: c.getui.master_secret,
+            },
+            ums: UmsKeys {
+                access_key: c.ums.access_key,
+                access_secret: c.ums.access_secret,
+                channel_key: c.ums.channel_key,
+                channel_master_secret: c.ums.channel_master_secret,
+                channel_code: c.ums.channel_code,
+                app_sender_code: c.ums.app_sender_code,
+            },
+            growth: GrowthKeys {
+                project_id: c.growth.project_id,
+                project_secret: c.growth.project_secret,
+            },
+            engagelab: EngagelabKeys {
+                api_key: c.engagelab.api_key,
+                api_secret: c.engagelab.api_secret,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_created_is_the_credentials_json() {
+        let creds = AppCredentials::generate();
+        let core = serde_json::to_value(&creds).expect("json");
+        let native = serde_json::to_value(AppCreated::from(creds)).expect("json");
+        assert_eq!(native, core);
+    }
 }

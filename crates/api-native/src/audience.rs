@@ -6,41 +6,150 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
-use roster_core::{AppId, AudienceQuery, Cid};
-use serde::Serialize;
+use roster_core::audience::Selector;
+use roster_core::{limits, AppId, AudienceQuery, Cid};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::ToSchema;
 
 use crate::auth::AppAuth;
-use crate::error::NativeError;
+use crate::error::{ErrorBody, NativeError};
 use crate::json::Body;
-use crate::NativeState;
+use crate::{NativeState, INTERNAL, TOO_LARGE, UNAUTHENTICATED_APP, UNSUPPORTED};
 
 /// Cids fetched from the store per page of a listing.
 const PAGE: usize = 10_000;
 
-/// An audience: a selector plus the usual push filters.
-///
-/// A selector is one JSON object with one key: `and` / `or` (a list of selectors),
-/// `not` (a selector), `all` (`true`), or a leaf: `phone_type` (`android`/`ios`),
-/// `region` (8 digits; a province `PP000000` or city `PPCC0000` matches everything in
-/// it), `tag`, `brand` (`unknown` for devices without one), `alias`, `cid` (a list).
-/// Example: `{"and": [{"phone_type": "android"}, {"or": [{"region": "11000000"},
-/// {"region": "31000000"}]}, {"not": {"tag": "x"}}]}`.
-// Documents the body for OpenAPI; handlers read it as `AudienceQuery`.
-#[allow(dead_code)]
-#[derive(Debug, ToSchema)]
+/// An audience: a selector plus the usual push filters. Unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"selector": {"and": [{"phone_type": "android"}, {"not": {"tag": "x"}}]}, "exclude_blacklisted": true}))]
 pub struct AudienceIn {
     /// Which devices.
-    #[schema(value_type = Object)]
-    pub selector: serde_json::Value,
+    #[schema(value_type = SelectorSchema)]
+    pub selector: Selector,
     /// Leave out blacklisted devices.
-    #[schema(default = false)]
-    pub exclude_blacklisted: Option<bool>,
+    #[serde(default)]
+    pub exclude_blacklisted: bool,
     /// Leave out devices with notifications off.
-    #[schema(default = false)]
-    pub exclude_notification_off: Option<bool>,
+    #[serde(default)]
+    pub exclude_notification_off: bool,
 }
+
+impl From<AudienceIn> for AudienceQuery {
+    fn from(a: AudienceIn) -> Self {
+        AudienceQuery {
+            selector: a.selector,
+            exclude_blacklisted: a.exclude_blacklisted,
+            exclude_notification_off: a.exclude_notification_off,
+        }
+    }
+}
+
+/// The OpenAPI schema of a selector (the type read is [`roster_core::audience::Selector`]):
+/// one JSON object with exactly one key, nested through `and`, `or` and `not`.
+///
+/// `and` / `or` (a list of selectors; `and: []` matches all, `or: []` none), `not` (a
+/// selector), `all` (`true` every device, `false` none), or a leaf: `phone_type`
+/// (`android`/`ios`), `region` (8 digits; a province `PP000000` or city `PPCC0000`
+/// matches everything in it), `tag`, `brand` (`unknown` for devices without one),
+/// `alias`, `cid` (a list). Example: `{"and": [{"phone_type": "android"}, {"or":
+/// [{"region": "11000000"}, {"region": "31000000"}]}, {"not": {"tag": "x"}}]}`.
+pub struct SelectorSchema;
+
+impl utoipa::ToSchema for SelectorSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Selector".into()
+    }
+}
+
+impl utoipa::PartialSchema for SelectorSchema {
+    fn schema() -> RefOr<Schema> {
+        let me = || Ref::from_schema_name("Selector");
+        let list = || ArrayBuilder::new().items(me());
+        let string = |min: usize, max: Option<usize>, pattern: Option<&str>| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(min))
+                .max_length(max)
+                .pattern(pattern)
+        };
+        let branches: Vec<(&str, &str, RefOr<Schema>)> = vec![
+            ("and", "Devices matching every selector of the list.", list().into()),
+            ("or", "Devices matching at least one selector of the list.", list().into()),
+            ("not", "Devices not matching the selector.", me().into()),
+            (
+                "all",
+                "`true`: every device of the app; `false`: none.",
+                ObjectBuilder::new().schema_type(Type::Boolean).into(),
+            ),
+            (
+                "phone_type",
+                "Devices of this OS.",
+                Ref::from_schema_name("PhoneType").into(),
+            ),
+            (
+                "region",
+                "Devices in this region; a province `PP000000` or city `PPCC0000` matches everything in it.",
+                string(8, Some(8), Some("^[0-9]{8}$")).into(),
+            ),
+            (
+                "tag",
+                "Devices carrying this custom tag (at most 32 characters, no whitespace).",
+                string(1, Some(limits::TAG_MAX_CHARS), Some(TAG_PATTERN)).into(),
+            ),
+            (
+                "brand",
+                "Devices of this brand prefix (`unknown` for devices without one).",
+                ObjectBuilder::new().schema_type(Type::String).into(),
+            ),
+            (
+                "alias",
+                "Devices bound to this alias (fewer than 40 letters, digits, `_` or CJK ideographs).",
+                string(
+                    1,
+                    Some(limits::ALIAS_MAX_CHARS_EXCLUSIVE - 1),
+                    Some(ALIAS_PATTERN),
+                ).into(),
+            ),
+            (
+                "cid",
+                "These devices.",
+                ArrayBuilder::new()
+                    .items(string(1, Some(limits::CID_MAX_LEN), Some(CID_PATTERN)))
+                    .into(),
+            ),
+        ];
+        let mut one_of = OneOfBuilder::new().description(Some(
+            "One object with exactly one key: `and`, `or`, `not`, `all`, or a leaf.",
+        ));
+        for (key, doc, value) in branches {
+            one_of = one_of.item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some(doc))
+                    .property(key, value)
+                    .required(key)
+                    .additional_properties(Some(AdditionalProperties::FreeForm(false))),
+            );
+        }
+        Schema::OneOf(one_of.build()).into()
+    }
+}
+
+/// A cid: 1–64 printable ASCII characters other than `,` and `/`.
+const CID_PATTERN: &str = r"^[!-+\-.0-~]{1,64}$";
+/// A custom tag: no whitespace and no control character (Unicode `White_Space` and
+/// `Cc`, as the server checks them).
+const TAG_PATTERN: &str =
+    r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$";
+/// An alias: letters, digits, `_` and CJK ideographs (the basic block, extension A,
+/// compatibility, extensions B–F and the compatibility supplement).
+const ALIAS_PATTERN: &str =
+    r"^[A-Za-z0-9_\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\u{20000}-\u{2EBEF}\u{2F800}-\u{2FA1F}]+$";
 
 /// The size of an audience.
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,18 +158,33 @@ pub struct CountOut {
     pub count: u64,
 }
 
+/// One line of an audience listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CidLine {
+    /// A matching device.
+    pub cid: String,
+}
+
 /// Counts an audience.
 #[utoipa::path(
     post, path = "/api/v1/apps/{app_id}/audience/count", request_body = AudienceIn,
     security(("app" = [])),
     params(("app_id" = String, Path, description = "App id")),
-    responses((status = 200, body = CountOut), (status = 400, body = crate::error::ErrorBody))
+    responses(
+        (status = 200, description = "The number of matching devices", body = CountOut),
+        (status = 400, description = "Invalid selector or unknown field", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
 )]
 pub(crate) async fn count(
     State(state): State<NativeState>,
     auth: AppAuth,
-    Body(query): Body<AudienceQuery>,
+    Body(query): Body<AudienceIn>,
 ) -> Result<Json<CountOut>, NativeError> {
+    let query = AudienceQuery::from(query);
     let count = state.store.count_audience(&auth.app, &query).await?;
     Ok(Json(CountOut { count }))
 }
@@ -73,15 +197,20 @@ pub(crate) async fn count(
     security(("app" = [])),
     params(("app_id" = String, Path, description = "App id")),
     responses(
-        (status = 200, description = "NDJSON lines `{\"cid\": \"…\"}`", content_type = "application/x-ndjson"),
-        (status = 400, body = crate::error::ErrorBody)
+        (status = 200, description = "NDJSON: one `{\"cid\": \"…\"}` line (the schema) per matching device", body = CidLine, content_type = "application/x-ndjson"),
+        (status = 400, description = "Invalid selector or unknown field", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn cids(
     State(state): State<NativeState>,
     auth: AppAuth,
-    Body(query): Body<AudienceQuery>,
+    Body(query): Body<AudienceIn>,
 ) -> Result<Response, NativeError> {
+    let query = AudienceQuery::from(query);
     // The first page is read before answering, so a bad query is still a proper error.
     let first = state
         .store
@@ -137,4 +266,34 @@ fn ndjson(page: &[(u32, Cid)]) -> String {
         out.push_str("}\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(v: serde_json::Value) -> Result<AudienceQuery, String> {
+        serde_json::from_value::<AudienceIn>(v)
+            .map(Into::into)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn audience_bodies() {
+        let q = read(serde_json::json!({
+            "selector": {"and": [{"phone_type": "android"}, {"not": {"tag": "x"}}]},
+            "exclude_blacklisted": true
+        }))
+        .expect("valid");
+        assert!(q.exclude_blacklisted && !q.exclude_notification_off);
+        for bad in [
+            serde_json::json!({"selector": {"all": true}, "limit": 1}),
+            serde_json::json!({"selector": {"tag": "x", "brand": "y"}}),
+            serde_json::json!({"selector": {}}),
+            serde_json::json!({"selector": {"all": true}, "exclude_blacklisted": null}),
+            serde_json::json!({}),
+        ] {
+            assert!(read(bad.clone()).is_err(), "{bad} was accepted");
+        }
+    }
 }

@@ -5,50 +5,84 @@ use axum::http::StatusCode;
 use axum::Json;
 use roster_core::device::validate_region;
 use roster_core::time::getui_datetime;
-use roster_core::{limits, Cid, Device, DeviceEvent, DeviceKind, DeviceUpsert, Error, PhoneType};
+use roster_core::{limits, Cid, Device, DeviceUpsert, Error};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ArrayBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::ToSchema;
 
 use crate::auth::AppAuth;
-use crate::error::NativeError;
-use crate::json::Body;
+use crate::error::{ErrorBody, NativeError};
+use crate::json::{Bodies, Body};
+use crate::wire::{DeviceKindName, DeviceStatus, EventType, PhoneTypeName};
 use crate::NativeState;
+use crate::{INTERNAL, TOO_LARGE, UNAUTHENTICATED_APP, UNSUPPORTED};
 
-/// Longest free-text field (brand, model, package…) accepted.
+/// Longest free-text field (brand, model, package…) accepted, in characters.
 const TEXT_MAX: usize = 256;
+// The `max_length` of `DeviceIn`'s text fields (a literal, as the schema attribute needs).
+const _: () = assert!(TEXT_MAX == 256);
 
-/// One device to insert or update. On update, absent fields keep their value.
+/// One device to insert or update. On update, absent fields keep their value. Unknown
+/// fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DeviceIn {
     /// 1–64 printable ASCII characters without `,` or `/`; generated (32 hex) if absent.
+    #[schema(pattern = "^[!-+\\-.0-~]{1,64}$")]
     pub cid: Option<String>,
     /// `app` (default) or `mini_program` (a WeChat mini-program user, bound by Getui `bind_dt/wx`).
-    #[schema(value_type = Option<String>)]
-    pub kind: Option<DeviceKind>,
+    pub kind: Option<DeviceKindName>,
     /// `android` or `ios`; required for a new device.
-    #[schema(value_type = Option<String>)]
-    pub phone_type: Option<PhoneType>,
+    pub phone_type: Option<PhoneTypeName>,
     /// Vendor brand prefix: `hw`, `xm`, `mz`, `op`, `vv`, `iphone`…
+    #[schema(max_length = 256)]
     pub brand: Option<String>,
     /// Device model.
+    #[schema(max_length = 256)]
     pub phone_model: Option<String>,
     /// App package name.
+    #[schema(max_length = 256)]
     pub package_name: Option<String>,
     /// Client app id.
+    #[schema(max_length = 256)]
     pub client_app_id: Option<String>,
     /// Vendor push token.
+    #[schema(max_length = 256)]
     pub device_token: Option<String>,
     /// System notification switch; on by default.
     pub notification_switch: Option<bool>,
     /// 8-digit region code: `PP000000` province, `PPCC0000` city.
+    #[schema(pattern = "^[0-9]{8}$")]
     pub region: Option<String>,
     /// App version.
+    #[schema(max_length = 256)]
     pub app_version: Option<String>,
     /// OS version.
+    #[schema(max_length = 256)]
     pub os: Option<String>,
     /// Free-form properties, merged into the stored ones.
     #[schema(value_type = Option<Object>)]
     pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The upsert body's schema: 1 to 1,000 devices, upserted atomically; a cid may appear
+/// once. (The handler reads it as `Bodies<DeviceIn>`.)
+pub struct DeviceBatch;
+
+impl utoipa::ToSchema for DeviceBatch {}
+
+impl utoipa::PartialSchema for DeviceBatch {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .description(Some(
+                "1 to 1,000 devices, upserted atomically; a cid may appear once.",
+            ))
+            .items(Ref::from_schema_name("DeviceIn"))
+            .min_items(Some(1))
+            .max_items(Some(limits::DEVICE_UPSERT_BATCH))
+            .into()
+    }
 }
 
 /// The cids of the upserted devices, in input order.
@@ -75,8 +109,8 @@ fn to_upsert(i: usize, d: DeviceIn) -> Result<DeviceUpsert, Error> {
     }
     Ok(DeviceUpsert {
         cid,
-        kind: d.kind,
-        phone_type: d.phone_type,
+        kind: d.kind.map(Into::into),
+        phone_type: d.phone_type.map(Into::into),
         brand: text(d.brand, "brand", i)?,
         phone_model: text(d.phone_model, "phone_model", i)?,
         package_name: text(d.package_name, "package_name", i)?,
@@ -92,19 +126,22 @@ fn to_upsert(i: usize, d: DeviceIn) -> Result<DeviceUpsert, Error> {
 
 /// Inserts or updates up to 1,000 devices atomically.
 #[utoipa::path(
-    post, path = "/api/v1/apps/{app_id}/devices", request_body = Vec<DeviceIn>,
+    post, path = "/api/v1/apps/{app_id}/devices", request_body = DeviceBatch,
     security(("app" = [])),
     params(("app_id" = String, Path, description = "App id")),
     responses(
-        (status = 200, body = UpsertReply),
-        (status = 400, body = crate::error::ErrorBody),
-        (status = 401, body = crate::error::ErrorBody),
+        (status = 200, description = "The devices' cids, in input order", body = UpsertReply),
+        (status = 400, description = "Invalid, unknown, duplicate or missing field (`phone_type` of a new device), or more than 1,000 devices", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn upsert(
     State(state): State<NativeState>,
     auth: AppAuth,
-    Body(devices): Body<Vec<DeviceIn>>,
+    Bodies(devices): Bodies<DeviceIn>,
 ) -> Result<Json<UpsertReply>, NativeError> {
     if devices.is_empty() {
         return Err(Error::empty("devices").into());
@@ -132,15 +169,16 @@ pub(crate) async fn upsert(
     }))
 }
 
-/// A device event.
+/// A device event. Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EventIn {
     /// `online`, `offline`, or `login` (counts towards `login_freq`, sets
     /// `last_login_time`, and brings the cid online).
     #[serde(rename = "type")]
-    #[schema(value_type = String)]
-    pub kind: DeviceEvent,
-    /// When it happened, ms since the epoch; now if absent.
+    pub kind: EventType,
+    /// When it happened, ms since the epoch (positive); now if absent.
+    #[schema(minimum = 1)]
     pub at: Option<i64>,
 }
 
@@ -151,8 +189,12 @@ pub struct EventIn {
     params(("app_id" = String, Path, description = "App id"), ("cid" = String, Path, description = "Device")),
     responses(
         (status = 204, description = "Recorded"),
-        (status = 400, body = crate::error::ErrorBody),
-        (status = 404, description = "Unknown cid", body = crate::error::ErrorBody),
+        (status = 400, description = "Invalid or unknown field", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+        (status = 404, description = "No such device in this app (`unknown_target`)", body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn event(
@@ -169,7 +211,7 @@ pub(crate) async fn event(
     }
     state
         .store
-        .record_device_event(&auth.app, &cid, ev.kind, at)
+        .record_device_event(&auth.app, &cid, ev.kind.into(), at)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -180,11 +222,9 @@ pub struct DeviceOut {
     /// Its id.
     pub cid: String,
     /// `app` or `mini_program`.
-    #[schema(value_type = String)]
-    pub kind: DeviceKind,
+    pub kind: DeviceKindName,
     /// `android` or `ios`.
-    #[schema(value_type = String)]
-    pub phone_type: PhoneType,
+    pub phone_type: PhoneTypeName,
     /// Brand prefix, `unknown` if not known.
     pub brand: String,
     /// Model.
@@ -207,7 +247,7 @@ pub struct DeviceOut {
     #[schema(value_type = Object)]
     pub properties: serde_json::Map<String, serde_json::Value>,
     /// `online` or `offline`.
-    pub status: &'static str,
+    pub status: DeviceStatus,
     /// First login, ms.
     pub create_time: i64,
     /// First login as `YYYY-MM-DD HH:MM:SS` (UTC+8).
@@ -231,8 +271,8 @@ impl From<Device> for DeviceOut {
         DeviceOut {
             brand: d.getui_brand().to_owned(),
             cid: d.cid.into(),
-            kind: d.kind,
-            phone_type: d.phone_type,
+            kind: d.kind.into(),
+            phone_type: d.phone_type.into(),
             phone_model: d.phone_model,
             package_name: d.package_name,
             client_app_id: d.client_app_id,
@@ -242,7 +282,11 @@ impl From<Device> for DeviceOut {
             app_version: d.app_version,
             os: d.os,
             properties: d.properties,
-            status: if d.online { "online" } else { "offline" },
+            status: if d.online {
+                DeviceStatus::Online
+            } else {
+                DeviceStatus::Offline
+            },
             create_time_text: getui_datetime(d.create_time),
             create_time: d.create_time,
             last_login_time: d.last_login_time,
@@ -260,7 +304,12 @@ impl From<Device> for DeviceOut {
     get, path = "/api/v1/apps/{app_id}/devices/{cid}",
     security(("app" = [])),
     params(("app_id" = String, Path, description = "App id"), ("cid" = String, Path, description = "Device")),
-    responses((status = 200, body = DeviceOut), (status = 404, body = crate::error::ErrorBody))
+    responses(
+        (status = 200, description = "The device", body = DeviceOut),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+        (status = 404, description = "No such device in this app (`unknown_target`)", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
 )]
 pub(crate) async fn get_device(
     State(state): State<NativeState>,

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 /// Error reply body.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid_param", "message": "[0].region is invalid"}}))]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
@@ -18,23 +19,92 @@ pub struct ErrorBody {
 /// A stable machine code and a human message.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code, e.g. `invalid_param`, `unknown_target`, `unauthenticated`.
-    pub code: &'static str,
+    /// Stable machine-readable code.
+    pub code: Code,
     /// Human-readable message naming the parameter.
     pub message: String,
+}
+
+/// The stable codes of native errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = ErrorCode)]
+pub enum Code {
+    /// A parameter has the wrong form or value, or the body is not the documented JSON
+    /// (400).
+    InvalidParam,
+    /// A required parameter is missing or empty (400).
+    EmptyParam,
+    /// A list or value is longer than its documented limit (400).
+    SizeOverLimit,
+    /// The same entry appears twice in one request (400).
+    Duplicate,
+    /// The device is not in this app (404).
+    UnknownTarget,
+    /// The route, app, user or other named resource does not exist (404).
+    NotFound,
+    /// The resource already exists (409).
+    AlreadyExists,
+    /// Credentials are missing or wrong (401).
+    Unauthenticated,
+    /// The feature is not enabled for the caller (403).
+    PermissionRequired,
+    /// A rate limit or quota is exhausted (429).
+    RateLimited,
+    /// Anything else; details are logged, never returned (500).
+    Internal,
+    /// The route exists but not with this method (405).
+    MethodNotAllowed,
+    /// The body is larger than the server accepts (413).
+    PayloadTooLarge,
+    /// The body is not `application/json`, or its `Content-Encoding` is not supported
+    /// (415).
+    UnsupportedMediaType,
+    /// The request target is longer than the server accepts (414).
+    UriTooLong,
+    /// The request's headers are larger than the server accepts (431).
+    HeadersTooLarge,
+    /// The server is at its connection limit; retry later (503).
+    Unavailable,
 }
 
 /// A native API error.
 #[derive(Debug)]
 pub struct NativeError {
     status: StatusCode,
-    code: &'static str,
+    code: Code,
     message: String,
 }
 
 impl NativeError {
+    fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
+        NativeError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn unauthenticated() -> Self {
         Error::Unauthenticated("credentials are missing or wrong".into()).into()
+    }
+
+    /// 400 `invalid_param` for a body that is not the documented JSON; `detail` is
+    /// serde's explanation, which names the field (an unknown one included).
+    pub(crate) fn invalid_body(detail: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            Code::InvalidParam,
+            format!("invalid body: {detail}"),
+        )
+    }
+
+    pub(crate) fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::UnsupportedMediaType,
+            message,
+        )
     }
 }
 
@@ -46,22 +116,17 @@ impl From<Refusal> for NativeError {
     /// The refusal's HTTP status, a stable code and a plain message.
     fn from(r: Refusal) -> Self {
         let code = match r {
-            Refusal::NotFound => "not_found",
-            Refusal::MethodNotAllowed => "method_not_allowed",
-            Refusal::BadPath => "invalid_path",
-            Refusal::BadRequest => "bad_request",
-            Refusal::BodyTooLarge => "body_too_large",
-            Refusal::UriTooLong => "uri_too_long",
-            Refusal::HeadersTooLarge => "headers_too_large",
-            Refusal::UnsupportedEncoding => "unsupported_encoding",
-            Refusal::Unavailable => "unavailable",
-            Refusal::Internal => "internal",
+            Refusal::NotFound => Code::NotFound,
+            Refusal::MethodNotAllowed => Code::MethodNotAllowed,
+            Refusal::BadPath | Refusal::BadRequest => Code::InvalidParam,
+            Refusal::BodyTooLarge => Code::PayloadTooLarge,
+            Refusal::UriTooLong => Code::UriTooLong,
+            Refusal::HeadersTooLarge => Code::HeadersTooLarge,
+            Refusal::UnsupportedEncoding => Code::UnsupportedMediaType,
+            Refusal::Unavailable => Code::Unavailable,
+            Refusal::Internal => Code::Internal,
         };
-        NativeError {
-            status: r.status(),
-            code,
-            message: r.message().into(),
-        }
+        NativeError::new(r.status(), code, r.message())
     }
 }
 
@@ -73,47 +138,76 @@ pub fn refusal(r: Refusal) -> Response {
 /// The native envelope of a refusal as bytes, for replies written below axum (the
 /// HTTP parser's own refusals).
 pub fn refusal_json(r: Refusal) -> Vec<u8> {
-    NativeError::from(r).body_json()
+    serde_json::to_vec(&NativeError::from(r).body()).unwrap_or_default()
 }
 
 /// The one table from neutral codes to HTTP status and native code.
-fn native_code(code: ErrorCode) -> (StatusCode, &'static str) {
+fn native_code(code: ErrorCode) -> (StatusCode, Code) {
     match code {
-        ErrorCode::InvalidParam => (StatusCode::BAD_REQUEST, "invalid_param"),
-        ErrorCode::EmptyParam => (StatusCode::BAD_REQUEST, "empty_param"),
-        ErrorCode::SizeOverLimit => (StatusCode::BAD_REQUEST, "size_over_limit"),
-        ErrorCode::Duplicate => (StatusCode::BAD_REQUEST, "duplicate"),
-        ErrorCode::UnknownTarget => (StatusCode::NOT_FOUND, "unknown_target"),
-        ErrorCode::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-        ErrorCode::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
-        ErrorCode::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        ErrorCode::PermissionRequired => (StatusCode::FORBIDDEN, "permission_required"),
-        ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-        ErrorCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        ErrorCode::InvalidParam => (StatusCode::BAD_REQUEST, Code::InvalidParam),
+        ErrorCode::EmptyParam => (StatusCode::BAD_REQUEST, Code::EmptyParam),
+        ErrorCode::SizeOverLimit => (StatusCode::BAD_REQUEST, Code::SizeOverLimit),
+        ErrorCode::Duplicate => (StatusCode::BAD_REQUEST, Code::Duplicate),
+        ErrorCode::UnknownTarget => (StatusCode::NOT_FOUND, Code::UnknownTarget),
+        ErrorCode::NotFound => (StatusCode::NOT_FOUND, Code::NotFound),
+        ErrorCode::AlreadyExists => (StatusCode::CONFLICT, Code::AlreadyExists),
+        ErrorCode::Unauthenticated => (StatusCode::UNAUTHORIZED, Code::Unauthenticated),
+        ErrorCode::PermissionRequired => (StatusCode::FORBIDDEN, Code::PermissionRequired),
+        ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, Code::RateLimited),
+        ErrorCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, Code::Internal),
+    }
+}
+
+/// The native wording of an error. The core's `Display` texts are the Getui dialect's
+/// (`target user is invalid`, `… can not be empty`), so the native API words every
+/// error itself; each message still names the parameter, never its value.
+fn native_message(e: &Error) -> String {
+    match e {
+        Error::Invalid(p) => format!("{p} is invalid"),
+        Error::Empty(p) => format!("{p} is required and must not be empty"),
+        Error::TypeError(p) => format!("{p} has the wrong type"),
+        Error::SizeOverLimit(p) => format!("{p} is over its size limit"),
+        Error::Duplicate(p) => format!("{p} appears more than once"),
+        Error::UnknownTarget => "no such device in this app".to_owned(),
+        Error::NotFound(p) => format!("no such {p}"),
+        Error::AlreadyExists(p) => format!("{p} already exists"),
+        Error::Unauthenticated(m) => m.clone(),
+        Error::PermissionRequired(p) => format!("{p} is not enabled for this app"),
+        Error::RateLimited { per_day, .. } => if *per_day {
+            "daily quota exhausted"
+        } else {
+            "rate limit exceeded"
+        }
+        .to_owned(),
+        Error::Internal(detail) => {
+            tracing::error!(error = %detail, dialect = "native", "internal error");
+            "internal error".to_owned()
+        }
     }
 }
 
 impl From<Error> for NativeError {
     fn from(e: Error) -> Self {
         let (status, code) = native_code(e.code());
-        let message = match &e {
-            Error::Internal(detail) => {
-                tracing::error!(error = %detail, dialect = "native", "internal error");
-                "internal error".to_owned()
-            }
-            other => other.to_string(),
-        };
-        NativeError {
-            status,
-            code,
-            message,
-        }
+        NativeError::new(status, code, native_message(&e))
     }
 }
 
 impl From<roster_store::StoreError> for NativeError {
     fn from(e: roster_store::StoreError) -> Self {
         Error::from(e).into()
+    }
+}
+
+impl std::fmt::Display for NativeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {:?}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -126,15 +220,12 @@ impl NativeError {
             },
         }
     }
-
-    fn body_json(self) -> Vec<u8> {
-        serde_json::to_vec(&self.body()).unwrap_or_default()
-    }
 }
 
 impl IntoResponse for NativeError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let status = self.status;
+        (status, Json(self.body())).into_response()
     }
 }
 
@@ -158,6 +249,7 @@ mod tests {
             ErrorCode::Internal,
         ];
         let names: std::collections::HashSet<_> = codes.iter().map(|c| native_code(*c).1).collect();
+        assert!(!names.contains(&Code::MethodNotAllowed));
         assert_eq!(names.len(), codes.len());
         assert_eq!(
             native_code(ErrorCode::Unauthenticated).0,
@@ -166,6 +258,55 @@ mod tests {
         assert_eq!(
             native_code(ErrorCode::InvalidParam).0,
             StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn native_wording_is_not_getui_wording() {
+        use roster_core::quota::LimitedAction;
+        let errors = [
+            Error::invalid("p"),
+            Error::empty("p"),
+            Error::TypeError("p".into()),
+            Error::over_limit("p"),
+            Error::duplicate("p"),
+            Error::UnknownTarget,
+            Error::NotFound("app".into()),
+            Error::AlreadyExists("p".into()),
+            Error::Unauthenticated("credentials are missing or wrong".into()),
+            Error::PermissionRequired("p".into()),
+            Error::RateLimited {
+                action: LimitedAction::GetuiCall,
+                per_day: false,
+            },
+            Error::Internal("secret detail".into()),
+        ];
+        for e in errors {
+            let reply = NativeError::from(e.clone());
+            for getui in [
+                "target user is invalid",
+                "url error",
+                "can not be empty",
+                "type error",
+                "size over limit",
+                "contains duplicate",
+            ] {
+                assert!(!reply.message.contains(getui), "{e:?} -> {reply}");
+            }
+            assert!(!reply.message.contains("secret detail"));
+        }
+        let unknown = NativeError::from(Error::UnknownTarget);
+        assert_eq!(
+            (unknown.status, unknown.code, unknown.message.as_str()),
+            (
+                StatusCode::NOT_FOUND,
+                Code::UnknownTarget,
+                "no such device in this app"
+            )
+        );
+        assert_eq!(
+            NativeError::from(Refusal::NotFound).message,
+            "no such route"
         );
     }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use roster_core::time::Clock;
@@ -17,10 +18,22 @@ mod devices;
 mod error;
 mod json;
 mod users;
+mod wire;
 
 use auth::SecuritySchemes;
 pub use auth::{AdminAuth, AppAuth};
 pub use error::{refusal, refusal_json, NativeError};
+pub use json::BODY_LIMIT;
+
+// Descriptions of the replies every operation of a kind can give.
+const UNAUTHENTICATED_ADMIN: &str = "Missing or wrong admin bearer token (`unauthenticated`)";
+const UNAUTHENTICATED_APP: &str =
+    "Missing or wrong Basic `app_key:master_secret` for this app, or no such app (`unauthenticated`)";
+const TOO_LARGE: &str = "The body is over 2 MiB after decompression (`payload_too_large`)";
+const _: () = assert!(BODY_LIMIT == 2 * 1024 * 1024, "TOO_LARGE says 2 MiB");
+const UNSUPPORTED: &str = "The body is not `Content-Type: application/json`, or its \
+    `Content-Encoding` is neither `gzip` nor `identity` (`unsupported_media_type`)";
+const INTERNAL: &str = "Internal error; the details are logged, never returned (`internal`)";
 
 /// What the native handlers share.
 #[derive(Clone)]
@@ -36,7 +49,15 @@ pub struct NativeState {
 /// The native API's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "roster native API", description = "Self-hosted user and audience registry."),
+    info(
+        title = "roster native API",
+        description = "Self-hosted user and audience registry.\n\n\
+            Every error is answered as `{\"error\": {\"code\", \"message\"}}` (schema \
+            `ErrorBody`), with the statuses each operation lists. A method a path does not \
+            list is answered 405 `method_not_allowed`, and an unknown path 404 `not_found`, \
+            in the same envelope. Request bodies are JSON objects (the device upsert: an \
+            array of them); unknown fields are refused with a 400 naming the field."
+    ),
     paths(
         admin::create_app,
         admin::set_dt_types,
@@ -55,23 +76,34 @@ pub struct NativeState {
     ),
     components(schemas(
         admin::CreateApp,
+        admin::AppCreated,
         admin::DtTypes,
         devices::DeviceIn,
+        devices::DeviceBatch,
         devices::UpsertReply,
         devices::EventIn,
         devices::DeviceOut,
         audience::AudienceIn,
+        audience::SelectorSchema,
+        audience::CountOut,
+        audience::CidLine,
         users::IdentifyIn,
         users::IdentifyOut,
         users::UserOut,
-        users::OneOrMany,
         admin::IdentityNameIn,
         admin::ChannelIn,
         admin::ChannelOut,
         admin::SenderIn,
-        audience::CountOut,
+        admin::SenderOut,
+        wire::PhoneTypeName,
+        wire::DeviceKindName,
+        wire::EventType,
+        wire::DeviceStatus,
+        wire::DtTypeName,
+        wire::SenderKindName,
         error::ErrorBody,
         error::ErrorDetail,
+        error::Code,
     )),
     modifiers(&SecuritySchemes)
 )]
@@ -121,6 +153,7 @@ pub fn router(state: NativeState) -> Router {
             "/admin/v1/apps/{app_id}/ums/channels/{channel_key}/senders/{sender_code}",
             put(admin::grant_sender),
         )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

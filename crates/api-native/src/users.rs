@@ -1,19 +1,29 @@
 //! Users: identify (get-or-create by identities) and read, by uid or any identity.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, State};
 use axum::Json;
-use roster_core::user::{validate_identity_value, Identify, Uid, User, CONTACT_KINDS};
+use roster_core::user::{
+    validate_identity_value, Identify, Uid, User, CONTACT_KINDS, IDENTITY_VALUE_MAX,
+};
 use roster_core::Error;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType,
+    Type,
+};
+use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
 use crate::auth::AppAuth;
-use crate::error::NativeError;
+use crate::error::{ErrorBody, NativeError};
 use crate::json::Body;
-use crate::NativeState;
+use crate::wire::ContactKind;
+use crate::{NativeState, INTERNAL, TOO_LARGE, UNAUTHENTICATED_APP, UNSUPPORTED};
 
 /// An identity value, or several for names that allow many (`registration_id`).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     /// One value.
@@ -22,20 +32,70 @@ pub enum OneOrMany {
     Many(Vec<String>),
 }
 
-/// Identify a user.
+/// Identify a user. Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IdentifyIn {
     /// Identity name → value(s): `user_id`, `anonymous_id`, `registration_id` (device
     /// cids), or names the admin created. The first identity that already belongs to a
     /// user, in the order `user_id`, `anonymous_id`, `registration_id`, then custom names by
-    /// priority, picks the user; all of them are then attached to it.
-    #[schema(value_type = Object)]
-    pub identities: std::collections::BTreeMap<String, OneOrMany>,
+    /// priority, picks the user; all of them are then attached to it. At least one value.
+    #[schema(schema_with = identities_schema)]
+    pub identities: BTreeMap<String, OneOrMany>,
     /// Properties, merged into the stored ones.
     #[schema(value_type = Option<Object>)]
     pub properties: Option<serde_json::Map<String, serde_json::Value>>,
     /// Contacts: `email`, `mobile_phone`, `landline_phone`, `whatsapp_phone`.
-    pub contacts: Option<std::collections::BTreeMap<String, String>>,
+    #[schema(schema_with = contacts_schema)]
+    pub contacts: Option<BTreeMap<ContactKind, String>>,
+}
+
+/// An identity name: 1–64 of `[A-Za-z0-9_]`.
+const IDENTITY_NAME_PATTERN: &str = "^[A-Za-z0-9_]{1,64}$";
+
+fn identities_schema() -> Object {
+    let value = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(IDENTITY_VALUE_MAX))
+    };
+    let values = OneOfBuilder::new()
+        .item(value())
+        .item(ArrayBuilder::new().items(value()));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Identity name (1–64 of `[A-Za-z0-9_]`: `user_id`, `anonymous_id`, \
+             `registration_id` or a name the admin created) → one value or a list \
+             (1–256 characters each). The first identity that already belongs to a user, \
+             in the order `user_id`, `anonymous_id`, `registration_id`, then custom names \
+             by priority, picks the user; all of them are then attached to it.",
+        ))
+        .min_properties(Some(1))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(IDENTITY_NAME_PATTERN)),
+        ))
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::OneOf(
+            values.build(),
+        )))))
+        .build()
+}
+
+fn contacts_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .description(Some("Contacts, merged into the stored ones: kind → value."))
+        .property_names(Some(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(CONTACT_KINDS))
+                .build(),
+        )))
+        .additional_properties(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
 }
 
 /// The identified user.
@@ -53,19 +113,27 @@ pub struct UserOut {
     /// Permanent user id.
     pub uid: i64,
     /// Identity name → values.
-    #[schema(value_type = Object)]
-    pub identities: std::collections::BTreeMap<String, Vec<String>>,
+    pub identities: BTreeMap<String, Vec<String>>,
     /// Properties.
     #[schema(value_type = Object)]
     pub properties: serde_json::Map<String, serde_json::Value>,
-    /// Contacts.
-    #[schema(value_type = Object)]
-    pub contacts: std::collections::BTreeMap<String, String>,
-    /// UMS bindings as `{field, bind_id, value}`.
-    #[schema(value_type = Vec<Object>)]
-    pub ums_bindings: Vec<serde_json::Value>,
+    /// Contacts: kind → value.
+    pub contacts: BTreeMap<String, String>,
+    /// UMS bindings.
+    pub ums_bindings: Vec<UmsBinding>,
     /// Linked devices (cids).
     pub devices: Vec<String>,
+}
+
+/// A UMS channel binding of a user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UmsBinding {
+    /// The bound field (`app`, `wechatoa`, …).
+    pub field: String,
+    /// The sender the binding is for.
+    pub bind_id: String,
+    /// The bound value.
+    pub value: String,
 }
 
 impl From<User> for UserOut {
@@ -75,7 +143,7 @@ impl From<User> for UserOut {
             .into_iter()
             .map(str::to_owned)
             .collect();
-        let mut identities = std::collections::BTreeMap::<String, Vec<String>>::new();
+        let mut identities = BTreeMap::<String, Vec<String>>::new();
         for (n, v) in u.identities {
             identities.entry(n).or_default().push(v);
         }
@@ -87,7 +155,11 @@ impl From<User> for UserOut {
             ums_bindings: u
                 .bindings
                 .into_iter()
-                .map(|(f, b, v)| serde_json::json!({ "field": f, "bind_id": b, "value": v }))
+                .map(|(field, bind_id, value)| UmsBinding {
+                    field,
+                    bind_id,
+                    value,
+                })
                 .collect(),
             devices,
         }
@@ -100,7 +172,15 @@ impl From<User> for UserOut {
     post, path = "/api/v1/apps/{app_id}/users", request_body = IdentifyIn,
     security(("app" = [])),
     params(("app_id" = String, Path, description = "App id")),
-    responses((status = 200, body = IdentifyOut), (status = 400, body = crate::error::ErrorBody), (status = 404, description = "a registration_id that is not a device", body = crate::error::ErrorBody))
+    responses(
+        (status = 200, description = "The user, and whether this call created it", body = IdentifyOut),
+        (status = 400, description = "Invalid, empty or unknown field, or an identity name the app does not have", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+        (status = 404, description = "A `registration_id` that is not a device of this app (`unknown_target`)", body = ErrorBody),
+        (status = 413, description = TOO_LARGE, body = ErrorBody),
+        (status = 415, description = UNSUPPORTED, body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
 )]
 pub(crate) async fn identify(
     State(state): State<NativeState>,
@@ -124,10 +204,7 @@ pub(crate) async fn identify(
     }
     identify.properties = req.properties.unwrap_or_default();
     for (kind, value) in req.contacts.unwrap_or_default() {
-        if !CONTACT_KINDS.contains(&kind.as_str()) {
-            return Err(Error::invalid(format!("contacts.{kind}")).into());
-        }
-        identify.contacts.push((kind, value));
+        identify.contacts.push((kind.as_str().to_owned(), value));
     }
     let (uid, created) = state
         .store
@@ -147,7 +224,12 @@ async fn load(state: &NativeState, auth: &AppAuth, uid: Uid) -> Result<Json<User
     get, path = "/api/v1/apps/{app_id}/users/{uid}",
     security(("app" = [])),
     params(("app_id" = String, Path, description = "App id"), ("uid" = i64, Path, description = "User id")),
-    responses((status = 200, body = UserOut), (status = 404, body = crate::error::ErrorBody))
+    responses(
+        (status = 200, description = "The user", body = UserOut),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+        (status = 404, description = "No such user in this app", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
 )]
 pub(crate) async fn get_user(
     State(state): State<NativeState>,
@@ -163,7 +245,12 @@ pub(crate) async fn get_user(
     get, path = "/api/v1/apps/{app_id}/users/by_identity/{name}/{value}",
     security(("app" = [])),
     params(("app_id" = String, Path, description = "App id"), ("name" = String, Path, description = "Identity name"), ("value" = String, Path, description = "Identity value")),
-    responses((status = 200, body = UserOut), (status = 404, body = crate::error::ErrorBody))
+    responses(
+        (status = 200, description = "The user holding the value", body = UserOut),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+        (status = 404, description = "No user holds this value (or the app has no such identity name)", body = ErrorBody),
+        (status = 500, description = INTERNAL, body = ErrorBody),
+    )
 )]
 pub(crate) async fn get_user_by_identity(
     State(state): State<NativeState>,

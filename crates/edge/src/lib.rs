@@ -11,6 +11,9 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use roster_core::AppId;
 
+/// The largest request body the edge reads by default, in bytes (after decompression).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 /// The API a request speaks, decided by the route that matched or, when none did, by
 /// the dialect's path prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -119,7 +119,7 @@ struct EdgeArgs {
         long,
         global = true,
         env = "ROSTER_MAX_BODY_BYTES",
-        default_value_t = 2 * 1024 * 1024,
+        default_value_t = roster_edge::DEFAULT_MAX_BODY_BYTES,
         value_name = "BYTES"
     )]
     max_body_bytes: usize,

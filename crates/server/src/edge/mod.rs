@@ -37,7 +37,7 @@ impl Default for EdgeLimits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
-            max_body_bytes: 2 * 1024 * 1024,
+            max_body_bytes: roster_edge::DEFAULT_MAX_BODY_BYTES,
         }
     }
 }

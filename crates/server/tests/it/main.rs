@@ -14,4 +14,6 @@ mod getui_user;
 mod identity;
 mod multinode;
 mod native;
+mod native_input;
+mod openapi;
 mod secrets;
