@@ -302,10 +302,17 @@ struct Replacement {
     claimed: usize,
 }
 
+/// The status of a response head at the start of `buf` (`HTTP/1.0` or `HTTP/1.1`).
+fn head_status(buf: &[u8]) -> Option<StatusCode> {
+    let rest = buf
+        .strip_prefix(b"HTTP/1.1 ")
+        .or_else(|| buf.strip_prefix(b"HTTP/1.0 "))?;
+    StatusCode::from_bytes(rest.get(..3)?).ok()
+}
+
 /// The status of a response head hyper wrote on its own, or `None` for anything else.
 fn parser_reply(buf: &[u8], state: &ConnState) -> Option<StatusCode> {
-    let rest = buf.strip_prefix(b"HTTP/1.1 ")?;
-    let status = StatusCode::from_bytes(rest.get(..3)?).ok()?;
+    let status = head_status(buf)?;
     let unanswered = state.heads.load(Ordering::Acquire) < state.requests.load(Ordering::Acquire);
     if status.is_informational() || unanswered {
         return None;
@@ -372,7 +379,7 @@ impl AsyncWrite for Watched {
             this.state.heads.fetch_add(1, Ordering::AcqRel);
             return Poll::Ready(Ok(claimed));
         }
-        let head = buf.starts_with(b"HTTP/1.1 ") && !buf.starts_with(b"HTTP/1.1 1");
+        let head = head_status(buf).is_some_and(|s| !s.is_informational());
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = polled {
             if n > 0 {
@@ -398,5 +405,44 @@ impl AsyncWrite for Watched {
     // One contiguous buffer per write, so that a response head always starts a write.
     fn is_write_vectored(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_with_no_request_behind_it_is_the_parsers_own() {
+        let state = ConnState::new();
+        let auto = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(
+            parser_reply(auto, &state),
+            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        );
+        // A request is being answered: the head is the handler's reply.
+        state.request_started();
+        assert_eq!(parser_reply(b"HTTP/1.1 400 Bad Request\r\n", &state), None);
+        assert_eq!(parser_reply(b"HTTP/1.0 400 Bad Request\r\n", &state), None);
+        // Answered; a later head with no request is the parser's again.
+        state.heads.fetch_add(1, Ordering::AcqRel);
+        assert_eq!(
+            parser_reply(b"HTTP/1.0 400 Bad Request\r\n", &state),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(parser_reply(b"HTTP/1.1 100 Continue\r\n\r\n", &state), None);
+        assert_eq!(parser_reply(b"{\"cid\":\"x\"}\n", &state), None);
+    }
+
+    #[test]
+    fn the_replacement_is_the_native_envelope_and_closes() {
+        let bytes = replacement(StatusCode::URI_TOO_LONG);
+        let text = String::from_utf8(bytes).expect("utf8");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{head}");
+        assert!(head.contains("connection: close"));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let v: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(v["error"]["code"], "uri_too_long");
     }
 }
