@@ -48,6 +48,9 @@ pub(crate) async fn serve(
     // how many of those are open at once.
     let refused = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut tasks = JoinSet::new();
+    // One warning a minute at most, however many connections are turned away.
+    let mut warned: Option<Instant> = None;
+    let mut turned_away: u64 = 0;
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -73,10 +76,16 @@ pub(crate) async fn serve(
                 drop(permit);
             });
         } else if let Ok(permit) = refused.clone().try_acquire_owned() {
-            tracing::warn!(
-                max_connections = limits.max_connections,
-                "connection limit reached; answering 503"
-            );
+            turned_away += 1;
+            if warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    turned_away,
+                    "connection limit reached; answering 503"
+                );
+                warned = Some(Instant::now());
+                turned_away = 0;
+            }
             tasks.spawn(async move {
                 serve_conn(stream, Mode::Busy, &limits, shutdown).await;
                 drop(permit);
