@@ -26,11 +26,23 @@ pub(crate) enum Envelope {
 
 /// Asserts that `body` is exactly the envelope `want`.
 pub(crate) fn assert_envelope(want: Envelope, body: &Value, context: &str) {
-    let obj = body
-        .as_object()
-        .unwrap_or_else(|| panic!("{context}: not an object: {body}"));
+    assert!(
+        body.is_object(),
+        "{context}: expected {want:?} envelope, not an object: {body}"
+    );
+    assert!(
+        envelope_matches(want, body),
+        "{context}: expected {want:?} envelope, got {body}"
+    );
+}
+
+/// Whether `body` is exactly the envelope `want`.
+pub(crate) fn envelope_matches(want: Envelope, body: &Value) -> bool {
+    let Some(obj) = body.as_object() else {
+        return false;
+    };
     let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-    let ok = match want {
+    match want {
         Envelope::CodeMsg => {
             body["code"].is_i64() && body["msg"].is_string() && !obj.contains_key("message")
         }
@@ -45,8 +57,7 @@ pub(crate) fn assert_envelope(want: Envelope, body: &Value, context: &str) {
                 && body["error"]["code"].is_string()
                 && body["error"]["message"].is_string()
         }
-    };
-    assert!(ok, "{context}: expected {want:?} envelope, got {body}");
+    }
 }
 
 /// The envelope of the dialect that owns `path`.
