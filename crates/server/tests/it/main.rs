@@ -4,6 +4,7 @@
 mod audience;
 mod durability;
 mod edge;
+mod fuzz;
 mod getui_alias;
 mod getui_auth;
 mod getui_tags;
