@@ -9,6 +9,7 @@
 //! is older than the header timeout or the connection has been idle longer than the
 //! idle timeout.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -114,6 +115,7 @@ async fn serve_conn(
         inner: stream,
         state: state.clone(),
         replacing: None,
+        closing: None,
     });
     let svc_state = state.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -297,11 +299,29 @@ impl HttpBody for InFlight {
 
 /// The connection's socket, watched (see the module docs). When hyper writes its own
 /// reply to a request it could not parse (a response head with no request behind it),
-/// the head is replaced by the native JSON envelope of the same status.
+/// the head is replaced by the native JSON envelope of the same status. When hyper
+/// shuts the connection down, it is closed in stages (see [`Closing`]).
 struct Watched {
     inner: TcpStream,
     state: Arc<ConnState>,
     replacing: Option<Replacement>,
+    closing: Option<Closing>,
+}
+
+/// How long, and how much, a closing connection keeps reading after its last reply.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 8 * 1024 * 1024;
+
+/// A staged close (RFC 9112 §9.6): a connection that ends with request bytes still
+/// unread (a reply sent before the body was read, a request the parser refused) must
+/// not be closed at once, or the kernel answers the client's next bytes with a reset
+/// and a client still sending its body never reads the reply. So: shut the write side
+/// (the client sees the end of the reply), then read and discard until the client
+/// closes too, [`LINGER_BYTES`] have come, or [`LINGER_TIME`] has passed.
+struct Closing {
+    write_shut: bool,
+    drained: usize,
+    deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 struct Replacement {
@@ -408,7 +428,30 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        let closing = this.closing.get_or_insert_with(|| Closing {
+            write_shut: false,
+            drained: 0,
+            deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
+        });
+        if !closing.write_shut {
+            std::task::ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            closing.write_shut = true;
+        }
+        let mut scratch = [0u8; 8192];
+        loop {
+            if closing.drained >= LINGER_BYTES || closing.deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                // The client closed too (or the socket failed): done.
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => closing.drained += buf.filled().len(),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 
     // One contiguous buffer per write, so that a response head always starts a write.

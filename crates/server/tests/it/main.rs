@@ -6,6 +6,7 @@ mod audience;
 mod cli;
 mod durability;
 mod edge;
+mod fuzz;
 mod getui_alias;
 mod getui_auth;
 mod getui_tags;
