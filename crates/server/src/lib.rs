@@ -291,11 +291,20 @@ impl Running {
     }
 }
 
-/// Opens the store, binds the listener and serves until stopped.
+/// Opens the store, binds the listener and serves until stopped. The address is bound
+/// before an admin token is generated, so a busy port does not print a token that was
+/// never used.
 pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Running> {
     let store = open_serving_store(settings).await?;
+    let listener = bind(&settings.listen).await?;
     let admin_token = admin_token(settings)?;
-    serve_store_with(store, &settings.listen, clock, admin_token, &settings.edge).await
+    serve_listener(store, listener, clock, admin_token, &settings.edge)
+}
+
+async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listen on {listen}"))
 }
 
 /// Serves an already opened store until stopped, with the edge's default limits.
@@ -316,10 +325,18 @@ pub async fn serve_store_with(
     admin_token: String,
     limits: &EdgeLimits,
 ) -> anyhow::Result<Running> {
+    let listener = bind(listen).await?;
+    serve_listener(store, listener, clock, admin_token, limits)
+}
+
+fn serve_listener(
+    store: Arc<dyn Store>,
+    listener: tokio::net::TcpListener,
+    clock: Clock,
+    admin_token: String,
+    limits: &EdgeLimits,
+) -> anyhow::Result<Running> {
     let app = service(router_with(store, clock, admin_token.clone(), limits));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(edge::conn::serve(listener, app, limits.clone(), rx));

@@ -6,13 +6,13 @@
 //! connection here has a small shared [`ConnState`] instead: its I/O notes when bytes
 //! of a new request start to arrive and when anything moved, its service notes when a
 //! request is in flight, and a watchdog closes the connection when a started header
-//! is older than the header timeout or the connection has been idle longer than the
-//! idle timeout.
+//! is older than the header timeout, or the connection has been idle longer than the
+//! idle timeout (no request in flight, or one whose body has stopped arriving).
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -121,7 +121,13 @@ async fn serve_conn(
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let state = svc_state.clone();
         state.request_started();
-        let req = req.map(Body::new);
+        let req = req.map(|body| {
+            state.body_pending(!body.is_end_stream());
+            Body::new(BodyWatch {
+                inner: body,
+                state: state.clone(),
+            })
+        });
         let fut = match &mode {
             Mode::Serve(app) => Ok(app.clone().oneshot(req)),
             Mode::Busy => Err(busy(req)),
@@ -183,6 +189,9 @@ struct ConnState {
     head_started: AtomicU64,
     /// When anything was last read or written (ms since `epoch`).
     last_activity: AtomicU64,
+    /// The request in flight has body bytes still to come: a client that stops sending
+    /// them is as idle as one that sends nothing.
+    body_pending: AtomicBool,
     changed: Notify,
 }
 
@@ -195,12 +204,19 @@ impl ConnState {
             heads: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             last_activity: AtomicU64::new(0),
+            body_pending: AtomicBool::new(false),
             changed: Notify::new(),
         }
     }
 
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether the request in flight still has body bytes to come.
+    fn body_pending(&self, pending: bool) {
+        self.body_pending.store(pending, Ordering::Release);
+        self.changed.notify_one();
     }
 
     fn request_started(&self) {
@@ -211,6 +227,7 @@ impl ConnState {
     }
 
     fn response_done(&self) {
+        self.body_pending.store(false, Ordering::Release);
         self.last_activity.store(self.now(), Ordering::Release);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.changed.notify_one();
@@ -234,7 +251,14 @@ impl ConnState {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         loop {
             let deadline = if self.in_flight.load(Ordering::Acquire) > 0 {
-                None
+                self.body_pending.load(Ordering::Acquire).then(|| {
+                    (
+                        self.last_activity
+                            .load(Ordering::Acquire)
+                            .saturating_add(ms(limits.idle_timeout)),
+                        "body",
+                    )
+                })
             } else {
                 match self.head_started.load(Ordering::Acquire) {
                     0 => Some((
@@ -262,6 +286,38 @@ impl ConnState {
                 None => notified.await,
             }
         }
+    }
+}
+
+/// A request body that tells the connection when it has been read to its end.
+struct BodyWatch {
+    inner: hyper::body::Incoming,
+    state: Arc<ConnState>,
+}
+
+impl HttpBody for BodyWatch {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_))))
+            || self.inner.is_end_stream()
+        {
+            self.state.body_pending(false);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

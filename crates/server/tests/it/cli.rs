@@ -315,12 +315,19 @@ fn a_busy_port_is_explained() {
     let addr = busy.local_addr().expect("addr").to_string();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().to_str().expect("utf-8");
-    let out = run(&["--listen", &addr, "--data-dir", d], &[]);
+    // Without ROSTER_ADMIN_TOKEN, so that a first start would generate one.
+    let out = run(
+        &["--listen", &addr, "--data-dir", d],
+        &[("ROSTER_ADMIN_TOKEN", "")],
+    );
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains(&addr), "{err}");
     assert!(err.contains("--listen"), "{err}");
     assert_human(&err);
+    // No admin token was generated (and printed) for a server that never listened.
+    assert!(!text(&out.stdout).contains("admin token"));
+    assert!(!dir.path().join("admin-token").exists());
 }
 
 #[test]

@@ -600,6 +600,32 @@ async fn a_half_sent_request_is_closed_and_others_are_served_meanwhile() {
         "closed too late: {waited:?}"
     );
 
+    // A body that stops arriving is as idle as a connection that sends nothing.
+    let mut trickle = TcpStream::connect(&addr).await.expect("connect");
+    trickle
+        .write_all(
+            b"POST /v2/abc/auth HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"sign\":",
+        )
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match trickle.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a stalled body held its connection");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2500) && waited < Duration::from_secs(6),
+        "stalled body closed after {waited:?}"
+    );
+
     // An idle keep-alive connection survives past the header timeout, then is closed
     // after the idle timeout.
     let mut idle = TcpStream::connect(&addr).await.expect("connect");
