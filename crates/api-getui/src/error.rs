@@ -234,4 +234,24 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn refusal_table() {
+        let cases = [
+            (Refusal::NotFound, 404, 404),
+            (Refusal::MethodNotAllowed, 405, 405),
+            (Refusal::BadPath, 400, 20001),
+            (Refusal::BadRequest, 400, 20001),
+            (Refusal::BodyTooLarge, 413, 20001),
+            (Refusal::UriTooLong, 414, 20001),
+            (Refusal::HeadersTooLarge, 431, 20001),
+            (Refusal::UnsupportedEncoding, 415, 20001),
+            (Refusal::Unavailable, 503, 503),
+            (Refusal::Internal, 500, 500),
+        ];
+        for (r, status, code) in cases {
+            let g = GetuiError::from(r);
+            assert_eq!((g.status.as_u16(), g.code), (status, code), "{r:?}");
+        }
+    }
 }
