@@ -295,10 +295,27 @@ impl Running {
 /// before an admin token is generated, so a busy port does not print a token that was
 /// never used.
 pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Running> {
+    start_wrapped(settings, clock, |app| app).await
+}
+
+/// Like [`start`], with `wrap` applied around the whole served router, outside the
+/// edge guard, so it sees every reply exactly as a client does (the test kit uses it
+/// to check replies against the OpenAPI document).
+pub async fn start_wrapped(
+    settings: &Settings,
+    clock: Clock,
+    wrap: impl FnOnce(Router) -> Router,
+) -> anyhow::Result<Running> {
     let store = open_serving_store(settings).await?;
     let listener = bind(&settings.listen).await?;
     let admin_token = admin_token(settings)?;
-    serve_listener(store, listener, clock, admin_token, &settings.edge)
+    let app = wrap(service(router_with(
+        store,
+        clock,
+        admin_token.clone(),
+        &settings.edge,
+    )));
+    serve_app(app, listener, admin_token, &settings.edge)
 }
 
 async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -326,17 +343,16 @@ pub async fn serve_store_with(
     limits: &EdgeLimits,
 ) -> anyhow::Result<Running> {
     let listener = bind(listen).await?;
-    serve_listener(store, listener, clock, admin_token, limits)
+    let app = service(router_with(store, clock, admin_token.clone(), limits));
+    serve_app(app, listener, admin_token, limits)
 }
 
-fn serve_listener(
-    store: Arc<dyn Store>,
+fn serve_app(
+    app: Router,
     listener: tokio::net::TcpListener,
-    clock: Clock,
     admin_token: String,
     limits: &EdgeLimits,
 ) -> anyhow::Result<Running> {
-    let app = service(router_with(store, clock, admin_token.clone(), limits));
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(edge::conn::serve(listener, app, limits.clone(), rx));
