@@ -1,42 +1,29 @@
 //! One span per request with dialect, route template, app id, status and latency, and
 //! one access-log line per request without paths, query values, bodies or headers.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use roster_testkit::{s, TestServer};
+
+use crate::support::LogBuf;
 use serde_json::json;
 
 /// Everything logged by this test binary at `info` and above, once installed.
 fn captured() -> Arc<Mutex<Vec<u8>>> {
     static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     BUF.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
+        let sink = LogBuf::default();
+        let buf = sink.0.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter("info")
             .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
+            .with_writer(move || sink.clone())
             .finish();
         // Another test may have installed one first; then this test cannot observe.
         tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
         buf
     })
     .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(b);
-        }
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]

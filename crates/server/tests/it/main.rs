@@ -18,3 +18,4 @@ mod native;
 mod native_input;
 mod openapi;
 mod secrets;
+mod support;

@@ -1,7 +1,7 @@
 //! Panic and log capture: a panic hook for the server's threads, and a buffer for its log.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Mutex, Once};
 
 use super::SERVER_THREAD;
 
@@ -29,21 +29,7 @@ pub(super) fn install_panic_counter() {
     });
 }
 
-#[derive(Clone, Default)]
-pub(super) struct LogBuf(pub(super) Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+pub(super) use crate::support::LogBuf;
 
 /// The server's runtime: its threads are named for the panic hook and log to `log`.
 pub(super) fn server_runtime(name: &str, log: LogBuf) -> tokio::runtime::Runtime {

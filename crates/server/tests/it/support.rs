@@ -1,0 +1,20 @@
+//! Small helpers more than one test module needs.
+
+use std::sync::{Arc, Mutex};
+
+/// A log sink in memory: a `tracing_subscriber` writer whose clones share one buffer.
+#[derive(Clone, Default)]
+pub(crate) struct LogBuf(pub(crate) Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
