@@ -13,6 +13,8 @@ use reqwest::{Method, StatusCode};
 use roster_server::{Running, Settings};
 use serde_json::{json, Value};
 
+pub mod openapi;
+
 /// A fresh PostgreSQL database per test, on a throwaway cluster (see `roster-test-pg`).
 pub use roster_test_pg::TestDatabase as TestPostgres;
 

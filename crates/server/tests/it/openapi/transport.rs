@@ -18,7 +18,7 @@ pub(crate) async fn body_transport(c: &Conformance, srv: &TestServer, app: &Valu
         "x".repeat(roster_api_native::BODY_LIMIT + 1)
     );
     let mut with_body = Vec::new();
-    for (template, item) in c.doc["paths"].as_object().expect("paths") {
+    for (template, item) in c.json()["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {
             if op.get("requestBody").is_some() {
                 let method: Method = method.to_ascii_uppercase().parse().expect("method");
@@ -63,7 +63,7 @@ pub(crate) async fn body_transport(c: &Conformance, srv: &TestServer, app: &Valu
 
 /// Wrong methods and unknown paths answer in the native envelope.
 pub(crate) async fn unrouted(c: &Conformance, srv: &TestServer) {
-    let templates: Vec<String> = c.doc["paths"]
+    let templates: Vec<String> = c.json()["paths"]
         .as_object()
         .expect("paths")
         .keys()
