@@ -119,6 +119,9 @@ async fn openapi_every_native_reply_is_documented() {
     api::audience(&c, &srv, &app).await;
     api::users(&c, &srv, &app).await;
     transport::body_transport(&c, &srv, &app).await;
+    transport::edge_replies(&c, &srv, &app).await;
+    transport::parser_refusals(&c, &srv).await;
+    transport::over_the_cap(&c).await;
     transport::unrouted(&c, &srv).await;
     let missing = c.unexercised();
     assert!(
