@@ -1,15 +1,28 @@
-//! The native API's OpenAPI document as a checker.
+//! The native API's OpenAPI document as a checker, and a recorder of the native replies
+//! a [`TestServer`](crate::TestServer) gives.
 //!
 //! [`Document`] turns the document into JSON Schema validators: a reply of a documented
 //! operation must have a documented status, the documented `Content-Type` and a body
 //! the status's schema accepts (NDJSON line by line); a reply to a request no operation
 //! takes (an unknown path, a wrong method) must be an error in the `ErrorBody` envelope.
+//! [`recorder`] is the layer the test server is wrapped in: it keeps every native reply
+//! as an [`Exchange`], which [`Document::check_exchange`] then checks.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::io::Read;
+use std::sync::{Arc, Mutex, OnceLock};
 
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use http_body_util::BodyExt;
+use roster_edge::Dialect;
 use serde_json::{json, Value};
+use utoipa::OpenApi;
 
 /// Getui's wording, which no native reply may use.
 const GETUI_WORDING: [&str; 2] = ["url error", "target user is invalid"];
@@ -77,6 +90,16 @@ impl Document {
             defs,
             validators: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The document roster serves at `/openapi.json`, built once per process.
+    pub fn native() -> &'static Document {
+        static NATIVE: OnceLock<Document> = OnceLock::new();
+        NATIVE.get_or_init(|| {
+            let doc = serde_json::to_value(roster_api_native::ApiDoc::openapi())
+                .expect("the OpenAPI document serialises");
+            Document::new(doc)
+        })
     }
 
     /// The document itself.
@@ -271,4 +294,163 @@ impl Document {
         });
         self.check_body(&envelope, content_type, body)
     }
+
+    /// Checks a recorded reply: against its operation when the method and path are one,
+    /// as an error in the native envelope otherwise. `GET /openapi.json` and a healthy
+    /// `GET /healthz` are exempt.
+    pub fn check_exchange(&self, ex: &Exchange) -> Result<(), String> {
+        let path = routed_path(&ex.path);
+        let exempt = ex.method == Method::GET
+            && ex.status == StatusCode::OK
+            && (path == "/openapi.json"
+                || (path == "/healthz" && ex.body.as_ref() == br#"{"status":"ok"}"#));
+        if exempt {
+            return Ok(());
+        }
+        let body = ex.decoded_body()?;
+        let body = std::str::from_utf8(&body).map_err(|e| format!("the body is not UTF-8: {e}"))?;
+        let ct = ex.content_type.as_deref();
+        match self.template_of(&path) {
+            Some(t) if self.operation(&ex.method, t).is_some() => {
+                self.check_reply(&ex.method, t, ex.status, ct, body)
+            }
+            t => self.check_unrouted(&ex.method, t, ex.status, ct, body),
+        }
+    }
+
+    /// What is wrong with each of `exchanges`, one line each, empty when all conform.
+    pub fn violations(&self, exchanges: &[Exchange]) -> Vec<String> {
+        exchanges
+            .iter()
+            .filter_map(|ex| {
+                self.check_exchange(ex)
+                    .err()
+                    .map(|e| format!("{ex}\n    {e}"))
+            })
+            .collect()
+    }
+}
+
+/// One native reply as the client received it.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The request method.
+    pub method: Method,
+    /// The request path, as sent (no query).
+    pub path: String,
+    /// The reply status.
+    pub status: StatusCode,
+    /// The reply's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The reply's `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// The reply body, as sent (compressed if it was).
+    pub body: Bytes,
+}
+
+impl Exchange {
+    /// The body with its `Content-Encoding` undone.
+    pub fn decoded_body(&self) -> Result<Vec<u8>, String> {
+        match self.content_encoding.as_deref().map(str::trim) {
+            None | Some("identity") => Ok(self.body.to_vec()),
+            Some("gzip") => {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(&self.body[..])
+                    .read_to_end(&mut out)
+                    .map_err(|e| format!("the gzip body does not decode: {e}"))?;
+                Ok(out)
+            }
+            Some(other) => Err(format!("unknown Content-Encoding {other:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Exchange {
+    /// `METHOD path -> status (content type): body excerpt`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = self.decoded_body().unwrap_or_else(|_| self.body.to_vec());
+        let text = String::from_utf8_lossy(&body);
+        let mut excerpt: String = text.chars().take(200).collect();
+        if text.chars().nth(200).is_some() {
+            excerpt.push('…');
+        }
+        let path: String = self.path.chars().take(120).collect();
+        write!(
+            f,
+            "{} {path} -> {} ({}): {excerpt}",
+            self.method,
+            self.status.as_u16(),
+            self.content_type.as_deref().unwrap_or("no content type"),
+        )
+    }
+}
+
+/// Where [`recorder`] keeps the replies it saw.
+#[derive(Debug, Clone, Default)]
+pub struct Recording(Arc<Mutex<Vec<Exchange>>>);
+
+impl Recording {
+    /// Takes the replies recorded so far.
+    pub fn take(&self) -> Vec<Exchange> {
+        std::mem::take(&mut *self.0.lock().expect("lock"))
+    }
+
+    /// A copy of the replies recorded so far.
+    pub fn snapshot(&self) -> Vec<Exchange> {
+        self.0.lock().expect("lock").clone()
+    }
+
+    fn push(&self, ex: Exchange) {
+        self.0.lock().expect("lock").push(ex);
+    }
+}
+
+/// Wraps a router (the whole served one, for `roster_server::start_wrapped`) so that
+/// every reply to a native path (by [`Dialect::of_path`] of the routed path), `HEAD`
+/// aside, is buffered, recorded in `recording` and sent on unchanged: the same bytes,
+/// with a length when the original body had one, chunked otherwise. A reply whose body
+/// fails midway is not recorded, and is sent on failing at once; one whose client went
+/// away is never finished, so never recorded either.
+pub fn recorder(recording: Recording) -> impl FnOnce(Router) -> Router {
+    move |app| app.layer(axum::middleware::from_fn_with_state(recording, record))
+}
+
+async fn record(State(recording): State<Recording>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    if method == Method::HEAD || Dialect::of_path(&routed_path(&path)) != Dialect::Native {
+        return next.run(req).await;
+    }
+    let (parts, body) = next.run(req).await.into_parts();
+    let sized = body.size_hint().exact().is_some();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let failing = futures_util::stream::once(async move { Err::<Bytes, _>(e) });
+            return Response::from_parts(parts, Body::from_stream(failing));
+        }
+    };
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    recording.push(Exchange {
+        method,
+        path,
+        status: parts.status,
+        content_type: header(CONTENT_TYPE),
+        content_encoding: header(CONTENT_ENCODING),
+        body: bytes.clone(),
+    });
+    let body = if sized {
+        Body::from(bytes)
+    } else {
+        Body::from_stream(futures_util::stream::once(async move {
+            Ok::<_, axum::Error>(bytes)
+        }))
+    };
+    Response::from_parts(parts, body)
 }
