@@ -15,7 +15,7 @@ use crate::error::{ErrorBody, NativeError};
 use crate::json::Body;
 use crate::wire::{DtTypeName, SenderKindName};
 use crate::NativeState;
-use crate::{INTERNAL, TOO_LARGE, UNAUTHENTICATED_ADMIN, UNSUPPORTED};
+use crate::{BAD_PATH, ENCODING, INTERNAL, TOO_LARGE, UNAUTHENTICATED_ADMIN, UNSUPPORTED};
 
 /// A new app. Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -297,8 +297,10 @@ pub(crate) async fn create_sender(
     params(("app_id" = String, Path, description = "App id"), ("channel_key" = String, Path, description = "Channel"), ("sender_code" = String, Path, description = "Sender")),
     responses(
         (status = 204, description = "Authorised (again, if it was)"),
+        (status = 400, description = BAD_PATH, body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
         (status = 404, description = "No such app, channel or sender", body = ErrorBody),
+        (status = 415, description = ENCODING, body = ErrorBody),
         (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]

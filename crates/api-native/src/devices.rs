@@ -16,7 +16,7 @@ use crate::error::{ErrorBody, NativeError};
 use crate::json::{Bodies, Body};
 use crate::wire::{DeviceKindName, DeviceStatus, EventType, PhoneTypeName};
 use crate::NativeState;
-use crate::{INTERNAL, TOO_LARGE, UNAUTHENTICATED_APP, UNSUPPORTED};
+use crate::{BAD_PATH, ENCODING, INTERNAL, TOO_LARGE, UNAUTHENTICATED_APP, UNSUPPORTED};
 
 /// Longest free-text field (brand, model, package…) accepted, in characters.
 const TEXT_MAX: usize = 256;
@@ -306,8 +306,10 @@ impl From<Device> for DeviceOut {
     params(("app_id" = String, Path, description = "App id"), ("cid" = String, Path, description = "Device")),
     responses(
         (status = 200, description = "The device", body = DeviceOut),
+        (status = 400, description = BAD_PATH, body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
         (status = 404, description = "No such device in this app (`unknown_target`)", body = ErrorBody),
+        (status = 415, description = ENCODING, body = ErrorBody),
         (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]

@@ -68,6 +68,63 @@ pub enum Code {
     Unavailable,
 }
 
+/// The replies the HTTP edge gives to a request for any operation, before or instead of
+/// its handler, added to every operation of the document under one description each.
+pub(crate) struct EdgeResponses;
+
+/// (status, description) of each reply [`EdgeResponses`] adds.
+const EDGE_RESPONSES: [(Refusal, &str); 3] = [
+    (
+        Refusal::UriTooLong,
+        "The request target is longer than the HTTP parser accepts (`uri_too_long`); \
+         the connection is closed",
+    ),
+    (
+        Refusal::HeadersTooLarge,
+        "The header section is larger than the HTTP parser accepts (`headers_too_large`); \
+         the connection is closed",
+    ),
+    (
+        Refusal::Unavailable,
+        "The server is at its connection limit (`unavailable`); the connection is closed, \
+         retry after the `Retry-After` seconds",
+    ),
+];
+
+impl utoipa::Modify for EdgeResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for op in operations.into_iter().flatten() {
+                for (refusal, description) in EDGE_RESPONSES {
+                    let reply = ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build();
+                    op.responses
+                        .responses
+                        .insert(refusal.status().as_str().to_owned(), reply.into());
+                }
+            }
+        }
+    }
+}
+
 /// A native API error.
 #[derive(Debug)]
 pub struct NativeError {

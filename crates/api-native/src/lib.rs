@@ -22,6 +22,7 @@ mod wire;
 
 use auth::SecuritySchemes;
 pub use auth::{AdminAuth, AppAuth};
+use error::EdgeResponses;
 pub use error::{refusal, refusal_json, NativeError};
 pub use json::BODY_LIMIT;
 
@@ -34,6 +35,9 @@ const _: () = assert!(BODY_LIMIT == 2 * 1024 * 1024, "TOO_LARGE says 2 MiB");
 const UNSUPPORTED: &str = "The body is not `Content-Type: application/json`, or its \
     `Content-Encoding` is neither `gzip` nor `identity` (`unsupported_media_type`)";
 const INTERNAL: &str = "Internal error; the details are logged, never returned (`internal`)";
+const BAD_PATH: &str = "A path segment is not valid percent-encoded UTF-8 (`invalid_param`)";
+const ENCODING: &str = "The request has a `Content-Encoding` other than `gzip` or `identity` \
+    (`unsupported_media_type`), even without a body";
 
 /// What the native handlers share.
 #[derive(Clone)]
@@ -56,7 +60,10 @@ pub struct NativeState {
             `ErrorBody`), with the statuses each operation lists. A method a path does not \
             list is answered 405 `method_not_allowed`, and an unknown path 404 `not_found`, \
             in the same envelope. Request bodies are JSON objects (the device upsert: an \
-            array of them); unknown fields are refused with a 400 naming the field."
+            array of them); unknown fields are refused with a 400 naming the field. A path \
+            segment that is not valid percent-encoded UTF-8 is a 400 `invalid_param`. Every \
+            operation can also be answered 414, 431 (by the HTTP parser, before any route is \
+            known) and 503 (the connection limit), each with `Connection: close`."
     ),
     paths(
         admin::create_app,
@@ -105,7 +112,7 @@ pub struct NativeState {
         error::ErrorDetail,
         error::Code,
     )),
-    modifiers(&SecuritySchemes)
+    modifiers(&SecuritySchemes, &EdgeResponses)
 )]
 pub struct ApiDoc;
 

@@ -20,7 +20,9 @@ use crate::auth::AppAuth;
 use crate::error::{ErrorBody, NativeError};
 use crate::json::Body;
 use crate::wire::ContactKind;
-use crate::{NativeState, INTERNAL, TOO_LARGE, UNAUTHENTICATED_APP, UNSUPPORTED};
+use crate::{
+    NativeState, BAD_PATH, ENCODING, INTERNAL, TOO_LARGE, UNAUTHENTICATED_APP, UNSUPPORTED,
+};
 
 /// An identity value, or several for names that allow many (`registration_id`).
 #[derive(Debug, Deserialize)]
@@ -226,8 +228,10 @@ async fn load(state: &NativeState, auth: &AppAuth, uid: Uid) -> Result<Json<User
     params(("app_id" = String, Path, description = "App id"), ("uid" = i64, Path, description = "User id")),
     responses(
         (status = 200, description = "The user", body = UserOut),
+        (status = 400, description = BAD_PATH, body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
         (status = 404, description = "No such user in this app", body = ErrorBody),
+        (status = 415, description = ENCODING, body = ErrorBody),
         (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
@@ -247,8 +251,10 @@ pub(crate) async fn get_user(
     params(("app_id" = String, Path, description = "App id"), ("name" = String, Path, description = "Identity name"), ("value" = String, Path, description = "Identity value")),
     responses(
         (status = 200, description = "The user holding the value", body = UserOut),
+        (status = 400, description = BAD_PATH, body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
         (status = 404, description = "No user holds this value (or the app has no such identity name)", body = ErrorBody),
+        (status = 415, description = ENCODING, body = ErrorBody),
         (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]

@@ -249,12 +249,14 @@ pub fn router_with(
         .layer(RequestDecompressionLayer::new())
 }
 
-/// The router as served: trailing slashes trimmed, everything inside the edge guard.
+/// The router as served: trailing slashes trimmed, everything inside the edge guard,
+/// and outside it the 503 of connections over the cap.
 fn service(router: Router) -> Router {
     let app = NormalizePathLayer::trim_trailing_slash().layer(router);
     Router::new()
         .fallback_service(app)
         .layer(axum::middleware::from_fn(edge::guard::guard))
+        .layer(axum::middleware::from_fn(edge::conn::busy_gate))
 }
 
 /// A started server.
@@ -299,8 +301,9 @@ pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Running>
 }
 
 /// Like [`start`], with `wrap` applied around the whole served router, outside the
-/// edge guard, so it sees every reply exactly as a client does (the test kit uses it
-/// to check replies against the OpenAPI document).
+/// edge guard and the connection cap's 503, so it sees every reply exactly as a client
+/// does, but for the HTTP parser's own refusals (400/414/431), written before there is
+/// a request (the test kit uses it to check replies against the OpenAPI document).
 pub async fn start_wrapped(
     settings: &Settings,
     clock: Clock,

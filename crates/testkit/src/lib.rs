@@ -2,6 +2,10 @@
 //! directory, with a clock tests can move forward; [`RosterProcess`] runs the real
 //! binary as a [`Launch`] describes (arguments, environment, output captured to a
 //! file); [`Getui`] is a small client for the Getui dialect.
+//!
+//! Every reply a [`TestServer`] gives on a native path is recorded and, when the server
+//! is restarted or dropped, checked against the OpenAPI document ([`openapi`]): a reply
+//! the document does not describe fails the test that provoked it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,13 +17,20 @@ use reqwest::{Method, StatusCode};
 use roster_server::{Running, Settings};
 use serde_json::{json, Value};
 
+pub mod openapi;
+
 /// A fresh PostgreSQL database per test, on a throwaway cluster (see `roster-test-pg`).
 pub use roster_test_pg::TestDatabase as TestPostgres;
 
 /// The admin token test servers use.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
-/// roster in-process, on a free port, over a temporary data directory.
+/// roster in-process, on a free port, over a temporary data directory. Its native
+/// replies are recorded and checked against the OpenAPI document on [`restart`] and
+/// when it is dropped (see [`openapi`]), which panics, listing every reply that is not
+/// as documented.
+///
+/// [`restart`]: TestServer::restart
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -29,6 +40,7 @@ pub struct TestServer {
     running: Option<Running>,
     clock_offset: Arc<AtomicI64>,
     edge: roster_server::EdgeLimits,
+    recording: openapi::Recording,
 }
 
 impl TestServer {
@@ -48,6 +60,7 @@ impl TestServer {
             running: None,
             clock_offset,
             edge,
+            recording: openapi::Recording::default(),
         };
         server.boot().await;
         server
@@ -64,19 +77,49 @@ impl TestServer {
         let offset = self.clock_offset.clone();
         let clock: roster_core::time::Clock =
             Arc::new(move || roster_core::time::now_ms() + offset.load(Ordering::SeqCst));
-        let running = roster_server::start(&settings, clock)
+        let wrap = openapi::recorder(self.recording.clone());
+        let running = roster_server::start_wrapped(&settings, clock, wrap)
             .await
             .expect("start roster");
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
     }
 
-    /// Stops the server and starts a new one over the same data directory.
+    /// Stops the server, checks its native replies so far against the OpenAPI document
+    /// (panics on any that is not as documented), and starts a new one over the same
+    /// data directory.
     pub async fn restart(&mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await.expect("stop");
         }
+        self.assert_replies_documented();
         self.boot().await;
+    }
+
+    /// The native replies recorded since the last check (see [`openapi::recorder`]).
+    pub fn exchanges(&self) -> Vec<openapi::Exchange> {
+        self.recording.snapshot()
+    }
+
+    /// What is wrong with the native replies recorded since the last check, one entry
+    /// each; empty when every one is as the OpenAPI document says.
+    pub fn violations(&self) -> Vec<String> {
+        openapi::Document::native().violations(&self.recording.snapshot())
+    }
+
+    /// Checks the native replies recorded so far and forgets them; panics, listing every
+    /// reply that is not as the OpenAPI document says.
+    fn assert_replies_documented(&self) {
+        let exchanges = self.recording.take();
+        let violations = openapi::Document::native().violations(&exchanges);
+        assert!(
+            violations.is_empty(),
+            "{} of the {} native replies this test server gave are not as docs/openapi.json \
+             says (fix the server or the document in crates/api-native):\n  {}",
+            violations.len(),
+            exchanges.len(),
+            violations.join("\n  ")
+        );
     }
 
     /// The data directory.
@@ -102,6 +145,15 @@ impl TestServer {
     /// A Getui client for `app`, authenticated.
     pub async fn getui(&self, app: &Value) -> Getui {
         Getui::connect(&self.http, &self.base, app).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Never a second panic while a test is already failing.
+        if !std::thread::panicking() {
+            self.assert_replies_documented();
+        }
     }
 }
 

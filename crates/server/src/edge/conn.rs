@@ -21,6 +21,7 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::header::{CONNECTION, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
 use http_body::Frame;
@@ -73,7 +74,7 @@ pub(crate) async fn serve(
         if let Ok(permit) = served.clone().try_acquire_owned() {
             let app = app.clone();
             tasks.spawn(async move {
-                serve_conn(stream, Mode::Serve(app), &limits, shutdown).await;
+                serve_conn(stream, app, false, &limits, shutdown).await;
                 drop(permit);
             });
         } else if let Ok(permit) = refused.clone().try_acquire_owned() {
@@ -87,8 +88,9 @@ pub(crate) async fn serve(
                 warned = Some(Instant::now());
                 turned_away = 0;
             }
+            let app = app.clone();
             tasks.spawn(async move {
-                serve_conn(stream, Mode::Busy, &limits, shutdown).await;
+                serve_conn(stream, app, true, &limits, shutdown).await;
                 drop(permit);
             });
         }
@@ -98,14 +100,26 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-enum Mode {
-    Serve(Router),
-    Busy,
+/// Marks a request that came on a connection over the cap: [`busy_gate`] answers it.
+#[derive(Debug, Clone, Copy)]
+struct OverCap;
+
+/// The outermost layer of the served router: a request on a connection over the cap is
+/// answered 503 here, without reaching the guard or a handler. It is a layer, not a
+/// reply written beside the router, so that whatever wraps the served router (see
+/// `start_wrapped`) sees these replies too.
+pub(crate) async fn busy_gate(req: Request, next: Next) -> Response {
+    if req.extensions().get::<OverCap>().is_some() {
+        return busy(req);
+    }
+    next.run(req).await
 }
 
+/// Serves one connection; on one `over_cap`, every request is answered 503.
 async fn serve_conn(
     stream: TcpStream,
-    mode: Mode,
+    app: Router,
+    over_cap: bool,
     limits: &EdgeLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -121,24 +135,21 @@ async fn serve_conn(
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let state = svc_state.clone();
         state.request_started();
-        let req = req.map(|body| {
+        let mut req = req.map(|body| {
             state.body_pending(!body.is_end_stream());
             Body::new(BodyWatch {
                 inner: body,
                 state: state.clone(),
             })
         });
-        let fut = match &mode {
-            Mode::Serve(app) => Ok(app.clone().oneshot(req)),
-            Mode::Busy => Err(busy(req)),
-        };
+        if over_cap {
+            req.extensions_mut().insert(OverCap);
+        }
+        let fut = app.clone().oneshot(req);
         async move {
-            let resp = match fut {
-                Ok(fut) => match fut.await {
-                    Ok(resp) => resp,
-                    Err(never) => match never {},
-                },
-                Err(busy) => busy,
+            let resp = match fut.await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
             };
             Ok::<_, std::convert::Infallible>(resp.map(|b| Body::new(InFlight { inner: b, state })))
         }

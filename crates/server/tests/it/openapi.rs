@@ -3,17 +3,26 @@
 //! statuses the document lists for it, with bodies its schemas accept. Request bodies the
 //! server accepts must pass the documented request schema, and those it refuses as
 //! malformed must fail it, so the schemas neither promise too little nor too much.
+//!
+//! Beyond this module, every native reply any test server of this suite gives is
+//! checked against the document by the test kit (`roster_testkit::openapi`) when the
+//! server is dropped; the last tests here show that check records and catches.
 
 mod admin;
 mod api;
 mod conformance;
 mod transport;
 
+use std::io::Write;
+
+use axum::body::Bytes;
+use axum::response::IntoResponse;
 use reqwest::{Method, StatusCode};
-use roster_testkit::TestServer;
+use roster_testkit::openapi::{recorder, Document, Exchange, Recording};
+use roster_testkit::{TestServer, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
-use conformance::{expect, Auth, Conformance};
+use conformance::{expect, read, Auth, Conformance};
 
 /// The checked-in document.
 const DOC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
@@ -119,6 +128,9 @@ async fn openapi_every_native_reply_is_documented() {
     api::audience(&c, &srv, &app).await;
     api::users(&c, &srv, &app).await;
     transport::body_transport(&c, &srv, &app).await;
+    transport::edge_replies(&c, &srv, &app).await;
+    transport::parser_refusals(&c, &srv).await;
+    transport::over_the_cap(&c).await;
     transport::unrouted(&c, &srv).await;
     let missing = c.unexercised();
     assert!(
@@ -223,4 +235,175 @@ async fn openapi_checker_catches_mismatches() {
     assert!(c.request_errors(&post, DEVICES, &device).is_empty());
     let tagged = json!([{ "phone_type": "android", "tags": ["x"] }]);
     assert!(!c.request_errors(&post, DEVICES, &tagged).is_empty());
+}
+
+/// Every native reply a `TestServer` gives is recorded as the client got it (other
+/// dialects and `HEAD` are not), and the check the test kit runs on the recording when
+/// the server is dropped tells a documented reply from one off the document.
+#[tokio::test]
+async fn openapi_test_servers_record_and_check_native_replies() {
+    let srv = TestServer::start().await;
+    let app = srv.create_app().await;
+    srv.getui(&app).await;
+    let head = srv.http.head(format!("{}/healthz", srv.base)).send().await;
+    assert_eq!(head.expect("HEAD /healthz").status(), StatusCode::OK);
+    let (status, ..) = read(srv.http.get(format!("{}/api/v1/nope", srv.base))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let recorded = srv.exchanges();
+    let seen: Vec<(String, &str, u16)> = recorded
+        .iter()
+        .map(|e| (e.method.to_string(), e.path.as_str(), e.status.as_u16()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("POST".to_owned(), APPS, 201),
+            ("GET".to_owned(), "/api/v1/nope", 404)
+        ]
+    );
+    let created = &recorded[0];
+    assert_eq!(
+        serde_json::from_slice::<Value>(&created.body).expect("JSON"),
+        app
+    );
+    assert_eq!(created.content_type.as_deref(), Some("application/json"));
+    let doc = Document::native();
+    assert_eq!(doc.violations(&recorded), Vec::<String>::new());
+    assert_eq!(srv.violations(), Vec::<String>::new());
+
+    let with = |f: &dyn Fn(&mut Exchange)| {
+        let mut e = created.clone();
+        f(&mut e);
+        e
+    };
+    let body = |v: Value| Bytes::from(v.to_string());
+    let mut partial = app.clone();
+    partial["ums"]
+        .as_object_mut()
+        .map(|u| u.remove("channel_code"));
+    let bad = [
+        (
+            "a credential missing",
+            with(&|e| e.body = body(partial.clone())),
+        ),
+        (
+            "an undocumented status",
+            with(&|e| e.status = StatusCode::IM_A_TEAPOT),
+        ),
+        (
+            "an undocumented content type",
+            with(&|e| e.content_type = Some("text/plain".into())),
+        ),
+        ("no body", with(&|e| e.body = Bytes::new())),
+        (
+            "a body that is not the gzip it claims",
+            with(&|e| e.content_encoding = Some("gzip".into())),
+        ),
+        (
+            "a success off every operation",
+            with(&|e| {
+                e.method = Method::GET;
+                e.path = "/api/v1/nope".into();
+                e.status = StatusCode::OK;
+            }),
+        ),
+        (
+            "Getui's envelope on a native 404",
+            with(&|e| {
+                e.path = "/api/v1/nope".into();
+                e.status = StatusCode::NOT_FOUND;
+                e.body = body(json!({ "code": 404, "msg": "url error" }));
+            }),
+        ),
+        (
+            "an unhealthy health check",
+            with(&|e| {
+                e.method = Method::GET;
+                e.path = "/healthz".into();
+                e.status = StatusCode::OK;
+                e.body = body(json!({ "status": "down" }));
+            }),
+        ),
+    ];
+    for (what, e) in bad {
+        assert!(!doc.violations(&[e]).is_empty(), "{what} passed");
+    }
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&created.body).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let error = body(json!({ "error": { "code": "method_not_allowed", "message": "m" } }));
+    let good = [
+        (
+            "the same body, gzipped",
+            with(&|e| {
+                e.content_encoding = Some("gzip".into());
+                e.body = Bytes::from(gz.clone());
+            }),
+        ),
+        (
+            "a trailing slash, as the server trims it",
+            with(&|e| e.path = format!("{APPS}/")),
+        ),
+        (
+            "an extension method `get`, which is no operation",
+            with(&|e| {
+                e.method = Method::from_bytes(b"get").expect("method");
+                e.path = "/api/v1/apps/x/devices/y".into();
+                e.status = StatusCode::METHOD_NOT_ALLOWED;
+                e.body = error.clone();
+            }),
+        ),
+    ];
+    for (what, e) in good {
+        assert_eq!(doc.violations(&[e]), Vec::<String>::new(), "{what}");
+    }
+}
+
+/// End to end: a reply changed on its way out (inside the recorder, as a server bug
+/// would) reaches the recording as the client got it, and the check catches it.
+#[tokio::test]
+async fn openapi_recorder_catches_a_reply_off_the_document() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = roster_server::Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        store: None,
+        admin_token: Some(ADMIN_TOKEN.into()),
+        edge: roster_server::EdgeLimits::default(),
+    };
+    let recording = Recording::default();
+    let record = recorder(recording.clone());
+    let running = roster_server::start_wrapped(
+        &settings,
+        std::sync::Arc::new(roster_core::time::now_ms),
+        |app| {
+            record(app.layer(axum::middleware::map_response(
+                |r: axum::response::Response| async move {
+                    if r.status() == StatusCode::CREATED {
+                        let body = axum::Json(json!({ "app_id": 5 }));
+                        (StatusCode::CREATED, body).into_response()
+                    } else {
+                        r
+                    }
+                },
+            )))
+        },
+    )
+    .await
+    .expect("start");
+    let base = format!("http://{}", running.addr);
+    let created = roster_testkit::create_app(&reqwest::Client::new(), &base, ADMIN_TOKEN).await;
+    assert_eq!(created, json!({ "app_id": 5 }));
+    running.stop().await.expect("stop");
+    let recorded = recording.take();
+    assert_eq!(recorded.len(), 1);
+    let violations = Document::native().violations(&recorded);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].contains("POST /admin/v1/apps -> 201")
+            && violations[0].contains("does not match the documented schema"),
+        "{}",
+        violations[0]
+    );
 }
