@@ -32,16 +32,18 @@ pub enum Dialect {
 
 /// Path prefixes, most specific first: the first that owns a path decides.
 const PREFIXES: &[(&str, Dialect)] = &[
-    ("/v2", Dialect::Getui),
-    ("/smartop", Dialect::Growth),
-    ("/v1/user/profile", Dialect::Engagelab),
-    ("/v1/user", Dialect::Ums),
+    ("v2", Dialect::Getui),
+    ("smartop", Dialect::Growth),
+    ("v1/user/profile", Dialect::Engagelab),
+    ("v1/user", Dialect::Ums),
 ];
 
 impl Dialect {
     /// The dialect whose path prefix owns `path` (a prefix owns itself and everything
-    /// below it, `/v2` and `/v2/…` but not `/v2x`); native otherwise.
+    /// below it, `/v2` and `/v2/…` but not `/v2x`); native otherwise. Leading slashes
+    /// count as one, as they do for the router.
     pub fn of_path(path: &str) -> Dialect {
+        let path = path.trim_start_matches('/');
         PREFIXES
             .iter()
             .find(|(prefix, _)| {
@@ -195,6 +197,8 @@ mod tests {
             ("/api/v1/apps/x/devices", Dialect::Native),
             ("/healthz", Dialect::Native),
             ("/", Dialect::Native),
+            ("//v2/abc", Dialect::Getui),
+            ("///v1/user/opt/", Dialect::Ums),
         ];
         for (path, want) in cases {
             assert_eq!(Dialect::of_path(path), want, "{path}");

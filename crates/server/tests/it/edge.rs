@@ -274,6 +274,8 @@ async fn method_not_allowed_and_not_found_are_envelopes_of_the_owning_dialect() 
         ("POST", "/v1/user/profile/extra", 404),
         ("GET", "/v2/abc/nothing", 404),
         ("GET", "/nothing", 404),
+        ("GET", "//v2/abc/nothing", 404),
+        ("GET", "//v1/user/opt/", 405),
     ];
     for (method, path, status) in cases {
         let r = srv
@@ -434,6 +436,7 @@ async fn unsupported_content_encoding_is_415_in_the_dialect_envelope() {
             Envelope::CodeMsg,
         ),
         ("/v1/user/opt".to_owned(), Envelope::Ums),
+        ("//v1/user/opt".to_owned(), Envelope::Ums),
         (
             "/smartop/api/v1/user/register".to_owned(),
             Envelope::CodeMsg,
