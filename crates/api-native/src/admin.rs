@@ -15,7 +15,7 @@ use crate::error::{ErrorBody, NativeError};
 use crate::json::Body;
 use crate::wire::{DtTypeName, SenderKindName};
 use crate::NativeState;
-use crate::{BAD_PATH, ENCODING, INTERNAL, TOO_LARGE, UNAUTHENTICATED_ADMIN, UNSUPPORTED};
+use crate::{BAD_PATH, UNAUTHENTICATED_ADMIN};
 
 /// A new app. Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -34,9 +34,6 @@ pub struct CreateApp {
         (status = 201, description = "The app's id and its credentials for every dialect", body = AppCreated),
         (status = 400, description = "Missing, blank, too long or unknown field", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
-        (status = 413, description = TOO_LARGE, body = ErrorBody),
-        (status = 415, description = UNSUPPORTED, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn create_app(
@@ -70,9 +67,6 @@ pub struct DtTypes {
         (status = 400, description = "Unknown type or field", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
         (status = 404, description = "No such app", body = ErrorBody),
-        (status = 413, description = TOO_LARGE, body = ErrorBody),
-        (status = 415, description = UNSUPPORTED, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn set_dt_types(
@@ -137,9 +131,6 @@ async fn existing_app(state: &NativeState, raw: String) -> Result<AppId, NativeE
         (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
         (status = 404, description = "No such app", body = ErrorBody),
         (status = 409, description = "The name already exists (built-in names always do)", body = ErrorBody),
-        (status = 413, description = TOO_LARGE, body = ErrorBody),
-        (status = 415, description = UNSUPPORTED, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn create_identity_name(
@@ -195,9 +186,6 @@ pub struct ChannelOut {
         (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
         (status = 404, description = "No such app", body = ErrorBody),
         (status = 409, description = "The channel code is taken", body = ErrorBody),
-        (status = 413, description = TOO_LARGE, body = ErrorBody),
-        (status = 415, description = UNSUPPORTED, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn create_channel(
@@ -261,9 +249,6 @@ pub struct SenderOut {
         (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
         (status = 404, description = "No such app", body = ErrorBody),
         (status = 409, description = "The sender code is taken", body = ErrorBody),
-        (status = 413, description = TOO_LARGE, body = ErrorBody),
-        (status = 415, description = UNSUPPORTED, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn create_sender(
@@ -300,8 +285,6 @@ pub(crate) async fn create_sender(
         (status = 400, description = BAD_PATH, body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
         (status = 404, description = "No such app, channel or sender", body = ErrorBody),
-        (status = 415, description = ENCODING, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn grant_sender(

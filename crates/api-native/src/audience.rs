@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use crate::auth::AppAuth;
 use crate::error::{ErrorBody, NativeError};
 use crate::json::Body;
-use crate::{NativeState, INTERNAL, TOO_LARGE, UNAUTHENTICATED_APP, UNSUPPORTED};
+use crate::{NativeState, UNAUTHENTICATED_APP};
 
 /// Cids fetched from the store per page of a listing.
 const PAGE: usize = 10_000;
@@ -174,9 +174,6 @@ pub struct CidLine {
         (status = 200, description = "The number of matching devices", body = CountOut),
         (status = 400, description = "Invalid selector or unknown field", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
-        (status = 413, description = TOO_LARGE, body = ErrorBody),
-        (status = 415, description = UNSUPPORTED, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn count(
@@ -200,9 +197,6 @@ pub(crate) async fn count(
         (status = 200, description = "NDJSON: one `{\"cid\": \"…\"}` line (the schema) per matching device", body = CidLine, content_type = "application/x-ndjson"),
         (status = 400, description = "Invalid selector or unknown field", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
-        (status = 413, description = TOO_LARGE, body = ErrorBody),
-        (status = 415, description = UNSUPPORTED, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn cids(

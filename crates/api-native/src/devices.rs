@@ -16,7 +16,7 @@ use crate::error::{ErrorBody, NativeError};
 use crate::json::{Bodies, Body};
 use crate::wire::{DeviceKindName, DeviceStatus, EventType, PhoneTypeName};
 use crate::NativeState;
-use crate::{BAD_PATH, ENCODING, INTERNAL, TOO_LARGE, UNAUTHENTICATED_APP, UNSUPPORTED};
+use crate::{BAD_PATH, UNAUTHENTICATED_APP};
 
 /// Longest free-text field (brand, model, package…) accepted, in characters.
 const TEXT_MAX: usize = 256;
@@ -133,9 +133,6 @@ fn to_upsert(i: usize, d: DeviceIn) -> Result<DeviceUpsert, Error> {
         (status = 200, description = "The devices' cids, in input order", body = UpsertReply),
         (status = 400, description = "Invalid, unknown, duplicate or missing field (`phone_type` of a new device), or more than 1,000 devices", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
-        (status = 413, description = TOO_LARGE, body = ErrorBody),
-        (status = 415, description = UNSUPPORTED, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn upsert(
@@ -192,9 +189,6 @@ pub struct EventIn {
         (status = 400, description = "Invalid or unknown field", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
         (status = 404, description = "No such device in this app (`unknown_target`)", body = ErrorBody),
-        (status = 413, description = TOO_LARGE, body = ErrorBody),
-        (status = 415, description = UNSUPPORTED, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn event(
@@ -309,8 +303,6 @@ impl From<Device> for DeviceOut {
         (status = 400, description = BAD_PATH, body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
         (status = 404, description = "No such device in this app (`unknown_target`)", body = ErrorBody),
-        (status = 415, description = ENCODING, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn get_device(

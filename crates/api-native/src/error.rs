@@ -72,7 +72,8 @@ pub enum Code {
 /// its handler, added to every operation of the document under one description each.
 pub(crate) struct EdgeResponses;
 
-/// (status, description) of each reply [`EdgeResponses`] adds.
+/// (status, description) of the replies [`EdgeResponses`] adds to every operation, with
+/// 413/415 (by whether the operation takes a body) and 500.
 const EDGE_RESPONSES: [(Refusal, &str); 3] = [
     (
         Refusal::UriTooLong,
@@ -94,6 +95,17 @@ const EDGE_RESPONSES: [(Refusal, &str); 3] = [
 impl utoipa::Modify for EdgeResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let reply = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
         for item in openapi.paths.paths.values_mut() {
             let operations = [
                 &mut item.get,
@@ -106,19 +118,21 @@ impl utoipa::Modify for EdgeResponses {
                 &mut item.trace,
             ];
             for op in operations.into_iter().flatten() {
-                for (refusal, description) in EDGE_RESPONSES {
-                    let reply = ResponseBuilder::new()
-                        .description(description)
-                        .content(
-                            "application/json",
-                            ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name("ErrorBody")))
-                                .build(),
-                        )
-                        .build();
-                    op.responses
-                        .responses
-                        .insert(refusal.status().as_str().to_owned(), reply.into());
+                // What the edge and the body reader answer, by whether there is a body.
+                let by_body: &[(Refusal, &str)] = if op.request_body.is_some() {
+                    &[
+                        (Refusal::BodyTooLarge, crate::TOO_LARGE),
+                        (Refusal::UnsupportedEncoding, crate::UNSUPPORTED),
+                    ]
+                } else {
+                    &[(Refusal::UnsupportedEncoding, crate::ENCODING)]
+                };
+                let every = [(Refusal::Internal, crate::INTERNAL)];
+                for (refusal, description) in EDGE_RESPONSES.iter().chain(by_body).chain(&every) {
+                    op.responses.responses.insert(
+                        refusal.status().as_str().to_owned(),
+                        reply(description).into(),
+                    );
                 }
             }
         }

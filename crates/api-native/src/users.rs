@@ -20,9 +20,7 @@ use crate::auth::AppAuth;
 use crate::error::{ErrorBody, NativeError};
 use crate::json::Body;
 use crate::wire::ContactKind;
-use crate::{
-    NativeState, BAD_PATH, ENCODING, INTERNAL, TOO_LARGE, UNAUTHENTICATED_APP, UNSUPPORTED,
-};
+use crate::{NativeState, BAD_PATH, UNAUTHENTICATED_APP};
 
 /// An identity value, or several for names that allow many (`registration_id`).
 #[derive(Debug, Deserialize)]
@@ -179,9 +177,6 @@ impl From<User> for UserOut {
         (status = 400, description = "Invalid, empty or unknown field, or an identity name the app does not have", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
         (status = 404, description = "A `registration_id` that is not a device of this app (`unknown_target`)", body = ErrorBody),
-        (status = 413, description = TOO_LARGE, body = ErrorBody),
-        (status = 415, description = UNSUPPORTED, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn identify(
@@ -231,8 +226,6 @@ async fn load(state: &NativeState, auth: &AppAuth, uid: Uid) -> Result<Json<User
         (status = 400, description = BAD_PATH, body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
         (status = 404, description = "No such user in this app", body = ErrorBody),
-        (status = 415, description = ENCODING, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn get_user(
@@ -254,8 +247,6 @@ pub(crate) async fn get_user(
         (status = 400, description = BAD_PATH, body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
         (status = 404, description = "No user holds this value (or the app has no such identity name)", body = ErrorBody),
-        (status = 415, description = ENCODING, body = ErrorBody),
-        (status = 500, description = INTERNAL, body = ErrorBody),
     )
 )]
 pub(crate) async fn get_user_by_identity(
