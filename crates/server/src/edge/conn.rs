@@ -34,6 +34,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+use super::body::OnEnd;
 use super::{refusal, EdgeLimits};
 
 /// Serves `app` on `listener` until `shutdown` turns true, then lets in-flight requests
@@ -136,11 +137,9 @@ async fn serve_conn(
         let state = svc_state.clone();
         state.request_started();
         let mut req = req.map(|body| {
-            state.body_pending(!body.is_end_stream());
-            Body::new(BodyWatch {
-                inner: body,
-                state: state.clone(),
-            })
+            state.body_pending(true);
+            let state = state.clone();
+            Body::new(OnEnd::new(body, move || state.body_pending(false)))
         });
         if over_cap {
             req.extensions_mut().insert(OverCap);
@@ -297,38 +296,6 @@ impl ConnState {
                 None => notified.await,
             }
         }
-    }
-}
-
-/// A request body that tells the connection when it has been read to its end.
-struct BodyWatch {
-    inner: hyper::body::Incoming,
-    state: Arc<ConnState>,
-}
-
-impl HttpBody for BodyWatch {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_))))
-            || self.inner.is_end_stream()
-        {
-            self.state.body_pending(false);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 

@@ -19,6 +19,7 @@ use roster_edge::{Dialect, Refusal};
 use tracing::field::{display, Empty};
 use tracing::{Instrument, Span};
 
+use super::body::OnEnd;
 use super::refusal;
 
 /// The route that answered a request, set by [`route_info`] inside the router.
@@ -121,41 +122,12 @@ fn is_json(resp: &Response) -> bool {
 /// end. A request without a body counts as read.
 fn track_request_body(req: Request) -> (Request, Arc<AtomicBool>) {
     let (parts, body) = req.into_parts();
-    let done = Arc::new(AtomicBool::new(body.is_end_stream()));
-    let body = Body::new(Tracked {
-        inner: body,
-        done: done.clone(),
-    });
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let body = Body::new(OnEnd::new(body, move || {
+        flag.store(true, Ordering::Release)
+    }));
     (Request::from_parts(parts, body), done)
-}
-
-struct Tracked {
-    inner: Body,
-    done: Arc<AtomicBool>,
-}
-
-impl HttpBody for Tracked {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.done.store(true, Ordering::Release);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// What the access-log line says; written once the response body has been sent.

@@ -15,6 +15,7 @@ use std::time::Duration;
 use axum::response::Response;
 use roster_edge::{Dialect, Refusal};
 
+mod body;
 pub(crate) mod conn;
 pub(crate) mod guard;
 
