@@ -197,6 +197,16 @@ pub async fn register(
         .collect()
 }
 
+/// A gzip body, decoded.
+pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("the gzip body does not decode: {e}"))?;
+    Ok(out)
+}
+
 /// A JSON string value as `&str` (panics otherwise: test helper).
 pub fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))

@@ -9,7 +9,6 @@
 //! as an [`Exchange`], which [`Document::check_exchange`] then checks.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::{Body, Bytes, HttpBody};
@@ -353,13 +352,7 @@ impl Exchange {
     pub fn decoded_body(&self) -> Result<Vec<u8>, String> {
         match self.content_encoding.as_deref().map(str::trim) {
             None | Some("identity") => Ok(self.body.to_vec()),
-            Some("gzip") => {
-                let mut out = Vec::new();
-                flate2::read::GzDecoder::new(&self.body[..])
-                    .read_to_end(&mut out)
-                    .map_err(|e| format!("the gzip body does not decode: {e}"))?;
-                Ok(out)
-            }
+            Some("gzip") => crate::gunzip(&self.body),
             Some(other) => Err(format!("unknown Content-Encoding {other:?}")),
         }
     }

@@ -1,7 +1,6 @@
 //! The HTTP edge: every reply a client can provoke is its dialect's JSON envelope, no
 //! request panics the server, and no client holds a connection forever.
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -11,6 +10,8 @@ use roster_testkit::{s, TestServer};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support::basic;
 
 /// Which envelope a body is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,14 +170,6 @@ pub(crate) async fn raw(srv: &TestServer, bytes: &[u8]) -> RawReply {
     read_reply(&mut stream).await.expect("a reply")
 }
 
-fn basic(user: &str, pass: &str) -> String {
-    use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
-}
-
 async fn app_with_devices(srv: &TestServer) -> (Value, Vec<String>) {
     let app = srv.create_app().await;
     let devices: Vec<Value> = (0..30)
@@ -184,14 +177,6 @@ async fn app_with_devices(srv: &TestServer) -> (Value, Vec<String>) {
         .collect();
     let cids = srv.register(&app, Value::Array(devices)).await;
     (app, cids)
-}
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .expect("gzip body");
-    out
 }
 
 #[tokio::test]
@@ -227,7 +212,7 @@ async fn audience_listing_streams_with_and_without_gzip() {
             let bytes = r.bytes().await.expect("whole body");
             let text = if encoded {
                 assert!(gzip, "compressed without being asked");
-                gunzip(&bytes)
+                roster_testkit::gunzip(&bytes).expect("gzip body")
             } else {
                 bytes.to_vec()
             };

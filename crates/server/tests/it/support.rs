@@ -18,3 +18,12 @@ impl std::io::Write for LogBuf {
         Ok(())
     }
 }
+
+/// An `Authorization: Basic` header value.
+pub(crate) fn basic(user: &str, pass: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
+}

@@ -1,6 +1,6 @@
 //! Bodies: JSON that serde_json cannot represent, and its structural and byte-level mutations.
 
-use std::io::{Read, Write as _};
+use std::io::Write as _;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -323,10 +323,4 @@ pub(super) fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap_or_default()
 }
 
-pub(super) fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("reply is not valid gzip: {e}"))?;
-    Ok(out)
-}
+pub(super) use roster_testkit::gunzip;

@@ -28,13 +28,7 @@ pub(super) struct Ctx {
     pub(super) c_channel: String,
 }
 
-pub(super) fn basic(user: &str, pass: &str) -> String {
-    use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
-}
+pub(super) use crate::support::basic;
 
 /// `basic` of the `user` and `pass` fields of `app`'s `section` credentials.
 pub(super) fn basic_from(app: &Value, section: &str, user: &str, pass: &str) -> String {
