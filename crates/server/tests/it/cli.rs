@@ -5,8 +5,10 @@
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use roster_testkit::{free_port, wait_ready, Launch, RosterProcess, TestPostgres, ADMIN_TOKEN};
+use roster_testkit::{free_port, wait_ready, Launch, RosterProcess, ADMIN_TOKEN};
 use serde_json::Value;
+
+use crate::support::database;
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_roster"))
@@ -287,13 +289,7 @@ fn unreachable_postgres_says_where_what_and_what_to_do() {
 
 #[tokio::test]
 async fn missing_database_is_named_with_what_to_do() {
-    let db = TestPostgres::new(|url| async move {
-        roster_store_postgres::PgStore::open(&url)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
-    })
-    .await;
+    let db = database().await;
     let (server, _) = db.url().rsplit_once('/').expect("url");
     let url = format!("{server}/no_such_db");
     let dir = tempfile::tempdir().expect("tempdir");

@@ -3,8 +3,10 @@
 
 use std::path::Path;
 
-use roster_testkit::{create_app, register, s, Getui, RosterProcess, TestPostgres, ADMIN_TOKEN};
+use roster_testkit::{create_app, register, s, Getui, RosterProcess, ADMIN_TOKEN};
 use serde_json::{json, Value};
+
+use crate::support::database;
 
 async fn count(g: &Getui) -> Option<u64> {
     let body = json!({ "tag": [
@@ -13,16 +15,6 @@ async fn count(g: &Getui) -> Option<u64> {
         { "key": "custom_tag", "values": ["x"], "opt_type": "not" }
     ] });
     g.post("/user/count", body).await.ok()["user_count"].as_u64()
-}
-
-async fn database() -> TestPostgres {
-    TestPostgres::new(|url| async move {
-        roster_store_postgres::PgStore::open(&url)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
-    })
-    .await
 }
 
 #[tokio::test]

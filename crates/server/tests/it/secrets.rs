@@ -5,8 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use reqwest::{Client, Method, StatusCode};
-use roster_testkit::{s, Getui, Launch, RosterProcess, TestPostgres};
+use roster_testkit::{s, Getui, Launch, RosterProcess};
 use serde_json::{json, Value};
+
+use crate::support::database;
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_roster"))
@@ -345,16 +347,6 @@ async fn run_at(filter: &str, store: Option<&str>) {
 #[tokio::test]
 async fn trace_log_on_sqlite_carries_no_secret_or_personal_datum() {
     run_at("trace", None).await;
-}
-
-async fn database() -> TestPostgres {
-    TestPostgres::new(|url| async move {
-        roster_store_postgres::PgStore::open(&url)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
-    })
-    .await
 }
 
 #[tokio::test]

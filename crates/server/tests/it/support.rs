@@ -27,3 +27,14 @@ pub(crate) fn basic(user: &str, pass: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
     )
 }
+
+/// A fresh PostgreSQL database with roster's migrations applied.
+pub(crate) async fn database() -> roster_testkit::TestPostgres {
+    roster_testkit::TestPostgres::new(|url| async move {
+        roster_store_postgres::PgStore::open(&url)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
