@@ -81,15 +81,7 @@ async fn every_dialect(base: &str, admin: &str) -> Needles {
     n.add("admin token", admin);
 
     // native: an app, devices (one cid chosen, one generated), events, a read
-    let r = http
-        .post(format!("{base}/admin/v1/apps"))
-        .bearer_auth(admin)
-        .json(&json!({ "name": "secret flows" }))
-        .send()
-        .await
-        .expect("create app");
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let app: Value = r.json().await.expect("json");
+    let app = roster_testkit::create_app(&http, base, admin).await;
     let app_id = s(&app["app_id"]).to_owned();
     n.add("master_secret", s(&app["getui"]["master_secret"]));
     n.add("UMS access_secret", s(&app["ums"]["access_secret"]));
