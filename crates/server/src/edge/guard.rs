@@ -76,8 +76,8 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
             refusal(by_path, Refusal::Internal)
         }
     };
-    let (dialect, route) = match resp.extensions().get::<Matched>() {
-        Some(m) => (m.dialect, m.route.clone()),
+    let (dialect, route) = match resp.extensions_mut().remove::<Matched>() {
+        Some(m) => (m.dialect, m.route),
         None => {
             span.record("dialect", display(by_path.as_str()));
             (by_path, String::new())
