@@ -72,12 +72,8 @@ pub(crate) async fn serve(
         let _ = stream.set_nodelay(true);
         let limits = limits.clone();
         let shutdown = shutdown.clone();
-        if let Ok(permit) = served.clone().try_acquire_owned() {
-            let app = app.clone();
-            tasks.spawn(async move {
-                serve_conn(stream, app, false, &limits, shutdown).await;
-                drop(permit);
-            });
+        let (permit, over_cap) = if let Ok(permit) = served.clone().try_acquire_owned() {
+            (permit, false)
         } else if let Ok(permit) = refused.clone().try_acquire_owned() {
             turned_away += 1;
             if warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
@@ -89,13 +85,16 @@ pub(crate) async fn serve(
                 warned = Some(Instant::now());
                 turned_away = 0;
             }
-            let app = app.clone();
-            tasks.spawn(async move {
-                serve_conn(stream, app, true, &limits, shutdown).await;
-                drop(permit);
-            });
-        }
-        // Beyond both, the stream is dropped: closed at once.
+            (permit, true)
+        } else {
+            // Beyond both, the stream is dropped: closed at once.
+            continue;
+        };
+        let app = app.clone();
+        tasks.spawn(async move {
+            serve_conn(stream, app, over_cap, &limits, shutdown).await;
+            drop(permit);
+        });
     }
     while tasks.join_next().await.is_some() {}
     Ok(())
