@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod limits;
 pub mod quota;
+pub mod rules;
 pub mod time;
 pub mod ums;
 pub mod user;

@@ -1,0 +1,249 @@
+//! Aliases (at most ten cids per alias, one alias per cid) and custom tags (at most a
+//! hundred per cid).
+
+use std::collections::BTreeSet;
+
+use super::{Mutation, Needs, Planner, Rule, State, Want};
+use crate::error::Error;
+use crate::ids::{Alias, Cid, TagName};
+use crate::limits;
+
+/// Binds each cid to its alias, moving cids that had another alias; all or nothing.
+#[derive(Debug, Clone)]
+pub struct BindAliases {
+    /// (cid, alias) pairs.
+    pub pairs: Vec<(Cid, Alias)>,
+}
+
+impl Rule for BindAliases {
+    type Outcome = ();
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.devices(self.pairs.iter().map(|(c, _)| c))
+            .alias_members(self.pairs.iter().map(|(_, a)| a));
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
+        let mut touched = BTreeSet::new();
+        for (cid, alias) in &self.pairs {
+            let d = plan.known_device(cid)?;
+            let (ordinal, previous) = (d.ordinal, d.device.alias.clone());
+            touched.insert(alias);
+            if previous.as_ref() != Some(alias) {
+                plan.emit(Mutation::AliasBound {
+                    cid: cid.clone(),
+                    ordinal,
+                    alias: alias.clone(),
+                    previous,
+                });
+            }
+        }
+        for alias in touched {
+            let n = plan.state().alias_members.get(alias).map_or(0, Vec::len);
+            if n > limits::CIDS_PER_ALIAS {
+                return Err(Error::over_limit("cid"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Unbinds each pair that is bound; all or nothing (unknown cids refuse the batch).
+#[derive(Debug, Clone)]
+pub struct UnbindAliases {
+    /// (cid, alias) pairs.
+    pub pairs: Vec<(Cid, Alias)>,
+}
+
+impl Rule for UnbindAliases {
+    type Outcome = ();
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.devices(self.pairs.iter().map(|(c, _)| c));
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
+        for (cid, alias) in &self.pairs {
+            let d = plan.known_device(cid)?;
+            if d.device.alias.as_ref() == Some(alias) {
+                let ordinal = d.ordinal;
+                plan.emit(Mutation::AliasUnbound {
+                    cid: cid.clone(),
+                    ordinal,
+                    alias: alias.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Unbinds every cid of an alias; the outcome is how many.
+#[derive(Debug, Clone)]
+pub struct UnbindAlias {
+    /// The alias.
+    pub alias: Alias,
+}
+
+impl Rule for UnbindAlias {
+    type Outcome = u64;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.alias_members([&self.alias]);
+        if let Some(members) = state.alias_members.get(&self.alias) {
+            w.devices(members);
+        }
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<u64, Error> {
+        let members = plan
+            .state()
+            .alias_members
+            .get(&self.alias)
+            .cloned()
+            .unwrap_or_default();
+        for cid in &members {
+            let ordinal = plan.known_device(cid)?.ordinal;
+            plan.emit(Mutation::AliasUnbound {
+                cid: cid.clone(),
+                ordinal,
+                alias: self.alias.clone(),
+            });
+        }
+        Ok(members.len() as u64)
+    }
+}
+
+/// Replaces the tags of one cid.
+#[derive(Debug, Clone)]
+pub struct ReplaceTags {
+    /// The device.
+    pub cid: Cid,
+    /// Its new tags (duplicates collapse).
+    pub tags: Vec<TagName>,
+}
+
+impl Rule for ReplaceTags {
+    type Outcome = ();
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.devices([&self.cid]);
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
+        let d = plan.known_device(&self.cid)?;
+        let tags: Vec<TagName> = self
+            .tags
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if tags.len() > limits::TAGS_PER_CID {
+            return Err(Error::over_limit("custom_tag"));
+        }
+        if tags != d.device.tags {
+            let (ordinal, previous) = (d.ordinal, d.device.tags.clone());
+            plan.emit(Mutation::TagsSet {
+                cid: self.cid.clone(),
+                ordinal,
+                tags,
+                previous,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Adds a tag to each cid; per cid, whether it now has the tag (unknown cids and cids
+/// already at the cap do not).
+#[derive(Debug, Clone)]
+pub struct AddTag {
+    /// The tag.
+    pub tag: TagName,
+    /// The devices.
+    pub cids: Vec<Cid>,
+}
+
+impl Rule for AddTag {
+    type Outcome = Vec<bool>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.devices(&self.cids);
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<bool>, Error> {
+        let mut out = Vec::with_capacity(self.cids.len());
+        for cid in &self.cids {
+            let Some(d) = plan.device(cid)? else {
+                out.push(false);
+                continue;
+            };
+            if d.device.tags.contains(&self.tag) {
+                out.push(true);
+                continue;
+            }
+            if d.device.tags.len() >= limits::TAGS_PER_CID {
+                out.push(false);
+                continue;
+            }
+            let ordinal = d.ordinal;
+            plan.emit(Mutation::TagAdded {
+                cid: cid.clone(),
+                ordinal,
+                tag: self.tag.clone(),
+            });
+            out.push(true);
+        }
+        Ok(out)
+    }
+}
+
+/// Removes a tag from each cid; per cid, whether the cid exists (and now lacks it).
+#[derive(Debug, Clone)]
+pub struct RemoveTag {
+    /// The tag.
+    pub tag: TagName,
+    /// The devices.
+    pub cids: Vec<Cid>,
+}
+
+impl Rule for RemoveTag {
+    type Outcome = Vec<bool>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.devices(&self.cids);
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<bool>, Error> {
+        let mut out = Vec::with_capacity(self.cids.len());
+        for cid in &self.cids {
+            let Some(d) = plan.device(cid)? else {
+                out.push(false);
+                continue;
+            };
+            if d.device.tags.contains(&self.tag) {
+                let ordinal = d.ordinal;
+                plan.emit(Mutation::TagRemoved {
+                    cid: cid.clone(),
+                    ordinal,
+                    tag: self.tag.clone(),
+                });
+            }
+            out.push(true);
+        }
+        Ok(out)
+    }
+}

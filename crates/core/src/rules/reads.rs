@@ -1,0 +1,203 @@
+//! Reads as rules: what a read needs loaded and how the answer is derived from it
+//! (`login_freq`, unknown cids), so every backend answers alike. They emit nothing.
+
+use super::{Needs, Planner, Rule, State, UmsConfig, Want};
+use crate::error::Error;
+use crate::ids::{Alias, Cid, TagName};
+use crate::time::cst_day;
+use crate::user::{IdentityName, Uid, User};
+use crate::{limits, Device};
+
+/// The devices that exist among `cids`, in input order, with `login_freq` as of `now`.
+#[derive(Debug, Clone)]
+pub struct GetDevices {
+    /// The cids.
+    pub cids: Vec<Cid>,
+    /// Now, ms.
+    pub now: i64,
+}
+
+/// Distinct login days within the last [`limits::LOGIN_FREQ_DAYS`] days as of `now`.
+pub fn login_freq<'a>(days: impl IntoIterator<Item = &'a i64>, now: i64) -> i64 {
+    let today = cst_day(now);
+    let since = today - limits::LOGIN_FREQ_DAYS;
+    days.into_iter()
+        .filter(|d| **d > since && **d <= today)
+        .count() as i64
+}
+
+impl Rule for GetDevices {
+    type Outcome = Vec<Device>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.devices(&self.cids).login_days(&self.cids);
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<Device>, Error> {
+        let mut out = Vec::with_capacity(self.cids.len());
+        for cid in &self.cids {
+            if let Some(d) = plan.device(cid)? {
+                let mut device = d.device.clone();
+                if let Some(days) = plan.state().login_days.get(cid) {
+                    device.login_freq = login_freq(days, self.now);
+                }
+                out.push(device);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The alias of a known cid.
+#[derive(Debug, Clone)]
+pub struct AliasOf {
+    /// The cid.
+    pub cid: Cid,
+}
+
+impl Rule for AliasOf {
+    type Outcome = Option<Alias>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.devices([&self.cid]);
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Option<Alias>, Error> {
+        Ok(plan.known_device(&self.cid)?.device.alias.clone())
+    }
+}
+
+/// The sorted tags of a known cid.
+#[derive(Debug, Clone)]
+pub struct TagsOf {
+    /// The cid.
+    pub cid: Cid,
+}
+
+impl Rule for TagsOf {
+    type Outcome = Vec<TagName>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.devices([&self.cid]);
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<TagName>, Error> {
+        Ok(plan.known_device(&self.cid)?.device.tags.clone())
+    }
+}
+
+/// The cids bound to an alias.
+#[derive(Debug, Clone)]
+pub struct CidsOfAlias {
+    /// The alias.
+    pub alias: Alias,
+}
+
+impl Rule for CidsOfAlias {
+    type Outcome = Vec<Cid>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.alias_members([&self.alias]);
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<Cid>, Error> {
+        Ok(plan
+            .state()
+            .alias_members
+            .get(&self.alias)
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+/// The users that exist among `uids`, in input order.
+#[derive(Debug, Clone)]
+pub struct GetUsers {
+    /// The uids.
+    pub uids: Vec<Uid>,
+}
+
+impl Rule for GetUsers {
+    type Outcome = Vec<User>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.users(self.uids.iter().copied());
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<User>, Error> {
+        Ok(self
+            .uids
+            .iter()
+            .filter_map(|u| plan.state().users.get(u).cloned().flatten())
+            .collect())
+    }
+}
+
+/// The holder of an identity value.
+#[derive(Debug, Clone)]
+pub struct FindUser {
+    /// Identity name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+impl Rule for FindUser {
+    type Outcome = Option<Uid>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.identity(&self.name, &self.value);
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Option<Uid>, Error> {
+        plan.holder(&self.name, &self.value)
+    }
+}
+
+/// Built-in and custom identity names, in resolution order.
+#[derive(Debug, Clone)]
+pub struct IdentityNames;
+
+impl Rule for IdentityNames {
+    type Outcome = Vec<IdentityName>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.identity_names();
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<IdentityName>, Error> {
+        Ok(plan.identity_names()?.to_vec())
+    }
+}
+
+/// The app's UMS configuration.
+#[derive(Debug, Clone)]
+pub struct GetUmsConfig;
+
+impl Rule for GetUmsConfig {
+    type Outcome = UmsConfig;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.ums();
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<UmsConfig, Error> {
+        plan.ums().cloned()
+    }
+}

@@ -1,0 +1,504 @@
+//! The identity graph: UMS bindings, Growth get-or-create, native identify, deletion.
+
+use super::{Mutation, Needs, Planner, Rule, State, Want};
+use crate::error::Error;
+use crate::ids::Cid;
+use crate::ums::{UmsField, UmsUserChanges, UmsVerb, BIND_ALL};
+use crate::user::{Identify, IdentityName, Uid, REGISTRATION_ID, USER_ID};
+
+/// Creates a user at `now`.
+fn new_user(plan: &mut Planner<'_>, now: i64) -> Result<Uid, Error> {
+    let uid = plan.take_uid()?;
+    plan.emit(Mutation::UserCreated {
+        uid,
+        created_at: now,
+    });
+    Ok(uid)
+}
+
+/// Attaches an identity value to `uid`, moving it from whichever user held it; a
+/// unique name first drops the user's other values of that name.
+fn attach(
+    plan: &mut Planner<'_>,
+    name: &str,
+    value: &str,
+    uid: Uid,
+    unique: bool,
+) -> Result<(), Error> {
+    if unique {
+        let others: Vec<String> = plan
+            .user(uid)?
+            .identities
+            .iter()
+            .filter(|(n, v)| n == name && v != value)
+            .map(|(_, v)| v.clone())
+            .collect();
+        for v in others {
+            plan.emit(Mutation::IdentityRemoved {
+                uid,
+                name: name.to_owned(),
+                value: v,
+            });
+        }
+    }
+    let previous = plan.holder(name, value)?;
+    if previous != Some(uid) {
+        plan.emit(Mutation::IdentitySet {
+            uid,
+            name: name.to_owned(),
+            value: value.to_owned(),
+            previous,
+        });
+    }
+    Ok(())
+}
+
+fn detach(plan: &mut Planner<'_>, name: &str, value: &str, uid: Uid) -> Result<(), Error> {
+    if plan.holder(name, value)? == Some(uid) {
+        plan.emit(Mutation::IdentityRemoved {
+            uid,
+            name: name.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a value names a device of the app (a registration id).
+fn is_device(plan: &Planner<'_>, value: &str) -> Result<bool, Error> {
+    match Cid::parse(value) {
+        Ok(cid) => Ok(plan.device(&cid)?.is_some()),
+        Err(_) => Ok(false),
+    }
+}
+
+/// The current values of (field, bind id) of a user: phone and email under `all` are
+/// the user's contacts.
+fn values(
+    plan: &Planner<'_>,
+    uid: Uid,
+    field: UmsField,
+    bind_id: &str,
+) -> Result<Vec<String>, Error> {
+    let u = plan.user(uid)?;
+    if let Some(kind) = contact(field, bind_id) {
+        return Ok(u
+            .contacts
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, v)| v.clone())
+            .collect());
+    }
+    Ok(u.bindings
+        .iter()
+        .filter(|(f, b, _)| f == field.as_str() && b == bind_id)
+        .map(|(_, _, v)| v.clone())
+        .collect())
+}
+
+fn contact(field: UmsField, bind_id: &str) -> Option<&'static str> {
+    (bind_id == BIND_ALL)
+        .then(|| field.contact_kind())
+        .flatten()
+}
+
+fn bind(
+    plan: &mut Planner<'_>,
+    uid: Uid,
+    field: UmsField,
+    bind_id: &str,
+    value: &str,
+) -> Result<(), Error> {
+    if let Some(kind) = contact(field, bind_id) {
+        let current = plan
+            .user(uid)?
+            .contacts
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, v)| v.as_str());
+        if current != Some(value) {
+            plan.emit(Mutation::ContactSet {
+                uid,
+                kind: kind.to_owned(),
+                value: value.to_owned(),
+            });
+        }
+        return Ok(());
+    }
+    if !values(plan, uid, field, bind_id)?
+        .iter()
+        .any(|v| v == value)
+    {
+        plan.emit(Mutation::BindingSet {
+            uid,
+            field,
+            bind_id: bind_id.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+    if field == UmsField::App && is_device(plan, value)? {
+        attach(plan, REGISTRATION_ID, value, uid, false)?;
+    }
+    Ok(())
+}
+
+/// Removes a value of a binding; app registration ids also leave the identity graph.
+fn unbind(
+    plan: &mut Planner<'_>,
+    uid: Uid,
+    field: UmsField,
+    bind_id: &str,
+    value: &str,
+) -> Result<(), Error> {
+    if let Some(kind) = contact(field, bind_id) {
+        let has = plan
+            .user(uid)?
+            .contacts
+            .iter()
+            .any(|(k, v)| k == kind && v == value);
+        if has {
+            plan.emit(Mutation::ContactRemoved {
+                uid,
+                kind: kind.to_owned(),
+            });
+        }
+        return Ok(());
+    }
+    if values(plan, uid, field, bind_id)?
+        .iter()
+        .any(|v| v == value)
+    {
+        plan.emit(Mutation::BindingRemoved {
+            uid,
+            field,
+            bind_id: bind_id.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+    if field == UmsField::App {
+        detach(plan, REGISTRATION_ID, value, uid)?;
+    }
+    Ok(())
+}
+
+/// Applies validated UMS changes, upserting users by userid, all or nothing.
+#[derive(Debug, Clone)]
+pub struct UmsApply {
+    /// The users' changes.
+    pub users: Vec<UmsUserChanges>,
+    /// Creation time of new users, ms.
+    pub now: i64,
+}
+
+impl UmsApply {
+    fn app_values(&self) -> impl Iterator<Item = &String> {
+        self.users
+            .iter()
+            .flat_map(|u| &u.changes)
+            .filter(|c| c.field == UmsField::App)
+            .flat_map(|c| &c.values)
+    }
+}
+
+impl Rule for UmsApply {
+    type Outcome = ();
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        for u in &self.users {
+            w.identity(USER_ID, &u.userid);
+        }
+        let cids: Vec<Cid> = self
+            .app_values()
+            .filter_map(|v| Cid::parse(v.as_str()).ok())
+            .collect();
+        w.devices(&cids);
+        for v in self.app_values() {
+            w.identity(REGISTRATION_ID, v);
+        }
+        if w.missing() {
+            return w.done();
+        }
+        let holders: Vec<Uid> = self
+            .users
+            .iter()
+            .filter_map(|u| {
+                state
+                    .identities
+                    .get(&(USER_ID.to_owned(), u.userid.clone()))
+            })
+            .flatten()
+            .copied()
+            .collect();
+        w.users(holders.iter().copied());
+        if w.missing() {
+            return w.done();
+        }
+        // A `set` may drop registration ids the users hold today.
+        for uid in &holders {
+            if let Some(Some(user)) = state.users.get(uid) {
+                for (_, _, v) in user
+                    .bindings
+                    .iter()
+                    .filter(|(f, _, _)| f == UmsField::App.as_str())
+                {
+                    w.identity(REGISTRATION_ID, v);
+                }
+            }
+        }
+        let new_user = self.users.iter().any(|u| {
+            matches!(
+                state
+                    .identities
+                    .get(&(USER_ID.to_owned(), u.userid.clone())),
+                Some(None)
+            )
+        });
+        if new_user {
+            w.next_uid();
+        }
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
+        for u in &self.users {
+            let uid = match plan.holder(USER_ID, &u.userid)? {
+                Some(uid) => uid,
+                None => {
+                    let uid = new_user(plan, self.now)?;
+                    attach(plan, USER_ID, &u.userid, uid, true)?;
+                    uid
+                }
+            };
+            let mut changes = u.changes.clone();
+            changes.sort_by_key(|c| c.verb);
+            for c in &changes {
+                match c.verb {
+                    UmsVerb::Set => {
+                        for old in values(plan, uid, c.field, &c.bind_id)? {
+                            if !c.values.contains(&old) {
+                                unbind(plan, uid, c.field, &c.bind_id, &old)?;
+                            }
+                        }
+                        for v in &c.values {
+                            bind(plan, uid, c.field, &c.bind_id, v)?;
+                        }
+                    }
+                    UmsVerb::Add => {
+                        for v in &c.values {
+                            bind(plan, uid, c.field, &c.bind_id, v)?;
+                        }
+                    }
+                    UmsVerb::Del => {
+                        for v in &c.values {
+                            unbind(plan, uid, c.field, &c.bind_id, v)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deletes users by userid with everything bound to them; per userid, whether it
+/// existed.
+#[derive(Debug, Clone)]
+pub struct DeleteUmsUsers {
+    /// The userids.
+    pub userids: Vec<String>,
+}
+
+impl Rule for DeleteUmsUsers {
+    type Outcome = Vec<bool>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        for u in &self.userids {
+            w.identity(USER_ID, u);
+        }
+        if !w.missing() {
+            let uids = self
+                .userids
+                .iter()
+                .filter_map(|u| state.identities.get(&(USER_ID.to_owned(), u.clone())))
+                .flatten()
+                .copied();
+            w.users(uids);
+        }
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<bool>, Error> {
+        let mut out = Vec::with_capacity(self.userids.len());
+        for userid in &self.userids {
+            match plan.holder(USER_ID, userid)? {
+                Some(uid) => {
+                    plan.emit(Mutation::UserDeleted { uid });
+                    out.push(true);
+                }
+                None => out.push(false),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Get-or-create: the uid of each value of an identity name, creating users as needed.
+#[derive(Debug, Clone)]
+pub struct RegisterIdentities {
+    /// Identity name.
+    pub name: String,
+    /// Values.
+    pub values: Vec<String>,
+    /// Creation time of new users, ms.
+    pub now: i64,
+}
+
+fn find_name<'a>(names: &'a [IdentityName], name: &str) -> Option<&'a IdentityName> {
+    names.iter().find(|n| n.name == name)
+}
+
+impl Rule for RegisterIdentities {
+    type Outcome = Vec<Uid>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.identity_names();
+        for v in &self.values {
+            w.identity(&self.name, v);
+        }
+        if !w.missing() {
+            let new = self.values.iter().any(|v| {
+                matches!(
+                    state.identities.get(&(self.name.clone(), v.clone())),
+                    Some(None)
+                )
+            });
+            if new {
+                w.next_uid();
+            }
+        }
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<Uid>, Error> {
+        let unique = find_name(plan.identity_names()?, &self.name)
+            .map(|n| n.unique)
+            .ok_or_else(|| Error::NotFound("identity name".into()))?;
+        let mut out = Vec::with_capacity(self.values.len());
+        for v in &self.values {
+            let uid = match plan.holder(&self.name, v)? {
+                Some(uid) => uid,
+                None => {
+                    let uid = new_user(plan, self.now)?;
+                    attach(plan, &self.name, v, uid, unique)?;
+                    uid
+                }
+            };
+            out.push(uid);
+        }
+        Ok(out)
+    }
+}
+
+/// Resolves identities to a user by priority (creating one if none matches), attaches
+/// them all, and merges properties and contacts. The outcome is the uid and whether it
+/// is new.
+#[derive(Debug, Clone)]
+pub struct IdentifyUser {
+    /// What to resolve and attach.
+    pub identify: Identify,
+    /// Creation time of a new user, ms.
+    pub now: i64,
+}
+
+impl Rule for IdentifyUser {
+    type Outcome = (Uid, bool);
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.identity_names();
+        let cids: Vec<Cid> = self
+            .identify
+            .identities
+            .iter()
+            .filter(|(n, _)| n == REGISTRATION_ID)
+            .filter_map(|(_, v)| Cid::parse(v.as_str()).ok())
+            .collect();
+        w.devices(&cids);
+        for (n, v) in &self.identify.identities {
+            w.identity(n, v);
+        }
+        if w.missing() {
+            return w.done();
+        }
+        let holders: Vec<Uid> = self
+            .identify
+            .identities
+            .iter()
+            .filter_map(|(n, v)| state.identities.get(&(n.clone(), v.clone())))
+            .flatten()
+            .copied()
+            .collect();
+        if holders.is_empty() {
+            w.next_uid();
+        }
+        w.users(holders);
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<(Uid, bool), Error> {
+        let mut ids = Vec::with_capacity(self.identify.identities.len());
+        for (name, value) in &self.identify.identities {
+            let n = find_name(plan.identity_names()?, name)
+                .ok_or_else(|| Error::invalid(format!("identities.{name}")))?
+                .clone();
+            if n.name == REGISTRATION_ID && !is_device(plan, value)? {
+                return Err(Error::UnknownTarget);
+            }
+            ids.push((n.resolution_key(), n.name, n.unique, value.clone()));
+        }
+        ids.sort();
+        let mut found = None;
+        for (_, name, _, value) in &ids {
+            if let Some(uid) = plan.holder(name, value)? {
+                found = Some(uid);
+                break;
+            }
+        }
+        let (uid, created) = match found {
+            Some(uid) => (uid, false),
+            None => (new_user(plan, self.now)?, true),
+        };
+        for (_, name, unique, value) in &ids {
+            attach(plan, name, value, uid, *unique)?;
+        }
+        if !self.identify.properties.is_empty() {
+            let mut merged = plan.user(uid)?.properties.clone();
+            merged.extend(self.identify.properties.clone());
+            if merged != plan.user(uid)?.properties {
+                plan.emit(Mutation::UserPropertiesSet {
+                    uid,
+                    properties: merged,
+                });
+            }
+        }
+        for (kind, value) in &self.identify.contacts {
+            let current = plan
+                .user(uid)?
+                .contacts
+                .iter()
+                .find(|(k, _)| k == kind)
+                .map(|(_, v)| v.clone());
+            if current.as_ref() != Some(value) {
+                plan.emit(Mutation::ContactSet {
+                    uid,
+                    kind: kind.clone(),
+                    value: value.clone(),
+                });
+            }
+        }
+        Ok((uid, created))
+    }
+}
