@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use roster_core::{AppId, DeviceUpsert, NewApp, PhoneType, TagName};
-use roster_index::IndexedStore;
-use roster_store::{AudienceStore, ImportDevice, IndexSource, Store};
+use roster_store::{AppStore, AudienceStore, ImportDevice, Registry, Store};
 use roster_store_postgres::PgStore;
 use roster_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
@@ -106,8 +105,8 @@ impl Backend {
 
     fn store(&self) -> Arc<dyn Store> {
         match self {
-            Backend::Sqlite(s) => s.clone(),
-            Backend::Postgres(s) => s.clone(),
+            Backend::Sqlite(s) => Arc::new(Registry::new(s.clone())),
+            Backend::Postgres(s) => Arc::new(Registry::new(s.clone())),
         }
     }
 }
@@ -194,14 +193,15 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn measure<S: IndexSource + 'static>(
+async fn measure<S: roster_store::Backend>(
     args: &Args,
-    store: Arc<S>,
+    backend: Arc<S>,
     creds: &Value,
 ) -> anyhow::Result<()> {
     let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(err)?;
+    let store = Arc::new(Registry::new(backend.clone()));
     let rss0 = rss_bytes();
-    let (indexed, stats) = IndexedStore::open(store.clone()).await.map_err(err)?;
+    let (indexed, stats) = Registry::indexed(backend).await.map_err(err)?;
     let rss1 = rss_bytes();
     let n = stats.devices.max(1) as f64;
     println!();
@@ -284,12 +284,12 @@ async fn measure<S: IndexSource + 'static>(
 }
 
 /// Durable write throughput: 1,000-device upserts and single-cid tag writes, on the
-/// store alone and through the index (which re-reads touched devices). They go to a
+/// store alone and with the index following the committed mutations. They go to a
 /// scratch app so that the measured app stays as generated.
-async fn writes<S: IndexSource + 'static>(
+async fn writes<S: roster_store::Backend>(
     args: &Args,
-    raw: Arc<S>,
-    indexed: Arc<IndexedStore<S>>,
+    raw: Arc<Registry<S>>,
+    indexed: Arc<Registry<S>>,
 ) -> anyhow::Result<()> {
     let batches = args.write_batches.max(1);
     let scratch = NewApp::new("bench writes", roster_core::time::now_ms()).map_err(err)?;

@@ -216,6 +216,20 @@ impl Device {
     pub fn getui_brand(&self) -> &str {
         self.brand.as_deref().unwrap_or("unknown")
     }
+
+    /// The facts a selector is evaluated on.
+    pub fn facts(&self) -> crate::DeviceFacts<'_> {
+        crate::DeviceFacts {
+            cid: self.cid.as_str(),
+            phone_type: self.phone_type,
+            region: self.region.as_deref(),
+            tags: &self.tags,
+            brand: self.getui_brand(),
+            alias: self.alias.as_ref().map(Alias::as_str),
+            blacklisted: self.blacklisted,
+            notification_switch: self.notification_switch,
+        }
+    }
 }
 
 /// Insert or update one device. `None` fields keep their stored value on update.

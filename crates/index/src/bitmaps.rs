@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use roaring::{MultiOps, RoaringBitmap};
 use roster_core::audience::RegionLevel;
+use roster_core::rules::Mutation;
 use roster_core::{AudienceQuery, DeviceFacts, PhoneType, Selector};
 
 /// The bitmaps of one app. Every bitmap holds device ordinals.
@@ -140,6 +141,69 @@ impl AppIndex {
         self.has_alias.remove(ordinal);
         for t in f.tags {
             remove_keyed(&mut self.tags, t.as_str(), ordinal);
+        }
+    }
+
+    /// Follows one committed mutation.
+    pub fn apply(&mut self, m: &Mutation) {
+        match m {
+            Mutation::DeviceInserted { ordinal, device } => {
+                self.add_device(*ordinal, &device.facts());
+            }
+            Mutation::DeviceUpdated {
+                ordinal,
+                before,
+                after,
+            } => {
+                self.remove_device(*ordinal, &before.facts());
+                self.add_device(*ordinal, &after.facts());
+            }
+            Mutation::TagsSet {
+                ordinal,
+                tags,
+                previous,
+                ..
+            } => {
+                for t in previous {
+                    remove_keyed(&mut self.tags, t.as_str(), *ordinal);
+                }
+                for t in tags {
+                    self.add_tag(*ordinal, t.as_str());
+                }
+            }
+            Mutation::TagAdded { ordinal, tag, .. } => self.add_tag(*ordinal, tag.as_str()),
+            Mutation::TagRemoved { ordinal, tag, .. } => {
+                remove_keyed(&mut self.tags, tag.as_str(), *ordinal);
+            }
+            Mutation::AliasBound { ordinal, .. } => add(&mut self.has_alias, *ordinal),
+            Mutation::AliasUnbound { ordinal, .. } => {
+                self.has_alias.remove(*ordinal);
+            }
+            Mutation::BlacklistSet { ordinal, on, .. } => {
+                if *on {
+                    add(&mut self.blacklisted, *ordinal);
+                } else {
+                    self.blacklisted.remove(*ordinal);
+                }
+            }
+            Mutation::DeviceTokenBound {
+                ordinal,
+                brand,
+                previous_brand,
+                ..
+            }
+            | Mutation::DeviceTokenUnbound {
+                ordinal,
+                brand,
+                previous_brand,
+                ..
+            } => {
+                let name = |b: &Option<String>| b.clone().unwrap_or_else(|| "unknown".into());
+                remove_keyed(&mut self.brand, &name(previous_brand), *ordinal);
+                add_keyed(&mut self.brand, &name(brand), *ordinal);
+            }
+            // Presence, logins, badges, users and app settings are not indexed.
+            _ => {}
         }
     }
 

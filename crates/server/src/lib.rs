@@ -15,8 +15,7 @@ use roster_core::quota::Unlimited;
 use roster_core::time::Clock;
 use roster_core::{AppCredentials, NewApp};
 use roster_edge::{Dialect, Refusal};
-use roster_index::IndexedStore;
-use roster_store::Store;
+use roster_store::{Registry, Store};
 use roster_store_postgres::PgStore;
 use roster_store_sqlite::SqliteStore;
 use tokio::sync::watch;
@@ -115,20 +114,20 @@ fn open_sqlite(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
 pub async fn open_serving_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     match open_store(settings).await? {
         StoreChoice::Sqlite(store) => {
-            let (indexed, _) = IndexedStore::open(store)
+            let (indexed, _) = Registry::indexed(store)
                 .await
                 .map_err(|e| anyhow::anyhow!("build audience index: {e}"))?;
             Ok(Arc::new(indexed))
         }
-        StoreChoice::Postgres(store) => Ok(store),
+        StoreChoice::Postgres(store) => Ok(Arc::new(Registry::new(store))),
     }
 }
 
 /// Creates an app directly in the store (the CLI's `app create`).
 pub async fn create_app(settings: &Settings, name: &str) -> anyhow::Result<AppCredentials> {
     let store: Arc<dyn Store> = match open_store(settings).await? {
-        StoreChoice::Sqlite(s) => s,
-        StoreChoice::Postgres(s) => s,
+        StoreChoice::Sqlite(s) => Arc::new(Registry::new(s)),
+        StoreChoice::Postgres(s) => Arc::new(Registry::new(s)),
     };
     let app = NewApp::new(name, roster_core::time::now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
     store

@@ -9,18 +9,13 @@
 
 use std::sync::Arc;
 
-use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Transaction,
-};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
 use roster_store::{StoreError, StoreResult};
 use tokio_postgres::NoTls;
 
-mod apps;
-mod audience;
+mod backend;
 mod connect;
-mod devices;
-mod labels;
-mod users;
+mod scan;
 
 /// Migrations, applied in order; `roster_migrations` records which ran.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
@@ -141,19 +136,6 @@ impl PgStore {
     }
 }
 
-/// Locks the app's row for the rest of the transaction: app-scoped writes of all nodes
-/// take turns. An unknown app is `NotFound`.
-pub(crate) async fn lock_app(tx: &Transaction<'_>, app: &str) -> StoreResult<()> {
-    let row = tx
-        .query_opt("SELECT 1 FROM apps WHERE id = $1 FOR UPDATE", &[&app])
-        .await
-        .db()?;
-    match row {
-        Some(_) => Ok(()),
-        None => Err(roster_core::Error::NotFound("app".into()).into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use roster_store::suite::Fixture;
@@ -168,7 +150,7 @@ mod tests {
         .await;
         let store = super::PgStore::open(db.url()).await.expect("open");
         Fixture {
-            store: std::sync::Arc::new(store),
+            store: std::sync::Arc::new(roster_store::Registry::new(std::sync::Arc::new(store))),
             guard: Box::new(db),
         }
     }

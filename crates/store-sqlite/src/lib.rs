@@ -15,13 +15,10 @@ use std::sync::{Arc, Mutex};
 use roster_store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-mod apps;
-mod audience;
+mod backend;
 mod bulk;
-mod devices;
-mod labels;
 mod private;
-mod users;
+mod scan;
 
 pub use private::{create_private_dir, prepare_data_dir, DATA_DIR_FILES};
 
@@ -107,11 +104,14 @@ impl SqliteStore {
     }
 
     /// Runs `f` in one IMMEDIATE transaction on the writer; commits only if `f`
-    /// succeeds, so a refused batch leaves nothing behind.
-    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    /// succeeds, so a refused batch leaves nothing behind. `after` sees the result
+    /// once it is committed and before the next write can start, so whatever it feeds
+    /// learns of commits in commit order.
+    pub(crate) async fn write_then<T, F, A>(&self, f: F, after: A) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        A: FnOnce(&T) + Send + 'static,
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
@@ -124,6 +124,7 @@ impl SqliteStore {
                 .db()?;
             let out = f(&tx)?;
             tx.commit().db()?;
+            after(&out);
             Ok(out)
         })
         .await
@@ -207,7 +208,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = super::SqliteStore::open_in_dir(dir.path()).expect("open");
         Fixture {
-            store: std::sync::Arc::new(store),
+            store: std::sync::Arc::new(roster_store::Registry::new(std::sync::Arc::new(store))),
             guard: Box::new(dir),
         }
     }
@@ -226,7 +227,8 @@ mod tests {
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
             .expect("chmod");
         let dir = tmp.path().join("data");
-        let store = super::SqliteStore::open_in_dir(&dir).expect("open");
+        let registry = |s| roster_store::Registry::new(std::sync::Arc::new(s));
+        let store = registry(super::SqliteStore::open_in_dir(&dir).expect("open"));
         let app = roster_core::NewApp::new("x", 0).expect("app");
         store.create_app(&app).await.expect("write");
         assert_eq!(mode(&dir), 0o700);
@@ -235,7 +237,7 @@ mod tests {
         }
         // a database file elsewhere (`--store sqlite:PATH`) is private too
         let other = tmp.path().join("other.db");
-        let store = super::SqliteStore::open(&other).expect("open");
+        let store = registry(super::SqliteStore::open(&other).expect("open"));
         store.create_app(&app).await.expect("write");
         for f in ["other.db", "other.db-wal", "other.db-shm"] {
             assert_eq!(mode(&tmp.path().join(f)), 0o600, "{f}");

@@ -1,19 +1,29 @@
 //! The storage seam. Small traits per aggregate, composed into [`Store`]; no driver
-//! type appears in a signature. Rules that depend on stored state (ten cids per alias,
-//! a hundred tags per cid, unknown cids) are enforced inside the backend's transaction,
-//! so a refused batch changes nothing. Shape rules (lengths, duplicates, charsets) are
-//! checked before a call by the core's validating types.
+//! type appears in a signature. One implementation serves them all: [`Registry`] runs
+//! each write as a rule of `roster_core::rules` inside one backend transaction, so the
+//! rules that depend on stored state (ten cids per alias, a hundred tags per cid,
+//! unknown cids) are decided in one place and a refused batch changes nothing. A SQL
+//! backend implements [`Backend`] with the statements of [`engine`]: it stores, it does
+//! not decide. Shape rules (lengths, duplicates, charsets) are checked before a call by
+//! the core's validating types.
 
 use async_trait::async_trait;
 use roster_core::ums::{SenderKind, UmsUserChanges};
 use roster_core::user::{Identify, IdentityName, Uid, User};
 use roster_core::{
-    Alias, App, AppId, AudienceQuery, BadgeOp, Cid, Device, DeviceEvent, DeviceFacts, DeviceUpsert,
-    DtType, NewApp, PhoneType, TagName,
+    Alias, App, AppId, AudienceQuery, BadgeOp, Cid, Device, DeviceEvent, DeviceUpsert, DtType,
+    NewApp, PhoneType, TagName,
 };
 
+pub mod engine;
+mod registry;
 pub mod sql;
 pub mod suite;
+pub mod value;
+
+pub use registry::{Backend, Follower, Registry};
+pub use roster_core::rules::{DtBinding, DtFailure, UmsConfig};
+pub use roster_index::{Index, RebuildStats};
 
 /// What a store call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -58,28 +68,6 @@ pub trait TokenStore: Send + Sync {
     async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>>;
     /// Revokes a token of `app`; `false` when there was no such token.
     async fn revoke_token(&self, app: &AppId, digest: &str) -> StoreResult<bool>;
-}
-
-/// One `bind_dt` entry as sent: the cid is raw, because per-entry errors report it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DtBinding {
-    /// The cid as sent (may be empty).
-    pub cid: String,
-    /// The token; `None` or empty unbinds.
-    pub device_token: Option<String>,
-}
-
-/// Why one `bind_dt` entry was not applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DtFailure {
-    /// The cid is empty.
-    EmptyCid,
-    /// No such cid anywhere.
-    UnknownCid,
-    /// The cid belongs to another app.
-    OtherApp,
-    /// `wx` was asked for a cid that is not a mini-program.
-    NotMiniProgram,
 }
 
 /// Devices.
@@ -246,17 +234,6 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// An app's UMS channels, senders, and which channel may write which sender.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UmsConfig {
-    /// (channel key, channel code).
-    pub channels: Vec<(String, String)>,
-    /// (sender code, kind).
-    pub senders: Vec<(String, SenderKind)>,
-    /// (channel key, sender code).
-    pub grants: Vec<(String, String)>,
-}
-
 /// Users: the identity graph.
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -325,54 +302,6 @@ impl<T> Store for T where
 {
 }
 
-/// The indexed facts of one device, with its dense per-app ordinal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexRow {
-    /// Dense per-app number, assigned at insert and never reused.
-    pub ordinal: u32,
-    /// The cid.
-    pub cid: Cid,
-    /// OS.
-    pub phone_type: PhoneType,
-    /// 8-digit region code.
-    pub region: Option<String>,
-    /// Brand, if known.
-    pub brand: Option<String>,
-    /// Tags.
-    pub tags: Vec<TagName>,
-    /// Bound alias.
-    pub alias: Option<Alias>,
-    /// Blacklisted.
-    pub blacklisted: bool,
-    /// Notification switch.
-    pub notification_switch: bool,
-}
-
-impl IndexRow {
-    /// The facts a selector is evaluated on.
-    pub fn facts(&self) -> DeviceFacts<'_> {
-        DeviceFacts {
-            cid: self.cid.as_str(),
-            phone_type: self.phone_type,
-            region: self.region.as_deref(),
-            tags: &self.tags,
-            brand: self.brand.as_deref().unwrap_or("unknown"),
-            alias: self.alias.as_ref().map(Alias::as_str),
-            blacklisted: self.blacklisted,
-            notification_switch: self.notification_switch,
-        }
-    }
-}
-
-/// Receives a whole app's indexed facts during a rebuild, devices in ordinal order,
-/// then tags in ordinal order. Borrowed strings avoid an allocation per row.
-pub trait IndexSink: Send + std::any::Any {
-    /// One device.
-    fn device(&mut self, ordinal: u32, facts: &DeviceFacts<'_>);
-    /// One tag of a device already passed to [`IndexSink::device`].
-    fn tag(&mut self, ordinal: u32, tag: &str);
-}
-
 /// One new device for a backend's bulk import (benchmark generator, migrations): the
 /// caller vouches that the cid is new and the values valid.
 #[derive(Debug, Clone)]
@@ -395,22 +324,4 @@ pub struct ImportDevice {
     pub blacklisted: bool,
     /// Registration time, ms.
     pub create_time: i64,
-}
-
-/// What an in-memory audience index needs from the store it is derived from.
-#[async_trait]
-pub trait IndexSource: Store {
-    /// Every app id.
-    async fn app_ids(&self) -> StoreResult<Vec<AppId>>;
-    /// Index rows of the cids that exist, in input order.
-    async fn index_rows(&self, app: &AppId, cids: &[Cid]) -> StoreResult<Vec<IndexRow>>;
-    /// Streams a whole app into `sink` and hands it back.
-    async fn scan_index(
-        &self,
-        app: &AppId,
-        sink: Box<dyn IndexSink>,
-    ) -> StoreResult<Box<dyn IndexSink>>;
-    /// The cids of ordinals, in input order, skipping ordinals that do not exist.
-    async fn cids_of_ordinals(&self, app: &AppId, ordinals: &[u32])
-        -> StoreResult<Vec<(u32, Cid)>>;
 }

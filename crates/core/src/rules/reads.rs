@@ -201,3 +201,49 @@ impl Rule for GetUmsConfig {
         plan.ums().cloned()
     }
 }
+
+/// The ordinals of the devices among `cids` and of the members of `alias`: how the
+/// index resolves selector leaves it does not hold.
+#[derive(Debug, Clone)]
+pub struct Ordinals {
+    /// Devices by cid.
+    pub cids: Vec<Cid>,
+    /// The members of this alias too.
+    pub alias: Option<Alias>,
+}
+
+impl Ordinals {
+    fn all_cids<'a>(&'a self, state: &'a State) -> impl Iterator<Item = &'a Cid> {
+        let members = self
+            .alias
+            .as_ref()
+            .and_then(|a| state.alias_members.get(a))
+            .into_iter()
+            .flatten();
+        self.cids.iter().chain(members)
+    }
+}
+
+impl Rule for Ordinals {
+    type Outcome = Vec<u32>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.alias_members(self.alias.iter());
+        if !w.missing() {
+            w.devices(self.all_cids(state));
+        }
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<u32>, Error> {
+        let state = plan.state();
+        let mut out = Vec::new();
+        for cid in self.all_cids(state) {
+            if let Some(d) = plan.device(cid)? {
+                out.push(d.ordinal);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,15 +1,16 @@
-//! The store behavioural suite through the index wrapper: wrapping changes no answer.
+//! The store behavioural suite with the audience index following the store: counts
+//! from bitmaps answer as counts in SQL do.
 
 use std::sync::Arc;
 
-use roster_index::IndexedStore;
 use roster_store::suite::Fixture;
+use roster_store::Registry;
 use roster_store_sqlite::SqliteStore;
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let sqlite = Arc::new(SqliteStore::open_in_dir(dir.path()).expect("open"));
-    let (indexed, _) = IndexedStore::open(sqlite).await.expect("index");
+    let (indexed, _) = Registry::indexed(sqlite).await.expect("index");
     Fixture {
         store: Arc::new(indexed),
         guard: Box::new(dir),

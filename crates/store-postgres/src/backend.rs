@@ -1,0 +1,218 @@
+//! PostgreSQL as a [`Backend`]: statements of `roster_store::engine`, bound and run.
+//! Every write goes through [`PgStore::write`]: one transaction that first locks the
+//! app's row, so no write path can forget the lock that keeps the rules true across
+//! nodes; every read through one REPEATABLE READ snapshot.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use deadpool_postgres::Transaction;
+use roster_core::rules::{self, Rule, State};
+use roster_core::AppId;
+use roster_index::AppIndex;
+use roster_store::engine::{self, Dialect};
+use roster_store::value::{Row, Stmt, Value};
+use roster_store::{Backend, Follower, StoreResult};
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::IsolationLevel;
+
+use crate::{Db, PgStore};
+
+/// Writes of all nodes to one app take turns on the app's row; users of all apps share
+/// one uid sequence, so taking uids takes a lock of its own first.
+const DIALECT: Dialect = Dialect {
+    lock_app: Some("SELECT 1 FROM apps WHERE id = $1 FOR UPDATE"),
+    next_uid: &[
+        "SELECT pg_advisory_xact_lock(7301131)",
+        "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM users_uid_seq",
+    ],
+    uid_used: Some("SELECT setval('users_uid_seq', $1)"),
+};
+
+#[derive(Debug)]
+struct Bind<'a>(&'a Value);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(v) => v.to_sql(ty, out),
+            Value::Bool(v) => v.to_sql(ty, out),
+            Value::Text(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn row(r: &tokio_postgres::Row) -> StoreResult<Row> {
+    let mut out = Vec::with_capacity(r.len());
+    for (i, c) in r.columns().iter().enumerate() {
+        let v = match *c.type_() {
+            Type::INT8 => r.try_get::<_, Option<i64>>(i).db()?.map(Value::Int),
+            Type::INT4 => r
+                .try_get::<_, Option<i32>>(i)
+                .db()?
+                .map(|v| Value::Int(v.into())),
+            Type::BOOL => r.try_get::<_, Option<bool>>(i).db()?.map(Value::Bool),
+            Type::TEXT | Type::VARCHAR => r.try_get::<_, Option<String>>(i).db()?.map(Value::Text),
+            _ => None,
+        };
+        out.push(v.unwrap_or(Value::Null));
+    }
+    Ok(out)
+}
+
+fn params(s: &Stmt) -> Vec<Bind<'_>> {
+    s.params.iter().map(Bind).collect()
+}
+
+fn refs<'a>(b: &'a [Bind<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    b.iter().map(|b| b as &(dyn ToSql + Sync)).collect()
+}
+
+async fn query(tx: &Transaction<'_>, s: &Stmt) -> StoreResult<Vec<Row>> {
+    let stmt = tx.prepare_cached(&s.sql).await.db()?;
+    let binds = params(s);
+    let rows = tx.query(&stmt, &refs(&binds)).await.db()?;
+    rows.iter().map(row).collect()
+}
+
+async fn execute(tx: &Transaction<'_>, s: &Stmt) -> StoreResult<u64> {
+    let stmt = tx.prepare_cached(&s.sql).await.db()?;
+    let binds = params(s);
+    tx.execute(&stmt, &refs(&binds)).await.db()
+}
+
+/// Loads what `rule` needs, round after round.
+async fn load<R: Rule + ?Sized>(tx: &Transaction<'_>, app: &AppId, rule: &R) -> StoreResult<State> {
+    let mut state = State::default();
+    while let Some(step) = engine::step(app, rule, &state, &DIALECT) {
+        let mut results = Vec::new();
+        for s in step.statements() {
+            results.push(query(tx, s).await?);
+        }
+        step.finish(results, &mut state)?;
+    }
+    Ok(state)
+}
+
+impl PgStore {
+    /// The one write path: begins, locks the app's row, runs `f`, commits.
+    async fn write_tx<T, F>(&self, app: Option<&AppId>, f: F) -> StoreResult<T>
+    where
+        F: for<'t> FnOnce(
+            &'t Transaction<'t>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = StoreResult<T>> + Send + 't>,
+        >,
+    {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.db()?;
+        if let (Some(app), Some(lock)) = (app, DIALECT.lock_app) {
+            tx.execute(lock, &[&app.as_str()]).await.db()?;
+        }
+        let out = f(&tx).await?;
+        tx.commit().await.db()?;
+        Ok(out)
+    }
+
+    async fn read_tx<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: for<'t> FnOnce(
+            &'t Transaction<'t>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = StoreResult<T>> + Send + 't>,
+        >,
+    {
+        let mut c = self.client().await?;
+        let tx = c
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .db()?;
+        let out = f(&tx).await?;
+        tx.commit().await.db()?;
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Backend for PgStore {
+    async fn write<R: Rule + 'static>(
+        &self,
+        app: &AppId,
+        rule: R,
+        follower: Option<Arc<dyn Follower>>,
+    ) -> StoreResult<R::Outcome> {
+        let id = app.clone();
+        let plan = self
+            .write_tx(Some(app), move |tx| {
+                Box::pin(async move {
+                    let mut state = load(tx, &id, &rule).await?;
+                    let plan = rules::plan(&rule, &mut state)?;
+                    for s in engine::writes(&id, &plan, &DIALECT)? {
+                        execute(tx, &s).await?;
+                    }
+                    Ok(plan)
+                })
+            })
+            .await?;
+        if let Some(f) = follower {
+            f.committed(app, &plan.mutations);
+        }
+        Ok(plan.outcome)
+    }
+
+    async fn read<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome> {
+        let app = app.clone();
+        self.read_tx(move |tx| {
+            Box::pin(async move {
+                let mut state = load(tx, &app, &rule).await?;
+                Ok(rules::plan(&rule, &mut state)?.outcome)
+            })
+        })
+        .await
+    }
+
+    async fn query(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<Vec<Row>>> {
+        self.read_tx(|tx| {
+            Box::pin(async move {
+                let mut out = Vec::with_capacity(stmts.len());
+                for s in &stmts {
+                    out.push(query(tx, s).await?);
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    async fn execute(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<u64>> {
+        self.write_tx(None, |tx| {
+            Box::pin(async move {
+                let mut out = Vec::with_capacity(stmts.len());
+                for s in &stmts {
+                    out.push(execute(tx, s).await?);
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    async fn scan_index(&self, app: &AppId) -> StoreResult<AppIndex> {
+        self.scan(app).await
+    }
+}

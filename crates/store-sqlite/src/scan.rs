@@ -1,0 +1,88 @@
+//! The scan the in-memory audience index is built from: one pass over an app's devices
+//! in ordinal order, one over their tags.
+
+use roster_core::{AppId, DeviceFacts, PhoneType, TagName};
+use roster_index::AppIndex;
+use roster_store::{StoreError, StoreResult};
+use rusqlite::params;
+
+use crate::{DbResult, SqliteStore};
+
+fn phone(s: &str) -> StoreResult<PhoneType> {
+    PhoneType::parse(s).ok_or_else(|| StoreError::Backend("unreadable phone_type".into()))
+}
+
+impl SqliteStore {
+    /// Builds one app's audience bitmaps.
+    pub(crate) async fn scan(&self, app: &AppId) -> StoreResult<AppIndex> {
+        let app = app.to_string();
+        self.read(move |tx| {
+            let mut index = AppIndex::default();
+            // Devices in ordinal order; ordinals grow with row ids within an app, so the
+            // (id, ordinal) pairs come out sorted by id for the tag merge below.
+            let mut ids: Vec<(i64, u32)> = Vec::new();
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT id, ord, cid, phone_type, region, brand, alias, blacklisted,
+                            notification_switch FROM devices WHERE app_id = ?1 ORDER BY ord",
+                    )
+                    .db()?;
+                let mut rows = stmt.query([&app]).db()?;
+                let no_tags: [TagName; 0] = [];
+                while let Some(r) = rows.next().db()? {
+                    let ordinal: u32 = r.get(1).db()?;
+                    ids.push((r.get(0).db()?, ordinal));
+                    let facts = DeviceFacts {
+                        cid: r
+                            .get_ref(2)
+                            .db()?
+                            .as_str()
+                            .map_err(|e| StoreError::Backend(e.to_string()))?,
+                        phone_type: phone(r.get_ref(3).db()?.as_str().unwrap_or(""))?,
+                        region: r.get_ref(4).db()?.as_str_or_null().unwrap_or(None),
+                        tags: &no_tags,
+                        brand: r
+                            .get_ref(5)
+                            .db()?
+                            .as_str_or_null()
+                            .unwrap_or(None)
+                            .unwrap_or("unknown"),
+                        alias: r.get_ref(6).db()?.as_str_or_null().unwrap_or(None),
+                        blacklisted: r.get(7).db()?,
+                        notification_switch: r.get(8).db()?,
+                    };
+                    index.add_device(ordinal, &facts);
+                }
+            }
+            if !ids.windows(2).all(|w| w[0].0 < w[1].0) {
+                ids.sort_unstable();
+            }
+            let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+                return Ok(index);
+            };
+            let mut stmt = tx
+                .prepare(
+                    "SELECT device_id, tag FROM device_tags
+                     WHERE device_id BETWEEN ?1 AND ?2 ORDER BY device_id",
+                )
+                .db()?;
+            let mut rows = stmt.query(params![first.0, last.0]).db()?;
+            let mut at = 0usize;
+            while let Some(r) = rows.next().db()? {
+                let device_id: i64 = r.get(0).db()?;
+                while at < ids.len() && ids[at].0 < device_id {
+                    at += 1;
+                }
+                // Rows of other apps' devices inside the id range are skipped here.
+                if at < ids.len() && ids[at].0 == device_id {
+                    if let Ok(tag) = r.get_ref(1).db()?.as_str() {
+                        index.add_tag(ids[at].1, tag);
+                    }
+                }
+            }
+            Ok(index)
+        })
+        .await
+    }
+}
