@@ -59,6 +59,83 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Builds one app's audience bitmaps from its stored devices.
     async fn scan_index(&self, app: &AppId) -> StoreResult<AppIndex>;
+
+    // What is not a rule: apps as stored, credentials, tokens and SQL counts. A SQL
+    // backend keeps these defaults, the statements of `engine`.
+
+    /// Every app id.
+    async fn app_ids(&self) -> StoreResult<Vec<AppId>> {
+        engine::ids_of(&one(self.query(vec![engine::app_ids()]).await?)?)
+    }
+
+    /// An app as stored.
+    async fn get_app(&self, app: &AppId) -> StoreResult<Option<App>> {
+        engine::app_of(&one(self.query(vec![engine::get_app(app)]).await?)?)
+    }
+
+    /// The owner of a Basic-auth key.
+    async fn find_credential(&self, key: &str) -> StoreResult<Option<Credential>> {
+        engine::credential_of(&one(self
+            .query(vec![engine::find_credential(key)])
+            .await?)?)
+    }
+
+    /// Records a token digest valid until `expires_at` (ms).
+    async fn insert_token(&self, app: &AppId, digest: &str, expires_at: i64) -> StoreResult<()> {
+        self.execute(engine::insert_token(app, digest, expires_at))
+            .await
+            .map(drop)
+    }
+
+    /// The app of a live token.
+    async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>> {
+        engine::token_app_of(&one(self
+            .query(vec![engine::token_app(digest, now)])
+            .await?)?)
+    }
+
+    /// Revokes a token of `app`; whether it was live.
+    async fn revoke_token(&self, app: &AppId, digest: &str) -> StoreResult<bool> {
+        let changed = self
+            .execute(vec![engine::revoke_token(app, digest)])
+            .await?;
+        Ok(changed.first().is_some_and(|n| *n > 0))
+    }
+
+    /// Counts an audience without an index.
+    async fn count_audience(&self, app: &AppId, q: &AudienceQuery) -> StoreResult<u64> {
+        let rows = one(self.query(vec![engine::count_audience(app, q)]).await?)?;
+        let n = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// A page of an audience without an index.
+    async fn audience_page(
+        &self,
+        app: &AppId,
+        q: &AudienceQuery,
+        after: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<Vec<(u32, Cid)>> {
+        let rows = one(self
+            .query(vec![engine::audience_page(app, q, after, limit)])
+            .await?)?;
+        engine::members_of(&rows)
+    }
+
+    /// The cids of ordinals, in input order, skipping ordinals that do not exist.
+    async fn cids_of_ordinals(
+        &self,
+        app: &AppId,
+        ordinals: &[u32],
+    ) -> StoreResult<Vec<(u32, Cid)>> {
+        let results = self.query(engine::cids_of_ordinals(app, ordinals)).await?;
+        let mut out = Vec::with_capacity(results.len());
+        for rows in results {
+            out.extend(engine::members_of(&rows)?);
+        }
+        Ok(out)
+    }
 }
 
 /// A store made of a backend and, optionally, an in-memory audience index.
@@ -88,8 +165,7 @@ impl<B: Backend> Registry<B> {
     pub async fn indexed(backend: Arc<B>) -> StoreResult<(Self, RebuildStats)> {
         let start = Instant::now();
         let index = Index::new();
-        let rows = one(backend.query(vec![engine::app_ids()]).await?)?;
-        let apps = engine::ids_of(&rows)?;
+        let apps = backend.app_ids().await?;
         for app in &apps {
             index.insert(app.clone(), backend.scan_index(app).await?);
         }
@@ -128,10 +204,6 @@ impl<B: Backend> Registry<B> {
     async fn write<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome> {
         let follower = self.index.clone().map(|i| i as Arc<dyn Follower>);
         self.backend.write(app, rule, follower).await
-    }
-
-    async fn rows(&self, stmt: Stmt) -> StoreResult<Vec<Row>> {
-        one(self.backend.query(vec![stmt]).await?)
     }
 
     /// Resolves alias and cid leaves to ordinals.
@@ -183,7 +255,7 @@ impl<B: Backend> AppStore for Registry<B> {
     }
 
     async fn get_app(&self, app: &AppId) -> StoreResult<Option<App>> {
-        engine::app_of(&self.rows(engine::get_app(app)).await?)
+        self.backend.get_app(app).await
     }
 
     async fn set_app_dt_types(&self, app: &AppId, types: &[DtType]) -> StoreResult<()> {
@@ -200,22 +272,15 @@ impl<B: Backend> AppStore for Registry<B> {
 #[async_trait]
 impl<B: Backend> TokenStore for Registry<B> {
     async fn insert_token(&self, app: &AppId, digest: &str, expires_at: i64) -> StoreResult<()> {
-        self.backend
-            .execute(engine::insert_token(app, digest, expires_at))
-            .await
-            .map(drop)
+        self.backend.insert_token(app, digest, expires_at).await
     }
 
     async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>> {
-        engine::token_app_of(&self.rows(engine::token_app(digest, now)).await?)
+        self.backend.token_app(digest, now).await
     }
 
     async fn revoke_token(&self, app: &AppId, digest: &str) -> StoreResult<bool> {
-        let changed = self
-            .backend
-            .execute(vec![engine::revoke_token(app, digest)])
-            .await?;
-        Ok(changed.first().is_some_and(|n| *n > 0))
+        self.backend.revoke_token(app, digest).await
     }
 }
 
@@ -351,9 +416,7 @@ impl<B: Backend> TagStore for Registry<B> {
 impl<B: Backend> AudienceStore for Registry<B> {
     async fn count_audience(&self, app: &AppId, query: &AudienceQuery) -> StoreResult<u64> {
         let Some(index) = &self.index else {
-            let rows = self.rows(engine::count_audience(app, query)).await?;
-            let n = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
-            return Ok(u64::try_from(n).unwrap_or(0));
+            return self.backend.count_audience(app, query).await;
         };
         let node = self.resolve(app, &query.selector).await?;
         Ok(index.count(app, &node, query))
@@ -367,10 +430,7 @@ impl<B: Backend> AudienceStore for Registry<B> {
         limit: usize,
     ) -> StoreResult<Vec<(u32, Cid)>> {
         let Some(index) = &self.index else {
-            let rows = self
-                .rows(engine::audience_page(app, query, after, limit))
-                .await?;
-            return engine::members_of(&rows);
+            return self.backend.audience_page(app, query, after, limit).await;
         };
         let node = self.resolve(app, &query.selector).await?;
         let ordinals: Vec<u32> = match after {
@@ -384,22 +444,14 @@ impl<B: Backend> AudienceStore for Registry<B> {
                     .collect()
             }
         };
-        let results = self
-            .backend
-            .query(engine::cids_of_ordinals(app, &ordinals))
-            .await?;
-        let mut out = Vec::with_capacity(results.len());
-        for rows in results {
-            out.extend(engine::members_of(&rows)?);
-        }
-        Ok(out)
+        self.backend.cids_of_ordinals(app, &ordinals).await
     }
 }
 
 #[async_trait]
 impl<B: Backend> UserStore for Registry<B> {
     async fn find_credential(&self, key: &str) -> StoreResult<Option<Credential>> {
-        engine::credential_of(&self.rows(engine::find_credential(key)).await?)
+        self.backend.find_credential(key).await
     }
 
     async fn ums_config(&self, app: &AppId) -> StoreResult<UmsConfig> {
