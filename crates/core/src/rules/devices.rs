@@ -51,7 +51,11 @@ fn merged(old: &Device, d: &DeviceUpsert) -> Device {
     keep(&d.phone_model, &mut new.phone_model);
     keep(&d.package_name, &mut new.package_name);
     keep(&d.client_app_id, &mut new.client_app_id);
-    keep(&d.device_token, &mut new.device_token);
+    if d.device_token.is_some() {
+        // A token from the device itself is no longer the one a bind_dt channel bound.
+        new.device_token.clone_from(&d.device_token);
+        new.device_token_type = None;
+    }
     if let Some(s) = d.notification_switch {
         new.notification_switch = s;
     }

@@ -47,7 +47,7 @@ impl Memory {
         state.alias_members.clear();
         state.foreign.clear();
         state.next_uid = None;
-        if state.app.is_some() {
+        if matches!(state.app, Some(Some(_))) {
             self.apps.insert(app.clone(), state);
         }
         Ok((planned.outcome, planned.mutations))

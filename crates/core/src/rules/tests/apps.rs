@@ -291,7 +291,6 @@ fn identity_names_come_back_in_resolution_order() {
 }
 
 #[test]
-#[ignore = "BUG: Memory::run keeps the state of an accepted command on an app that does not exist, so app_ids lists a phantom app"]
 fn an_accepted_command_on_an_unknown_app_does_not_create_it() {
     // `Memory`: "Every app's facts, complete: a fact not held is a fact that does not
     // exist"; `app_ids`: "Every app id". An upsert of no devices needs the app, finds it

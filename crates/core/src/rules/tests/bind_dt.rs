@@ -220,7 +220,6 @@ fn bind_dt_of_the_same_cid_twice_applies_both_in_order() {
 // ---- suspected bugs -------------------------------------------------------------------
 
 #[test]
-#[ignore = "BUG: a native upsert that replaces a bind_dt token keeps device_token_type, so that channel's unbind then wipes the native token"]
 fn a_token_replaced_by_an_upsert_is_not_unbound_by_the_old_channel() {
     // docs/getui.md (bind_dt): "A missing or empty `device_token` unbinds the token bound
     // through that type (and is a no-op if the cid's token came from elsewhere)";
