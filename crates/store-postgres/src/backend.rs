@@ -3,17 +3,20 @@
 //! app's row, so no write path can forget the lock that keeps the rules true across
 //! nodes; every read through one REPEATABLE READ snapshot.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
 use deadpool_postgres::Transaction;
+use futures_util::future::try_join_all;
 use roster_core::rules::{self, Rule, State};
 use roster_core::AppId;
 use roster_index::AppIndex;
 use roster_store::engine::{self, Dialect};
 use roster_store::value::{Row, Stmt, Value};
-use roster_store::{Backend, Follower, StoreResult};
+use roster_store::{Backend, StoreResult, Write};
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::IsolationLevel;
 
@@ -106,42 +109,39 @@ async fn load<R: Rule + ?Sized>(tx: &Transaction<'_>, app: &AppId, rule: &R) -> 
     Ok(state)
 }
 
+/// A transaction's work.
+type Work<'t, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 't>>;
+
+/// How a transaction starts.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// A write, holding the app's row lock when there is an app.
+    Write(Option<&'a AppId>),
+    /// A read on one snapshot.
+    Read,
+}
+
 impl PgStore {
-    /// The one write path: begins, locks the app's row, runs `f`, commits.
-    async fn write_tx<T, F>(&self, app: Option<&AppId>, f: F) -> StoreResult<T>
+    /// The one transaction path: a write begins and locks the app's row (so no write
+    /// can forget the lock), a read takes one REPEATABLE READ snapshot; `f` runs; commit.
+    async fn tx<T, F>(&self, mode: Mode<'_>, f: F) -> StoreResult<T>
     where
-        F: for<'t> FnOnce(
-            &'t Transaction<'t>,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = StoreResult<T>> + Send + 't>,
-        >,
+        F: for<'t> FnOnce(&'t Transaction<'t>) -> Work<'t, T>,
     {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.db()?;
-        if let (Some(app), Some(lock)) = (app, DIALECT.lock_app) {
+        let builder = c.build_transaction();
+        let tx = match mode {
+            Mode::Write(_) => builder.start().await.db()?,
+            Mode::Read => builder
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .db()?,
+        };
+        if let (Mode::Write(Some(app)), Some(lock)) = (mode, DIALECT.lock_app) {
             tx.execute(lock, &[&app.as_str()]).await.db()?;
         }
-        let out = f(&tx).await?;
-        tx.commit().await.db()?;
-        Ok(out)
-    }
-
-    async fn read_tx<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        F: for<'t> FnOnce(
-            &'t Transaction<'t>,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = StoreResult<T>> + Send + 't>,
-        >,
-    {
-        let mut c = self.client().await?;
-        let tx = c
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .db()?;
         let out = f(&tx).await?;
         tx.commit().await.db()?;
         Ok(out)
@@ -150,34 +150,30 @@ impl PgStore {
 
 #[async_trait]
 impl Backend for PgStore {
-    async fn write<R: Rule + 'static>(
-        &self,
-        app: &AppId,
-        rule: R,
-        follower: Option<Arc<dyn Follower>>,
-    ) -> StoreResult<R::Outcome> {
-        let id = app.clone();
+    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<R::Outcome> {
+        let w = Arc::new(w);
+        let run = w.clone();
         let plan = self
-            .write_tx(Some(app), move |tx| {
+            .tx(Mode::Write(Some(&w.app)), move |tx| {
                 Box::pin(async move {
-                    let mut state = load(tx, &id, &rule).await?;
-                    let plan = rules::plan(&rule, &mut state)?;
-                    for s in engine::writes(&id, &plan, &DIALECT)? {
-                        execute(tx, &s).await?;
+                    let (app, rule) = (&run.app, &run.rule);
+                    let mut state = load(tx, app, rule).await?;
+                    let (plan, stmts) = engine::decide(app, rule, &mut state, &DIALECT)?;
+                    // In order: a statement may depend on the one before.
+                    for s in &stmts {
+                        execute(tx, s).await?;
                     }
                     Ok(plan)
                 })
             })
             .await?;
-        if let Some(f) = follower {
-            f.committed(app, &plan.mutations);
-        }
+        w.committed(&plan.mutations);
         Ok(plan.outcome)
     }
 
     async fn read<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome> {
         let app = app.clone();
-        self.read_tx(move |tx| {
+        self.tx(Mode::Read, move |tx| {
             Box::pin(async move {
                 let mut state = load(tx, &app, &rule).await?;
                 Ok(rules::plan(&rule, &mut state)?.outcome)
@@ -187,26 +183,20 @@ impl Backend for PgStore {
     }
 
     async fn query(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<Vec<Row>>> {
-        self.read_tx(|tx| {
-            Box::pin(async move {
-                let mut out = Vec::with_capacity(stmts.len());
-                for s in &stmts {
-                    out.push(query(tx, s).await?);
-                }
-                Ok(out)
-            })
+        self.tx(Mode::Read, |tx| {
+            Box::pin(async move { try_join_all(stmts.iter().map(|s| query(tx, s))).await })
         })
         .await
     }
 
     async fn execute(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<u64>> {
-        self.write_tx(None, |tx| {
+        self.tx(Mode::Write(None), |tx| {
             Box::pin(async move {
-                let mut out = Vec::with_capacity(stmts.len());
+                let mut changed = Vec::with_capacity(stmts.len());
                 for s in &stmts {
-                    out.push(execute(tx, s).await?);
+                    changed.push(execute(tx, s).await?);
                 }
-                Ok(out)
+                Ok(changed)
             })
         })
         .await

@@ -8,7 +8,7 @@ use roster_core::AppId;
 use roster_index::AppIndex;
 use roster_store::engine::{self, Dialect};
 use roster_store::value::{Row, Stmt, Value};
-use roster_store::{Backend, Follower, StoreResult};
+use roster_store::{Backend, StoreResult, Write};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, ToSql, Transaction};
 
@@ -91,31 +91,18 @@ fn load<R: Rule + ?Sized>(tx: &Transaction<'_>, app: &AppId, rule: &R) -> StoreR
 
 #[async_trait]
 impl Backend for SqliteStore {
-    async fn write<R: Rule + 'static>(
-        &self,
-        app: &AppId,
-        rule: R,
-        follower: Option<Arc<dyn Follower>>,
-    ) -> StoreResult<R::Outcome> {
-        let app = app.clone();
+    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<R::Outcome> {
+        let w = Arc::new(w);
+        let run = w.clone();
         let plan = self
             .write_then(
-                {
-                    let app = app.clone();
-                    move |tx| {
-                        let mut state = load(tx, &app, &rule)?;
-                        let plan = rules::plan(&rule, &mut state)?;
-                        for s in engine::writes(&app, &plan, &DIALECT)? {
-                            execute(tx, &s)?;
-                        }
-                        Ok(plan)
-                    }
+                move |tx| {
+                    let mut state = load(tx, &run.app, &run.rule)?;
+                    let (plan, stmts) = engine::decide(&run.app, &run.rule, &mut state, &DIALECT)?;
+                    stmts.iter().try_for_each(|s| execute(tx, s).map(drop))?;
+                    Ok(plan)
                 },
-                move |plan| {
-                    if let Some(f) = follower {
-                        f.committed(&app, &plan.mutations);
-                    }
-                },
+                move |plan| w.committed(&plan.mutations),
             )
             .await?;
         Ok(plan.outcome)

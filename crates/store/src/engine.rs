@@ -468,6 +468,18 @@ fn json(v: &impl serde::Serialize) -> StoreResult<String> {
     serde_json::to_string(v).map_err(json_err)
 }
 
+/// Decides `rule` on a loaded `state`: its plan and the statements that write it.
+pub fn decide<R: roster_core::rules::Rule + ?Sized>(
+    app: &AppId,
+    rule: &R,
+    state: &mut State,
+    dialect: &Dialect,
+) -> StoreResult<(Plan<R::Outcome>, Vec<Stmt>)> {
+    let plan = roster_core::rules::plan(rule, state)?;
+    let stmts = writes(app, &plan, dialect)?;
+    Ok((plan, stmts))
+}
+
 /// The statements that write a plan's mutations and secrets for `app`, in order.
 pub fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<Stmt>> {
     let a = || Value::from(app.as_str());
@@ -649,24 +661,14 @@ pub fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<
                 "DELETE FROM user_contacts WHERE uid = $1 AND kind = $2",
                 vec![(*uid).into(), kind.into()],
             ),
-            Mutation::BindingSet {
-                uid,
-                field,
-                bind_id,
-                value,
-            } => push(
+            Mutation::BindingSet(b) => push(
                 "INSERT INTO ums_bindings (uid, field, bind_id, value) VALUES ($1, $2, $3, $4)",
-                vec![(*uid).into(), field.as_str().into(), bind_id.into(), value.into()],
+                binding_values(b),
             ),
-            Mutation::BindingRemoved {
-                uid,
-                field,
-                bind_id,
-                value,
-            } => push(
+            Mutation::BindingRemoved(b) => push(
                 "DELETE FROM ums_bindings
                  WHERE uid = $1 AND field = $2 AND bind_id = $3 AND value = $4",
-                vec![(*uid).into(), field.as_str().into(), bind_id.into(), value.into()],
+                binding_values(b),
             ),
             Mutation::UmsChannelCreated { channel_key, code } => push(
                 "INSERT INTO ums_channels (channel_key, app_id, code) VALUES ($1, $2, $3)",
@@ -713,6 +715,15 @@ pub fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<
         }
     }
     Ok(out)
+}
+
+fn binding_values(b: &roster_core::rules::Binding) -> Vec<Value> {
+    vec![
+        b.uid.into(),
+        b.field.as_str().into(),
+        (&b.bind_id).into(),
+        (&b.value).into(),
+    ]
 }
 
 fn device_values(app: Value, d: &Device, ordinal: u32) -> StoreResult<Vec<Value>> {

@@ -21,7 +21,7 @@ pub mod sql;
 pub mod suite;
 pub mod value;
 
-pub use registry::{Backend, Follower, Registry};
+pub use registry::{Backend, Follower, Registry, Write};
 pub use roster_core::rules::{DtBinding, DtFailure, UmsConfig};
 pub use roster_index::{Index, RebuildStats};
 

@@ -35,18 +35,32 @@ impl Follower for Index {
     }
 }
 
+/// One write: a rule for an app, and who follows its commit.
+pub struct Write<R> {
+    /// The app.
+    pub app: AppId,
+    /// The rule.
+    pub rule: R,
+    /// Told of the committed mutations.
+    pub follower: Option<Arc<dyn Follower>>,
+}
+
+impl<R> Write<R> {
+    /// Tells the follower, if any, of what committed.
+    pub fn committed(&self, mutations: &[Mutation]) {
+        if let Some(f) = &self.follower {
+            f.committed(&self.app, mutations);
+        }
+    }
+}
+
 /// A storage engine: runs rules in transactions and plain statements.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Runs a write rule in one transaction that holds the app's write lock: loads
     /// what it needs, plans, writes the plan, commits, then hands the mutations to
     /// `follower` before another write of the app can commit.
-    async fn write<R: Rule + 'static>(
-        &self,
-        app: &AppId,
-        rule: R,
-        follower: Option<Arc<dyn Follower>>,
-    ) -> StoreResult<R::Outcome>;
+    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<R::Outcome>;
 
     /// Runs a read rule on one consistent snapshot.
     async fn read<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome>;
@@ -203,7 +217,14 @@ impl<B: Backend> Registry<B> {
 
     async fn write<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome> {
         let follower = self.index.clone().map(|i| i as Arc<dyn Follower>);
-        self.backend.write(app, rule, follower).await
+        let app = app.clone();
+        self.backend
+            .write(Write {
+                app,
+                rule,
+                follower,
+            })
+            .await
     }
 
     /// Resolves alias and cid leaves to ordinals.
@@ -327,7 +348,7 @@ impl<B: Backend> DeviceStore for Registry<B> {
             cids: cids.to_vec(),
             on,
         };
-        self.write(app, rule).await
+        self.write(app, rule).await.map(drop)
     }
 
     async fn apply_badge(&self, app: &AppId, cids: &[Cid], op: BadgeOp) -> StoreResult<()> {
@@ -335,7 +356,7 @@ impl<B: Backend> DeviceStore for Registry<B> {
             cids: cids.to_vec(),
             op,
         };
-        self.write(app, rule).await
+        self.write(app, rule).await.map(drop)
     }
 
     async fn bind_device_tokens(

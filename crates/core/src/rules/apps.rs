@@ -1,7 +1,7 @@
 //! Apps and their settings: bind_dt channels, UMS channels, senders and grants,
 //! custom identity names.
 
-use super::{Mutation, Needs, Planner, Rule, Secret, State, Want};
+use super::{Mutation, Needs, Planner, Rule, Secret, State};
 use crate::error::Error;
 use crate::ums::SenderKind;
 use crate::user::IdentityName;
@@ -18,9 +18,9 @@ impl Rule for CreateApp {
     type Outcome = ();
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.app();
-        w.done()
+        state.wants(|w| {
+            w.app();
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
@@ -60,9 +60,9 @@ impl Rule for SetDtTypes {
     type Outcome = ();
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.app();
-        w.done()
+        state.wants(|w| {
+            w.app();
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
@@ -98,9 +98,9 @@ impl Rule for CreateUmsChannel {
     type Outcome = ();
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.ums();
-        w.done()
+        state.wants(|w| {
+            w.ums();
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
@@ -132,9 +132,9 @@ impl Rule for CreateUmsSender {
     type Outcome = ();
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.ums();
-        w.done()
+        state.wants(|w| {
+            w.ums();
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
@@ -162,9 +162,9 @@ impl Rule for GrantUmsSender {
     type Outcome = ();
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.ums();
-        w.done()
+        state.wants(|w| {
+            w.ums();
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
@@ -197,9 +197,9 @@ impl Rule for CreateIdentityName {
     type Outcome = ();
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.identity_names();
-        w.done()
+        state.wants(|w| {
+            w.identity_names();
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {

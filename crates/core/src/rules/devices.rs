@@ -72,11 +72,11 @@ impl Rule for UpsertDevices {
     type Outcome = Vec<Cid>;
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.app()
-            .devices(self.devices.iter().filter_map(|d| d.cid.as_ref()));
-        w.login_days(self.devices.iter().filter_map(|d| d.cid.as_ref()));
-        w.done()
+        state.wants(|w| {
+            w.app()
+                .devices(self.devices.iter().filter_map(|d| d.cid.as_ref()));
+            w.login_days(self.devices.iter().filter_map(|d| d.cid.as_ref()));
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<Cid>, Error> {
@@ -158,9 +158,9 @@ impl Rule for RecordDeviceEvent {
     type Outcome = ();
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices([&self.cid]).login_days([&self.cid]);
-        w.done()
+        state.wants(|w| {
+            w.devices([&self.cid]).login_days([&self.cid]);
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
@@ -193,14 +193,48 @@ impl Rule for RecordDeviceEvent {
     }
 }
 
-/// The known devices of a batch, in input order: one unknown cid refuses the batch.
-fn known_all(plan: &Planner<'_>, cids: &[Cid]) -> Result<Vec<(Cid, u32, Device)>, Error> {
-    cids.iter()
-        .map(|c| {
-            let d = plan.known_device(c)?;
-            Ok((c.clone(), d.ordinal, d.device.clone()))
+/// A rule that changes each device of a batch on its own, in input order, each seeing
+/// the effect of the entries before it (the same cid twice applies twice).
+pub trait PerDevice: Send + Sync {
+    /// Whether one unknown cid refuses the whole batch (else it answers `false`).
+    const ALL_OR_NOTHING: bool;
+
+    /// The batch.
+    fn cids(&self) -> &[Cid];
+
+    /// The answer for one existing device, and the change to make, if any.
+    fn change(&self, cid: &Cid, ordinal: u32, d: &Device) -> (bool, Option<Mutation>);
+}
+
+impl<T: PerDevice> Rule for T {
+    type Outcome = Vec<bool>;
+
+    fn needs(&self, state: &State) -> Needs {
+        state.wants(|w| {
+            w.devices(self.cids());
         })
-        .collect()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<bool>, Error> {
+        if T::ALL_OR_NOTHING {
+            for cid in self.cids() {
+                plan.known_device(cid)?;
+            }
+        }
+        let mut out = Vec::with_capacity(self.cids().len());
+        for cid in self.cids() {
+            let Some(d) = plan.device(cid)? else {
+                out.push(false);
+                continue;
+            };
+            let (answer, m) = self.change(cid, d.ordinal, &d.device);
+            if let Some(m) = m {
+                plan.emit(m);
+            }
+            out.push(answer);
+        }
+        Ok(out)
+    }
 }
 
 /// Sets or clears the blacklist flag of every cid, or of none if one is unknown.
@@ -212,28 +246,20 @@ pub struct SetBlacklisted {
     pub on: bool,
 }
 
-impl Rule for SetBlacklisted {
-    type Outcome = ();
+impl PerDevice for SetBlacklisted {
+    const ALL_OR_NOTHING: bool = true;
 
-    fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices(&self.cids);
-        w.done()
+    fn cids(&self) -> &[Cid] {
+        &self.cids
     }
 
-    fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
-        for (cid, ordinal, _) in known_all(plan, &self.cids)? {
-            // Read again: an earlier entry of the batch may have set it already.
-            let current = plan.known_device(&cid)?.device.blacklisted;
-            if current != self.on {
-                plan.emit(Mutation::BlacklistSet {
-                    cid,
-                    ordinal,
-                    on: self.on,
-                });
-            }
-        }
-        Ok(())
+    fn change(&self, cid: &Cid, ordinal: u32, d: &Device) -> (bool, Option<Mutation>) {
+        let m = (d.blacklisted != self.on).then(|| Mutation::BlacklistSet {
+            cid: cid.clone(),
+            ordinal,
+            on: self.on,
+        });
+        (true, m)
     }
 }
 
@@ -246,29 +272,21 @@ pub struct ApplyBadge {
     pub op: BadgeOp,
 }
 
-impl Rule for ApplyBadge {
-    type Outcome = ();
+impl PerDevice for ApplyBadge {
+    const ALL_OR_NOTHING: bool = true;
 
-    fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices(&self.cids);
-        w.done()
+    fn cids(&self) -> &[Cid] {
+        &self.cids
     }
 
-    fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
-        for (cid, ordinal, _) in known_all(plan, &self.cids)? {
-            // Read again: the same cid twice in a batch applies the operation twice.
-            let current = plan.known_device(&cid)?.device.badge;
-            let badge = self.op.apply(current);
-            if badge != current {
-                plan.emit(Mutation::BadgeSet {
-                    cid,
-                    ordinal,
-                    badge,
-                });
-            }
-        }
-        Ok(())
+    fn change(&self, cid: &Cid, ordinal: u32, d: &Device) -> (bool, Option<Mutation>) {
+        let badge = self.op.apply(d.badge);
+        let m = (badge != d.badge).then(|| Mutation::BadgeSet {
+            cid: cid.clone(),
+            ordinal,
+            badge,
+        });
+        (true, m)
     }
 }
 

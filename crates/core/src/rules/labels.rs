@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{Mutation, Needs, Planner, Rule, State, Want};
+use super::{Mutation, Needs, PerDevice, Planner, Rule, State, Want};
 use crate::error::Error;
 use crate::ids::{Alias, Cid, TagName};
-use crate::limits;
+use crate::{limits, Device};
 
 /// Binds each cid to its alias, moving cids that had another alias; all or nothing.
 #[derive(Debug, Clone)]
@@ -19,10 +19,10 @@ impl Rule for BindAliases {
     type Outcome = ();
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices(self.pairs.iter().map(|(c, _)| c))
-            .alias_members(self.pairs.iter().map(|(_, a)| a));
-        w.done()
+        state.wants(|w| {
+            w.devices(self.pairs.iter().map(|(c, _)| c))
+                .alias_members(self.pairs.iter().map(|(_, a)| a));
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
@@ -61,9 +61,9 @@ impl Rule for UnbindAliases {
     type Outcome = ();
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices(self.pairs.iter().map(|(c, _)| c));
-        w.done()
+        state.wants(|w| {
+            w.devices(self.pairs.iter().map(|(c, _)| c));
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
@@ -133,9 +133,9 @@ impl Rule for ReplaceTags {
     type Outcome = ();
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices([&self.cid]);
-        w.done()
+        state.wants(|w| {
+            w.devices([&self.cid]);
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
@@ -173,39 +173,23 @@ pub struct AddTag {
     pub cids: Vec<Cid>,
 }
 
-impl Rule for AddTag {
-    type Outcome = Vec<bool>;
+impl PerDevice for AddTag {
+    const ALL_OR_NOTHING: bool = false;
 
-    fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices(&self.cids);
-        w.done()
+    fn cids(&self) -> &[Cid] {
+        &self.cids
     }
 
-    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<bool>, Error> {
-        let mut out = Vec::with_capacity(self.cids.len());
-        for cid in &self.cids {
-            let Some(d) = plan.device(cid)? else {
-                out.push(false);
-                continue;
-            };
-            if d.device.tags.contains(&self.tag) {
-                out.push(true);
-                continue;
-            }
-            if d.device.tags.len() >= limits::TAGS_PER_CID {
-                out.push(false);
-                continue;
-            }
-            let ordinal = d.ordinal;
-            plan.emit(Mutation::TagAdded {
-                cid: cid.clone(),
-                ordinal,
-                tag: self.tag.clone(),
-            });
-            out.push(true);
+    fn change(&self, cid: &Cid, ordinal: u32, d: &Device) -> (bool, Option<Mutation>) {
+        if d.tags.contains(&self.tag) {
+            return (true, None);
         }
-        Ok(out)
+        if d.tags.len() >= limits::TAGS_PER_CID {
+            return (false, None);
+        }
+        let tag = self.tag.clone();
+        let cid = cid.clone();
+        (true, Some(Mutation::TagAdded { cid, ordinal, tag }))
     }
 }
 
@@ -218,32 +202,19 @@ pub struct RemoveTag {
     pub cids: Vec<Cid>,
 }
 
-impl Rule for RemoveTag {
-    type Outcome = Vec<bool>;
+impl PerDevice for RemoveTag {
+    const ALL_OR_NOTHING: bool = false;
 
-    fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices(&self.cids);
-        w.done()
+    fn cids(&self) -> &[Cid] {
+        &self.cids
     }
 
-    fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<bool>, Error> {
-        let mut out = Vec::with_capacity(self.cids.len());
-        for cid in &self.cids {
-            let Some(d) = plan.device(cid)? else {
-                out.push(false);
-                continue;
-            };
-            if d.device.tags.contains(&self.tag) {
-                let ordinal = d.ordinal;
-                plan.emit(Mutation::TagRemoved {
-                    cid: cid.clone(),
-                    ordinal,
-                    tag: self.tag.clone(),
-                });
-            }
-            out.push(true);
-        }
-        Ok(out)
+    fn change(&self, cid: &Cid, ordinal: u32, d: &Device) -> (bool, Option<Mutation>) {
+        let (tag, cid) = (self.tag.clone(), cid.clone());
+        let had = d.tags.contains(&tag);
+        (
+            true,
+            had.then_some(Mutation::TagRemoved { cid, ordinal, tag }),
+        )
     }
 }

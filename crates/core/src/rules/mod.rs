@@ -31,11 +31,11 @@ pub use apps::{
     CreateApp, CreateIdentityName, CreateUmsChannel, CreateUmsSender, GrantUmsSender, SetDtTypes,
 };
 pub use devices::{
-    ApplyBadge, BindDeviceTokens, DtBinding, DtFailure, RecordDeviceEvent, SetBlacklisted,
-    UpsertDevices,
+    ApplyBadge, BindDeviceTokens, DtBinding, DtFailure, PerDevice, RecordDeviceEvent,
+    SetBlacklisted, UpsertDevices,
 };
 pub use labels::{AddTag, BindAliases, RemoveTag, ReplaceTags, UnbindAlias, UnbindAliases};
-pub use mutation::{Mutation, Secret};
+pub use mutation::{Binding, Mutation, Secret};
 pub use users::{DeleteUmsUsers, IdentifyUser, RegisterIdentities, UmsApply};
 
 /// An app's UMS channels, senders, and which channel may write which sender.
@@ -122,6 +122,15 @@ impl Needs {
     /// Whether nothing is missing.
     pub fn is_empty(&self) -> bool {
         self == &Needs::default()
+    }
+}
+
+impl State {
+    /// What a rule still needs, as `ask` asks for it.
+    pub fn wants(&self, ask: impl FnOnce(&mut Want<'_>)) -> Needs {
+        let mut w = Want::new(self);
+        ask(&mut w);
+        w.done()
     }
 }
 

@@ -221,27 +221,9 @@ pub enum Mutation {
         kind: String,
     },
     /// A UMS binding value was added.
-    BindingSet {
-        /// The user.
-        uid: Uid,
-        /// Field.
-        field: UmsField,
-        /// Bind id.
-        bind_id: String,
-        /// Value.
-        value: String,
-    },
+    BindingSet(Binding),
     /// A UMS binding value was removed.
-    BindingRemoved {
-        /// The user.
-        uid: Uid,
-        /// Field.
-        field: UmsField,
-        /// Bind id.
-        bind_id: String,
-        /// Value.
-        value: String,
-    },
+    BindingRemoved(Binding),
     /// A UMS channel was created (its secret is a [`Secret`]).
     UmsChannelCreated {
         /// Channel key.
@@ -268,6 +250,30 @@ pub enum Mutation {
         /// The name.
         name: IdentityName,
     },
+}
+
+/// One value of a user's UMS field under a bind id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The user.
+    pub uid: Uid,
+    /// Field.
+    pub field: UmsField,
+    /// Bind id.
+    pub bind_id: String,
+    /// Value.
+    pub value: String,
+}
+
+impl Binding {
+    /// As a user's bindings list it: (field, bind id, value).
+    pub fn triple(&self) -> (String, String, String) {
+        (
+            self.field.as_str().to_owned(),
+            self.bind_id.clone(),
+            self.value.clone(),
+        )
+    }
 }
 
 /// A credential written with a plan; kept out of [`Mutation`] so that no log or feed of
@@ -326,6 +332,12 @@ impl State {
 
     fn user_mut(&mut self, uid: Uid) -> Option<&mut User> {
         self.users.get_mut(&uid).and_then(Option::as_mut)
+    }
+
+    fn with_user(&mut self, uid: Uid, change: impl FnOnce(&mut User)) {
+        if let Some(u) = self.user_mut(uid) {
+            change(u);
+        }
     }
 
     fn alias_leave(&mut self, alias: &Alias, cid: &Cid) {
@@ -525,46 +537,28 @@ impl State {
                 self.identities.insert(pair, None);
             }
             Mutation::UserPropertiesSet { uid, properties } => {
-                if let Some(u) = self.user_mut(*uid) {
-                    u.properties = properties.clone();
-                }
+                self.with_user(*uid, |u| u.properties = properties.clone());
             }
-            Mutation::ContactSet { uid, kind, value } => {
-                if let Some(u) = self.user_mut(*uid) {
-                    match u.contacts.binary_search_by(|(k, _)| k.cmp(kind)) {
-                        Ok(at) => u.contacts[at].1 = value.clone(),
-                        Err(at) => u.contacts.insert(at, (kind.clone(), value.clone())),
-                    }
+            Mutation::ContactSet { uid, kind, value } => self.with_user(*uid, |u| {
+                match u.contacts.binary_search_by(|(k, _)| k.cmp(kind)) {
+                    Ok(at) => u.contacts[at].1 = value.clone(),
+                    Err(at) => u.contacts.insert(at, (kind.clone(), value.clone())),
                 }
-            }
+            }),
             Mutation::ContactRemoved { uid, kind } => {
-                if let Some(u) = self.user_mut(*uid) {
-                    u.contacts.retain(|(k, _)| k != kind);
-                }
+                self.with_user(*uid, |u| u.contacts.retain(|(k, _)| k != kind));
             }
-            Mutation::BindingSet {
-                uid,
-                field,
-                bind_id,
-                value,
-            } => {
-                if let Some(u) = self.user_mut(*uid) {
-                    let b = (field.as_str().to_owned(), bind_id.clone(), value.clone());
-                    if let Err(at) = u.bindings.binary_search(&b) {
-                        u.bindings.insert(at, b);
+            Mutation::BindingSet(b) => {
+                let t = b.triple();
+                self.with_user(b.uid, |u| {
+                    if let Err(at) = u.bindings.binary_search(&t) {
+                        u.bindings.insert(at, t);
                     }
-                }
+                });
             }
-            Mutation::BindingRemoved {
-                uid,
-                field,
-                bind_id,
-                value,
-            } => {
-                if let Some(u) = self.user_mut(*uid) {
-                    u.bindings
-                        .retain(|(f, b, v)| !(f == field.as_str() && b == bind_id && v == value));
-                }
+            Mutation::BindingRemoved(b) => {
+                let t = b.triple();
+                self.with_user(b.uid, |u| u.bindings.retain(|x| x != &t));
             }
             Mutation::UmsChannelCreated { channel_key, code } => {
                 if let Some(c) = &mut self.ums {

@@ -30,9 +30,9 @@ impl Rule for GetDevices {
     type Outcome = Vec<Device>;
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices(&self.cids).login_days(&self.cids);
-        w.done()
+        state.wants(|w| {
+            w.devices(&self.cids).login_days(&self.cids);
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<Device>, Error> {
@@ -61,9 +61,9 @@ impl Rule for AliasOf {
     type Outcome = Option<Alias>;
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices([&self.cid]);
-        w.done()
+        state.wants(|w| {
+            w.devices([&self.cid]);
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<Option<Alias>, Error> {
@@ -82,9 +82,9 @@ impl Rule for TagsOf {
     type Outcome = Vec<TagName>;
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.devices([&self.cid]);
-        w.done()
+        state.wants(|w| {
+            w.devices([&self.cid]);
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<TagName>, Error> {
@@ -103,9 +103,9 @@ impl Rule for CidsOfAlias {
     type Outcome = Vec<Cid>;
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.alias_members([&self.alias]);
-        w.done()
+        state.wants(|w| {
+            w.alias_members([&self.alias]);
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<Cid>, Error> {
@@ -129,9 +129,9 @@ impl Rule for GetUsers {
     type Outcome = Vec<User>;
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.users(self.uids.iter().copied());
-        w.done()
+        state.wants(|w| {
+            w.users(self.uids.iter().copied());
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<User>, Error> {
@@ -156,9 +156,9 @@ impl Rule for FindUser {
     type Outcome = Option<Uid>;
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.identity(&self.name, &self.value);
-        w.done()
+        state.wants(|w| {
+            w.identity(&self.name, &self.value);
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<Option<Uid>, Error> {
@@ -174,9 +174,9 @@ impl Rule for IdentityNames {
     type Outcome = Vec<IdentityName>;
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.identity_names();
-        w.done()
+        state.wants(|w| {
+            w.identity_names();
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<Vec<IdentityName>, Error> {
@@ -192,9 +192,9 @@ impl Rule for GetUmsConfig {
     type Outcome = UmsConfig;
 
     fn needs(&self, state: &State) -> Needs {
-        let mut w = Want::new(state);
-        w.ums();
-        w.done()
+        state.wants(|w| {
+            w.ums();
+        })
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<UmsConfig, Error> {

@@ -1,6 +1,6 @@
 //! The identity graph: UMS bindings, Growth get-or-create, native identify, deletion.
 
-use super::{Mutation, Needs, Planner, Rule, State, Want};
+use super::{Binding, Mutation, Needs, Planner, Rule, State, Want};
 use crate::error::Error;
 use crate::ids::Cid;
 use crate::ums::{UmsField, UmsUserChanges, UmsVerb, BIND_ALL};
@@ -96,89 +96,54 @@ fn values(
         .collect())
 }
 
+/// A user's contact of one kind.
+fn contact_value(plan: &Planner<'_>, uid: Uid, kind: &str) -> Result<Option<String>, Error> {
+    Ok(plan
+        .user(uid)?
+        .contacts
+        .iter()
+        .find(|(k, _)| k == kind)
+        .map(|(_, v)| v.clone()))
+}
+
 fn contact(field: UmsField, bind_id: &str) -> Option<&'static str> {
     (bind_id == BIND_ALL)
         .then(|| field.contact_kind())
         .flatten()
 }
 
-fn bind(
-    plan: &mut Planner<'_>,
-    uid: Uid,
-    field: UmsField,
-    bind_id: &str,
-    value: &str,
-) -> Result<(), Error> {
-    if let Some(kind) = contact(field, bind_id) {
-        let current = plan
-            .user(uid)?
-            .contacts
-            .iter()
-            .find(|(k, _)| k == kind)
-            .map(|(_, v)| v.as_str());
-        if current != Some(value) {
-            plan.emit(Mutation::ContactSet {
+/// Binds (`on`) or unbinds one value of (field, bind id): phone and email under `all`
+/// are the user's contacts; app registration ids also join or leave the identity graph.
+fn bind(plan: &mut Planner<'_>, b: Binding, on: bool) -> Result<(), Error> {
+    let (uid, field) = (b.uid, b.field);
+    if let Some(kind) = contact(field, &b.bind_id) {
+        let has = contact_value(plan, uid, kind)?.as_deref() == Some(b.value.as_str());
+        let kind = kind.to_owned();
+        match (on, has) {
+            (true, false) => plan.emit(Mutation::ContactSet {
                 uid,
-                kind: kind.to_owned(),
-                value: value.to_owned(),
-            });
+                kind,
+                value: b.value,
+            }),
+            (false, true) => plan.emit(Mutation::ContactRemoved { uid, kind }),
+            _ => {}
         }
         return Ok(());
     }
-    if !values(plan, uid, field, bind_id)?
-        .iter()
-        .any(|v| v == value)
-    {
-        plan.emit(Mutation::BindingSet {
-            uid,
-            field,
-            bind_id: bind_id.to_owned(),
-            value: value.to_owned(),
-        });
+    let value = b.value.clone();
+    let has = values(plan, uid, field, &b.bind_id)?.contains(&value);
+    match (on, has) {
+        (true, false) => plan.emit(Mutation::BindingSet(b)),
+        (false, true) => plan.emit(Mutation::BindingRemoved(b)),
+        _ => {}
     }
-    if field == UmsField::App && is_device(plan, value)? {
-        attach(plan, REGISTRATION_ID, value, uid, false)?;
-    }
-    Ok(())
-}
-
-/// Removes a value of a binding; app registration ids also leave the identity graph.
-fn unbind(
-    plan: &mut Planner<'_>,
-    uid: Uid,
-    field: UmsField,
-    bind_id: &str,
-    value: &str,
-) -> Result<(), Error> {
-    if let Some(kind) = contact(field, bind_id) {
-        let has = plan
-            .user(uid)?
-            .contacts
-            .iter()
-            .any(|(k, v)| k == kind && v == value);
-        if has {
-            plan.emit(Mutation::ContactRemoved {
-                uid,
-                kind: kind.to_owned(),
-            });
+    match field {
+        UmsField::App if on && is_device(plan, &value)? => {
+            attach(plan, REGISTRATION_ID, &value, uid, false)
         }
-        return Ok(());
+        UmsField::App if !on => detach(plan, REGISTRATION_ID, &value, uid),
+        _ => Ok(()),
     }
-    if values(plan, uid, field, bind_id)?
-        .iter()
-        .any(|v| v == value)
-    {
-        plan.emit(Mutation::BindingRemoved {
-            uid,
-            field,
-            bind_id: bind_id.to_owned(),
-            value: value.to_owned(),
-        });
-    }
-    if field == UmsField::App {
-        detach(plan, REGISTRATION_ID, value, uid)?;
-    }
-    Ok(())
 }
 
 /// Applies validated UMS changes, upserting users by userid, all or nothing.
@@ -273,27 +238,21 @@ impl Rule for UmsApply {
             let mut changes = u.changes.clone();
             changes.sort_by_key(|c| c.verb);
             for c in &changes {
-                match c.verb {
-                    UmsVerb::Set => {
-                        for old in values(plan, uid, c.field, &c.bind_id)? {
-                            if !c.values.contains(&old) {
-                                unbind(plan, uid, c.field, &c.bind_id, &old)?;
-                            }
-                        }
-                        for v in &c.values {
-                            bind(plan, uid, c.field, &c.bind_id, v)?;
-                        }
-                    }
-                    UmsVerb::Add => {
-                        for v in &c.values {
-                            bind(plan, uid, c.field, &c.bind_id, v)?;
+                let binding = |value: &str| Binding {
+                    uid,
+                    field: c.field,
+                    bind_id: c.bind_id.clone(),
+                    value: value.to_owned(),
+                };
+                if c.verb == UmsVerb::Set {
+                    for old in values(plan, uid, c.field, &c.bind_id)? {
+                        if !c.values.contains(&old) {
+                            bind(plan, binding(&old), false)?;
                         }
                     }
-                    UmsVerb::Del => {
-                        for v in &c.values {
-                            unbind(plan, uid, c.field, &c.bind_id, v)?;
-                        }
-                    }
+                }
+                for v in &c.values {
+                    bind(plan, binding(v), c.verb != UmsVerb::Del)?;
                 }
             }
         }
@@ -485,13 +444,7 @@ impl Rule for IdentifyUser {
             }
         }
         for (kind, value) in &self.identify.contacts {
-            let current = plan
-                .user(uid)?
-                .contacts
-                .iter()
-                .find(|(k, _)| k == kind)
-                .map(|(_, v)| v.clone());
-            if current.as_ref() != Some(value) {
+            if contact_value(plan, uid, kind)?.as_ref() != Some(value) {
                 plan.emit(Mutation::ContactSet {
                     uid,
                     kind: kind.clone(),
