@@ -199,14 +199,7 @@ fn identify_with_the_registration_id_of_no_device_of_the_app_is_unknown_target()
     // DESIGN §1: a device's cid is its `registration_id`; a cid of another app is not a
     // device of this one.
     let mut reg = Bench::new();
-    reg.create_app("app2");
-    reg.run_in(
-        "app2",
-        &UpsertDevices {
-            devices: vec![android("theirs")],
-            now: NOW,
-        },
-    );
+    reg.foreign_device("app2", "theirs");
     for value in ["ghost", "theirs", "not a cid"] {
         let err = reg.refused(&identify(&[(USER_ID, "u"), (REGISTRATION_ID, value)]));
         assert_eq!(err, Error::UnknownTarget, "{value}");
@@ -268,11 +261,7 @@ fn uids_are_never_reused_after_deletion() {
 fn identify_takes_a_device_from_a_deleted_user_as_new() {
     let mut reg = Bench::new();
     reg.register(&["dev1"]);
-    let s = app_sender(&mut reg);
-    reg.ok(&apply(vec![ums(
-        "u1",
-        vec![change(UmsVerb::Add, UmsField::App, &s, &["dev1"])],
-    )]));
+    link(&mut reg, "u1", "dev1");
     let old = uid_of(&mut reg, "u1");
     reg.ok(&delete(&["u1"]));
     let ((uid, created), _) = reg.ok(&identify(&[(REGISTRATION_ID, "dev1")]));

@@ -145,14 +145,7 @@ fn an_unknown_cid_refuses_the_bind_batch() {
     // cid of another app) is `target user is invalid`".
     let mut reg = Bench::new();
     reg.register(&["a"]);
-    reg.create_app("app2");
-    reg.run_in(
-        "app2",
-        &UpsertDevices {
-            devices: vec![android("theirs")],
-            now: NOW,
-        },
-    );
+    reg.foreign_device("app2", "theirs");
     for stranger in ["ghost", "theirs"] {
         let err = reg.refused(&bind(&[("a", "al"), (stranger, "al")]));
         assert_eq!(err, Error::UnknownTarget);

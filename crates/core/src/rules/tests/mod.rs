@@ -209,6 +209,16 @@ impl Bench {
     }
 
     /// Registers Android devices at [`NOW`].
+    /// Creates another app holding one device of its own.
+    fn foreign_device(&mut self, app: &str, cid: &str) {
+        self.create_app(app);
+        let rule = UpsertDevices {
+            devices: vec![android(cid)],
+            now: NOW,
+        };
+        self.run_in(app, &rule);
+    }
+
     fn register(&mut self, cids: &[&str]) {
         self.ok(&UpsertDevices {
             devices: cids.iter().map(|c| android(c)).collect(),

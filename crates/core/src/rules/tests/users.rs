@@ -67,6 +67,18 @@ pub(super) fn app_sender(reg: &mut Bench) -> String {
     reg.read(&GetUmsConfig).senders[0].0.clone()
 }
 
+/// Applies one UMS user's changes, which must be accepted.
+pub(super) fn opt(reg: &mut Bench, userid: &str, changes: Vec<UmsChange>) {
+    reg.ok(&apply(vec![ums(userid, changes)]));
+}
+
+/// Links a device to a UMS user (created if new) through the app's APP sender.
+pub(super) fn link(reg: &mut Bench, userid: &str, cid: &str) {
+    let s = app_sender(reg);
+    let linked = change(UmsVerb::Add, UmsField::App, &s, &[cid]);
+    opt(reg, userid, vec![linked]);
+}
+
 /// The values of (field, bind id) of a user's bindings.
 pub(super) fn bound(user: &User, field: UmsField, bind_id: &str) -> Vec<String> {
     user.bindings
@@ -124,13 +136,14 @@ fn ums_set_replaces_the_values_under_its_bind_id_only() {
     // UMS: `set` "Set up or overwrite"; docs/jiguang.md: "`set` replaces the values under
     // that bind id (values not named are removed)".
     let mut reg = Bench::new();
-    reg.ok(&apply(vec![ums(
+    opt(
+        &mut reg,
         "u1",
         vec![
             change(UmsVerb::Add, UmsField::Tag, BIND_ALL, &["a", "b"]),
             change(UmsVerb::Add, UmsField::Tag, "channel_key_1", &["k"]),
         ],
-    )]));
+    );
     let muts = reg.muts(&apply(vec![ums(
         "u1",
         vec![change(UmsVerb::Set, UmsField::Tag, BIND_ALL, &["b", "c"])],
@@ -141,24 +154,10 @@ fn ums_set_replaces_the_values_under_its_bind_id_only() {
     assert_eq!(bound(&user, UmsField::Tag, BIND_ALL), ["b", "c"]);
     assert_eq!(bound(&user, UmsField::Tag, "channel_key_1"), ["k"]);
     // A single-valued field under a channel key: set replaces the one value.
-    reg.ok(&apply(vec![ums(
-        "u1",
-        vec![change(
-            UmsVerb::Set,
-            UmsField::Wechatoa,
-            "oa_sender",
-            &["open1"],
-        )],
-    )]));
-    reg.ok(&apply(vec![ums(
-        "u1",
-        vec![change(
-            UmsVerb::Set,
-            UmsField::Wechatoa,
-            "oa_sender",
-            &["open2"],
-        )],
-    )]));
+    for openid in ["open1", "open2"] {
+        let set = change(UmsVerb::Set, UmsField::Wechatoa, "oa_sender", &[openid]);
+        opt(&mut reg, "u1", vec![set]);
+    }
     let user = reg.user(uid);
     assert_eq!(bound(&user, UmsField::Wechatoa, "oa_sender"), ["open2"]);
 }
@@ -168,14 +167,15 @@ fn ums_applies_set_then_add_then_del_whatever_the_input_order() {
     // docs/jiguang.md: "Within one user, `set` applies first, then `add`, then `del`";
     // `UmsVerb::Set`: "(applied first)", `Del`: "(applied last)".
     let mut reg = Bench::new();
-    reg.ok(&apply(vec![ums(
+    opt(
+        &mut reg,
         "u1",
         vec![
             change(UmsVerb::Del, UmsField::Tag, BIND_ALL, &["x"]),
             change(UmsVerb::Add, UmsField::Tag, BIND_ALL, &["z", "x"]),
             change(UmsVerb::Set, UmsField::Tag, BIND_ALL, &["y"]),
         ],
-    )]));
+    );
     // In input order it would have been [y]; set, add, del gives [y, z].
     let uid = uid_of(&mut reg, "u1");
     assert_eq!(bound(&reg.user(uid), UmsField::Tag, BIND_ALL), ["y", "z"]);
@@ -187,7 +187,8 @@ fn ums_phone_and_email_under_all_are_the_users_contacts() {
     // "`phone` and `email` under bind id `all` are the user's contacts `mobile_phone` and
     // `email` …; under a channel key they are channel bindings".
     let mut reg = Bench::new();
-    reg.ok(&apply(vec![ums(
+    opt(
+        &mut reg,
         "u1",
         vec![
             change(UmsVerb::Set, UmsField::Phone, BIND_ALL, &["13800000000"]),
@@ -199,7 +200,7 @@ fn ums_phone_and_email_under_all_are_the_users_contacts() {
                 &["13900000000"],
             ),
         ],
-    )]));
+    );
     let uid = uid_of(&mut reg, "u1");
     let user = reg.user(uid);
     assert_eq!(
@@ -218,7 +219,8 @@ fn ums_phone_and_email_under_all_are_the_users_contacts() {
         ["13900000000"]
     );
     // set replaces the one contact.
-    reg.ok(&apply(vec![ums(
+    opt(
+        &mut reg,
         "u1",
         vec![change(
             UmsVerb::Set,
@@ -226,7 +228,7 @@ fn ums_phone_and_email_under_all_are_the_users_contacts() {
             BIND_ALL,
             &["13811111111"],
         )],
-    )]));
+    );
     let user = reg.user(uid);
     assert!(user
         .contacts
@@ -260,16 +262,10 @@ fn ums_app_registration_ids_link_devices_of_the_app_only() {
     // binding only".
     let mut reg = Bench::new();
     reg.register(&["dev1"]);
-    reg.create_app("app2");
-    reg.run_in(
-        "app2",
-        &UpsertDevices {
-            devices: vec![android("theirs")],
-            now: NOW,
-        },
-    );
+    reg.foreign_device("app2", "theirs");
     let s = app_sender(&mut reg);
-    reg.ok(&apply(vec![ums(
+    opt(
+        &mut reg,
         "u1",
         vec![change(
             UmsVerb::Add,
@@ -277,7 +273,7 @@ fn ums_app_registration_ids_link_devices_of_the_app_only() {
             &s,
             &["dev1", "not-a-device", "theirs"],
         )],
-    )]));
+    );
     let uid = uid_of(&mut reg, "u1");
     let user = reg.user(uid);
     assert_eq!(
@@ -312,19 +308,21 @@ fn ums_app_registration_id_moves_the_device_between_users() {
     assert_eq!(reg.user(u1).registration_ids(), ["dev2"]);
     assert_eq!(reg.user(u2).registration_ids(), ["dev1"]);
     // del unlinks.
-    reg.ok(&apply(vec![ums(
+    opt(
+        &mut reg,
         "u2",
         vec![change(UmsVerb::Del, UmsField::App, &s, &["dev1"])],
-    )]));
+    );
     assert_eq!(reg.holder(REGISTRATION_ID, "dev1"), None);
     let user2 = reg.user(u2);
     assert_eq!(user2.registration_ids(), Vec::<&str>::new());
     assert_eq!(bound(&user2, UmsField::App, &s), Vec::<String>::new());
     // set replaces: dev2 leaves, dev1 joins.
-    reg.ok(&apply(vec![ums(
+    opt(
+        &mut reg,
         "u1",
         vec![change(UmsVerb::Set, UmsField::App, &s, &["dev1"])],
-    )]));
+    );
     let user1 = reg.user(u1);
     assert_eq!(user1.registration_ids(), ["dev1"]);
     assert_eq!(bound(&user1, UmsField::App, &s), ["dev1"]);
@@ -341,13 +339,14 @@ fn ums_delete_reports_each_userid_and_frees_what_it_held() {
     let mut reg = Bench::new();
     reg.register(&["dev1"]);
     let s = app_sender(&mut reg);
-    reg.ok(&apply(vec![ums(
+    opt(
+        &mut reg,
         "u1",
         vec![
             change(UmsVerb::Add, UmsField::App, &s, &["dev1"]),
             change(UmsVerb::Set, UmsField::Email, BIND_ALL, &["a@example.com"]),
         ],
-    )]));
+    );
     reg.ok(&apply(vec![ums("u2", vec![])]));
     let (u1, u2) = (uid_of(&mut reg, "u1"), uid_of(&mut reg, "u2"));
     let (existed, muts) = reg.ok(&delete(&["u1", "nobody", "u1"]));
