@@ -148,7 +148,7 @@ impl From<User> for UserOut {
             identities.entry(n).or_default().push(v);
         }
         UserOut {
-            uid: u.uid,
+            uid: u.uid.get(),
             identities,
             properties: u.properties,
             contacts: u.contacts.into_iter().collect(),
@@ -207,7 +207,10 @@ pub(crate) async fn identify(
         .store
         .identify_user(&auth.app, &identify, (state.clock)())
         .await?;
-    Ok(Json(IdentifyOut { uid, created }))
+    Ok(Json(IdentifyOut {
+        uid: uid.get(),
+        created,
+    }))
 }
 
 async fn load(state: &NativeState, auth: &AppAuth, uid: Uid) -> Result<Json<UserOut>, NativeError> {
@@ -233,7 +236,7 @@ pub(crate) async fn get_user(
     auth: AppAuth,
     Path(path): Path<(String, String)>,
 ) -> Result<Json<UserOut>, NativeError> {
-    let uid: Uid = path.1.parse().map_err(|_| Error::NotFound("user".into()))?;
+    let uid = Uid::parse(&path.1).ok_or_else(|| Error::NotFound("user".into()))?;
     load(&state, &auth, uid).await
 }
 
@@ -254,9 +257,12 @@ pub(crate) async fn get_user_by_identity(
     auth: AppAuth,
     Path(path): Path<(String, String, String)>,
 ) -> Result<Json<UserOut>, NativeError> {
+    // A value no identity can hold is held by no user.
+    let value =
+        roster_core::IdentityValue::parse(path.2).map_err(|_| Error::NotFound("user".into()))?;
     let uid = state
         .store
-        .find_user(&auth.app, &path.1, &path.2)
+        .find_user(&auth.app, &path.1, &value)
         .await?
         .ok_or_else(|| Error::NotFound("user".into()))?;
     load(&state, &auth, uid).await

@@ -119,6 +119,20 @@ string_id!(
     }
 );
 
+string_id!(
+    /// A UMS userid, the identity `user_id`: at most 64 of `[A-Za-z0-9_@!#$&*+=.|￥]`.
+    UserId,
+    "userid",
+    crate::ums::validate_userid
+);
+
+string_id!(
+    /// A value of an identity name: 1–256 characters.
+    IdentityValue,
+    "identity value",
+    crate::user::validate_identity_value
+);
+
 fn alias_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || is_cjk(c)
 }

@@ -18,4 +18,4 @@ pub use app::{App, AppCredentials, NewApp};
 pub use audience::{AudienceQuery, DeviceFacts, RegionCode, Selector};
 pub use device::{BadgeOp, Device, DeviceEvent, DeviceKind, DeviceUpsert, DtType, PhoneType};
 pub use error::{Error, ErrorCode, Result};
-pub use ids::{Alias, AppId, Cid, TagName};
+pub use ids::{Alias, AppId, Cid, IdentityValue, TagName, UserId};

@@ -17,8 +17,49 @@ pub const REGISTRATION_ID: &str = "registration_id";
 /// The contact kinds EngageLab knows.
 pub const CONTACT_KINDS: [&str; 4] = ["email", "mobile_phone", "landline_phone", "whatsapp_phone"];
 
-/// A user id: positive, permanent, never reused.
-pub type Uid = i64;
+/// A user id: positive, permanent, never reused (Growth's CUID, EngageLab's EUID).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Uid(i64);
+
+impl Uid {
+    /// The uid a store handed out (stores give positive numbers only).
+    pub const fn new(raw: i64) -> Self {
+        Uid(raw)
+    }
+
+    /// Parses a uid a client sent: a positive decimal number.
+    pub fn parse(s: &str) -> Option<Self> {
+        s.parse().ok().and_then(Self::positive)
+    }
+
+    /// A uid a client sent as a number, if positive.
+    pub fn positive(raw: i64) -> Option<Self> {
+        (raw > 0).then_some(Uid(raw))
+    }
+
+    /// The number.
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+
+    /// The uid after this one.
+    pub const fn next(self) -> Self {
+        Uid(self.0 + 1)
+    }
+}
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<Uid> for serde_json::Value {
+    fn from(u: Uid) -> Self {
+        u.0.into()
+    }
+}
 
 /// An identity name of an app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

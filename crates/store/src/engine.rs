@@ -5,7 +5,7 @@
 
 use roster_core::rules::{AppFacts, Mutation, Needs, Plan, Secret, State, StoredDevice, UmsConfig};
 use roster_core::ums::SenderKind;
-use roster_core::user::{IdentityName, User};
+use roster_core::user::{IdentityName, Uid, User};
 use roster_core::{
     Alias, App, AppCredentials, AppId, Cid, Device, DeviceKind, DtType, PhoneType, TagName,
 };
@@ -70,10 +70,10 @@ enum Fills {
     Foreign(String),
     AliasMembers(Alias),
     Identity(String, String),
-    User(i64),
-    UserIdentities(i64),
-    UserContacts(i64),
-    UserBindings(i64),
+    User(Uid),
+    UserIdentities(Uid),
+    UserContacts(Uid),
+    UserBindings(Uid),
     IdentityNames,
     Channels,
     Senders,
@@ -152,7 +152,7 @@ pub fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
         ));
     }
     for uid in &needs.users {
-        let u = Value::Int(*uid);
+        let u = Value::from(*uid);
         out.push(load(
             Fills::User(*uid),
             "SELECT properties FROM users WHERE uid = $1 AND app_id = $2".into(),
@@ -268,7 +268,7 @@ fn device(r: &[Value]) -> StoreResult<StoredDevice> {
     })
 }
 
-fn user_mut(state: &mut State, uid: i64) -> Option<&mut User> {
+fn user_mut(state: &mut State, uid: Uid) -> Option<&mut User> {
     state.users.get_mut(&uid).and_then(Option::as_mut)
 }
 
@@ -350,7 +350,7 @@ pub fn absorb(l: &Load, rows: Vec<Row>, state: &mut State) -> StoreResult<()> {
             state.alias_members.insert(a.clone(), members);
         }
         Fills::Identity(name, value) => {
-            let uid = rows.first().map(|r| r.int(0)).transpose()?;
+            let uid = rows.first().map(|r| r.int(0)).transpose()?.map(Uid::new);
             state.identities.insert((name.clone(), value.clone()), uid);
         }
         Fills::User(uid) => {
@@ -418,7 +418,7 @@ pub fn absorb(l: &Load, rows: Vec<Row>, state: &mut State) -> StoreResult<()> {
         Fills::NextUid => {
             if let Some(r) = rows.first() {
                 if let Ok(n) = r.int(0) {
-                    state.next_uid = Some(n.max(1));
+                    state.next_uid = Some(Uid::new(n.max(1)));
                 }
             }
         }

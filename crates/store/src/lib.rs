@@ -12,7 +12,7 @@ use roster_core::ums::{SenderKind, UmsUserChanges};
 use roster_core::user::{Identify, IdentityName, Uid, User};
 use roster_core::{
     Alias, App, AppId, AudienceQuery, BadgeOp, Cid, Device, DeviceEvent, DeviceUpsert, DtType,
-    NewApp, PhoneType, TagName,
+    IdentityValue, NewApp, PhoneType, TagName, UserId,
 };
 
 pub mod engine;
@@ -267,13 +267,13 @@ pub trait UserStore: Send + Sync {
     async fn ums_apply(&self, app: &AppId, users: &[UmsUserChanges], now: i64) -> StoreResult<()>;
     /// Deletes users by userid with everything bound to them; per userid, whether it
     /// existed.
-    async fn ums_delete(&self, app: &AppId, userids: &[String]) -> StoreResult<Vec<bool>>;
+    async fn ums_delete(&self, app: &AppId, userids: &[UserId]) -> StoreResult<Vec<bool>>;
     /// Get-or-create: the uid of each value of identity `name`, creating users as needed.
     async fn register_identities(
         &self,
         app: &AppId,
         name: &str,
-        values: &[String],
+        values: &[IdentityValue],
         now: i64,
     ) -> StoreResult<Vec<Uid>>;
     /// Resolves identities to a user by priority (creating one if none matches),
@@ -288,7 +288,12 @@ pub trait UserStore: Send + Sync {
     /// The users that exist among `uids`, in input order.
     async fn get_users(&self, app: &AppId, uids: &[Uid]) -> StoreResult<Vec<User>>;
     /// The user holding an identity value.
-    async fn find_user(&self, app: &AppId, name: &str, value: &str) -> StoreResult<Option<Uid>>;
+    async fn find_user(
+        &self,
+        app: &AppId,
+        name: &str,
+        value: &IdentityValue,
+    ) -> StoreResult<Option<Uid>>;
 }
 
 /// Everything a roster node needs from its store.

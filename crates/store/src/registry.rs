@@ -12,7 +12,7 @@ use roster_core::ums::{SenderKind, UmsUserChanges};
 use roster_core::user::{Identify, IdentityName, Uid, User};
 use roster_core::{
     Alias, App, AppId, AudienceQuery, BadgeOp, Cid, Device, DeviceEvent, DeviceUpsert, DtType,
-    NewApp, Selector, TagName,
+    IdentityValue, NewApp, Selector, TagName, UserId,
 };
 use roster_index::{AppIndex, Index, Node, RebuildStats};
 
@@ -531,8 +531,8 @@ impl<B: Backend> UserStore for Registry<B> {
         self.write(app, rules::UmsApply { users, now }).await
     }
 
-    async fn ums_delete(&self, app: &AppId, userids: &[String]) -> StoreResult<Vec<bool>> {
-        let userids = userids.to_vec();
+    async fn ums_delete(&self, app: &AppId, userids: &[UserId]) -> StoreResult<Vec<bool>> {
+        let userids = userids.iter().map(ToString::to_string).collect();
         self.write(app, rules::DeleteUmsUsers { userids }).await
     }
 
@@ -540,12 +540,12 @@ impl<B: Backend> UserStore for Registry<B> {
         &self,
         app: &AppId,
         name: &str,
-        values: &[String],
+        values: &[IdentityValue],
         now: i64,
     ) -> StoreResult<Vec<Uid>> {
         let rule = rules::RegisterIdentities {
             name: name.to_owned(),
-            values: values.to_vec(),
+            values: values.iter().map(ToString::to_string).collect(),
             now,
         };
         self.write(app, rule).await
@@ -569,10 +569,15 @@ impl<B: Backend> UserStore for Registry<B> {
         self.backend.read(app, reads::GetUsers { uids }).await
     }
 
-    async fn find_user(&self, app: &AppId, name: &str, value: &str) -> StoreResult<Option<Uid>> {
+    async fn find_user(
+        &self,
+        app: &AppId,
+        name: &str,
+        value: &IdentityValue,
+    ) -> StoreResult<Option<Uid>> {
         let rule = reads::FindUser {
             name: name.to_owned(),
-            value: value.to_owned(),
+            value: value.to_string(),
         };
         self.backend.read(app, rule).await
     }

@@ -49,6 +49,14 @@ async fn devices(s: &dyn Store, app: &AppId, n: usize) -> Vec<Cid> {
         .expect("upsert")
 }
 
+fn val(s: &str) -> roster_core::IdentityValue {
+    roster_core::IdentityValue::parse(s).expect("valid identity value")
+}
+
+fn userid(s: &str) -> roster_core::UserId {
+    roster_core::UserId::parse(s).expect("valid userid")
+}
+
 fn cid(s: &str) -> Cid {
     Cid::parse(s).expect("valid cid")
 }
@@ -710,23 +718,26 @@ pub async fn users(s: &dyn Store) {
     }];
     s.ums_apply(&app, &ops, NOW).await.expect("apply");
     let uid = s
-        .find_user(&app, "user_id", "u1")
+        .find_user(&app, "user_id", &val("u1"))
         .await
         .expect("find")
         .expect("u1");
     assert_eq!(
-        s.find_user(&app, "registration_id", dev[0].as_str())
+        s.find_user(&app, "registration_id", &val(dev[0].as_str()))
             .await
             .expect("find"),
         Some(uid)
     );
     assert_eq!(
-        s.find_user(&app, "registration_id", "not-a-device")
+        s.find_user(&app, "registration_id", &val("not-a-device"))
             .await
             .expect("find"),
         None
     );
-    let u = s.get_users(&app, &[uid, 999_999]).await.expect("get");
+    let u = s
+        .get_users(&app, &[uid, roster_core::user::Uid::new(999_999)])
+        .await
+        .expect("get");
     assert_eq!(u.len(), 1);
     assert_eq!(
         u[0].contacts,
@@ -769,13 +780,13 @@ pub async fn users(s: &dyn Store) {
     ];
     s.ums_apply(&app, &ops, NOW).await.expect("apply");
     let u2 = s
-        .find_user(&app, "user_id", "u2")
+        .find_user(&app, "user_id", &val("u2"))
         .await
         .expect("find")
         .expect("u2");
     assert_ne!(u2, uid);
     assert_eq!(
-        s.find_user(&app, "registration_id", dev[0].as_str())
+        s.find_user(&app, "registration_id", &val(dev[0].as_str()))
             .await
             .expect("find"),
         Some(u2)
@@ -786,14 +797,14 @@ pub async fn users(s: &dyn Store) {
     );
     // delete takes everything with it; unknown userids report false
     assert_eq!(
-        s.ums_delete(&app, &["u2".into(), "ghost".into()])
+        s.ums_delete(&app, &[userid("u2"), userid("ghost")])
             .await
             .expect("delete"),
         vec![true, false]
     );
     assert!(s.get_users(&app, &[u2]).await.expect("get").is_empty());
     assert_eq!(
-        s.find_user(&app, "registration_id", dev[0].as_str())
+        s.find_user(&app, "registration_id", &val(dev[0].as_str()))
             .await
             .expect("find"),
         None
@@ -801,14 +812,14 @@ pub async fn users(s: &dyn Store) {
 
     // Growth get-or-create; uids are never reused
     let got = s
-        .register_identities(&app, "phone", &["p1".into(), "p2".into(), "p1".into()], NOW)
+        .register_identities(&app, "phone", &[val("p1"), val("p2"), val("p1")], NOW)
         .await
         .expect("register");
     assert_eq!(got[0], got[2]);
     assert_ne!(got[0], got[1]);
     assert!(got.iter().all(|g| *g > u2), "no uid reused after a delete");
     assert_eq!(
-        s.register_identities(&app, "phone", &["p1".into()], NOW)
+        s.register_identities(&app, "phone", &[val("p1")], NOW)
             .await
             .expect("again"),
         vec![got[0]]
@@ -844,7 +855,7 @@ pub async fn users(s: &dyn Store) {
         .expect("identify");
     assert_eq!((who, created), (uid, false));
     assert_eq!(
-        s.find_user(&app, "anonymous_id", "anon-1")
+        s.find_user(&app, "anonymous_id", &val("anon-1"))
             .await
             .expect("find"),
         Some(uid)

@@ -31,6 +31,12 @@ impl From<u32> for Value {
     }
 }
 
+impl From<roster_core::user::Uid> for Value {
+    fn from(v: roster_core::user::Uid) -> Self {
+        Value::Int(v.get())
+    }
+}
+
 impl From<bool> for Value {
     fn from(v: bool) -> Self {
         Value::Bool(v)

@@ -3,6 +3,7 @@
 use axum::extract::{Request, State};
 use axum::Json;
 use roster_core::quota::LimitedAction;
+use roster_core::user::Uid;
 use roster_core::Cid;
 use serde_json::{json, Value};
 
@@ -22,11 +23,13 @@ pub(crate) async fn query(
     state
         .quota
         .check(&auth.app, &LimitedAction::EngagelabProfile)?;
-    let users = state.store.get_users(&auth.app, &euids).await?;
+    // An EUID that is not positive names no user: it is answered as unknown.
+    let uids: Vec<Uid> = euids.iter().map(|e| Uid::new(*e)).collect();
+    let users = state.store.get_users(&auth.app, &uids).await?;
     let names = state.store.identity_names(&auth.app).await?;
     let mut data = Vec::with_capacity(euids.len());
     for euid in euids {
-        let Some(user) = users.iter().find(|u| u.uid == euid) else {
+        let Some(user) = users.iter().find(|u| u.uid.get() == euid) else {
             data.push(
                 json!({ "euid": euid, "user_identities": null, "user_properties": null,
                               "device_properties": null, "contacts": null, "error_code": 55108 }),

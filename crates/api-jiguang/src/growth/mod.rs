@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::Json as JsonReply;
 use roster_core::quota::LimitedAction;
 use roster_core::user::IDENTITY_VALUE_MAX;
+use roster_core::IdentityValue;
 use serde_json::{json, Value};
 
 pub(crate) mod error;
@@ -61,10 +62,13 @@ pub(crate) async fn register(
         let code = match v.as_str() {
             None | Some("") => 40004,
             Some(s) if s.chars().count() > IDENTITY_VALUE_MAX => 40006,
-            Some(s) => {
-                good.push(s.to_owned());
-                0
-            }
+            Some(s) => match IdentityValue::parse(s) {
+                Ok(v) => {
+                    good.push(v);
+                    0
+                }
+                Err(_) => 40006,
+            },
         };
         codes.push(code);
     }

@@ -6,6 +6,7 @@ use roster_core::ums::{
     validate_userid, BindKind, UmsChange, UmsField, UmsUserChanges, UmsVerb, BIND_ALL,
     USERS_PER_REQUEST,
 };
+use roster_core::UserId;
 use roster_store::UmsConfig;
 use serde_json::{json, Map, Value};
 
@@ -246,8 +247,10 @@ pub(crate) async fn delete(
     let (mut ids, mut fail) = (Vec::new(), Vec::new());
     for v in &list {
         match v.as_str() {
-            Some(id) if validate_userid(id).is_ok() => ids.push(id.to_owned()),
-            Some(id) => fail.push(fail_entry(id.to_owned(), invalid("userid is invalid"))),
+            Some(id) => match UserId::parse(id) {
+                Ok(id) => ids.push(id),
+                Err(_) => fail.push(fail_entry(id.to_owned(), invalid("userid is invalid"))),
+            },
             None => {
                 return Err(UmsError::invalid(
                     "the request body must be a JSON array of userids",
@@ -257,7 +260,7 @@ pub(crate) async fn delete(
     }
     let found = state.store.ums_delete(&auth.app, &ids).await?;
     let mut success = Vec::new();
-    for (id, existed) in ids.into_iter().zip(found) {
+    for (id, existed) in ids.into_iter().map(String::from).zip(found) {
         if existed {
             success.push(id);
         } else {

@@ -9,10 +9,16 @@ use crate::ids::{AppId, Cid};
 use crate::user::{IdentityName, Uid};
 
 /// Every app's facts, complete: a fact not held is a fact that does not exist.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Memory {
     apps: BTreeMap<AppId, State>,
     next_uid: Uid,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Memory {
@@ -20,7 +26,7 @@ impl Memory {
     pub fn new() -> Self {
         Memory {
             apps: BTreeMap::new(),
-            next_uid: 1,
+            next_uid: Uid::new(1),
         }
     }
 

@@ -352,7 +352,7 @@ impl<'a> Planner<'a> {
     /// Takes the next uid.
     pub fn take_uid(&mut self) -> Result<Uid, Error> {
         let uid = self.state.next_uid.ok_or_else(|| missing("next uid"))?;
-        self.state.next_uid = Some(uid + 1);
+        self.state.next_uid = Some(uid.next());
         Ok(uid)
     }
 }

@@ -495,7 +495,7 @@ impl State {
                     }),
                 );
                 if let Some(n) = &mut self.next_uid {
-                    *n = (*n).max(uid + 1);
+                    *n = (*n).max(uid.next());
                 }
             }
             Mutation::UserDeleted { uid } => {

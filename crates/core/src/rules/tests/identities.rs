@@ -5,7 +5,7 @@ use serde_json::json;
 use super::users::*;
 use super::*;
 use crate::ums::{UmsField, UmsVerb, BIND_ALL};
-use crate::user::{ANONYMOUS_ID, REGISTRATION_ID, USER_ID};
+use crate::user::{Uid, ANONYMOUS_ID, REGISTRATION_ID, USER_ID};
 
 // ---- Growth register ----------------------------------------------------------------------
 
@@ -248,7 +248,7 @@ fn uids_are_never_reused_after_deletion() {
     // DESIGN §1: "uid is a positive i64 that never changes and is never reused".
     let mut reg = Bench::new();
     let first = identified(&mut reg, &[(USER_ID, "u")]);
-    assert!(first > 0);
+    assert!(first > Uid::new(0));
     reg.ok(&delete(&["u"]));
     let ((second, created), _) = reg.ok(&identify(&[(USER_ID, "u")]));
     assert!(created);

@@ -172,20 +172,23 @@ fn ums_apply_asks_for_holders_then_users_then_what_a_set_may_drop() {
             ..Needs::default()
         }
     );
-    state.identities.insert(key(USER_ID, "u7"), Some(7));
+    state
+        .identities
+        .insert(key(USER_ID, "u7"), Some(Uid::new(7)));
     state.identities.insert(key(USER_ID, "fresh"), None);
     state.identities.insert(key(REGISTRATION_ID, "dev1"), None);
     state.devices.insert(cid("dev1"), stored("dev1", 0));
     assert_eq!(
         rule.needs(&state),
         Needs {
-            users: set(&[7]),
+            users: set(&[Uid::new(7)]),
             ..Needs::default()
         }
     );
-    state
-        .users
-        .insert(7, user(7, &[("app", "S", "old"), ("tag", "all", "t")]));
+    state.users.insert(
+        Uid::new(7),
+        user(Uid::new(7), &[("app", "S", "old"), ("tag", "all", "t")]),
+    );
     assert_eq!(
         rule.needs(&state),
         Needs {
@@ -196,8 +199,8 @@ fn ums_apply_asks_for_holders_then_users_then_what_a_set_may_drop() {
     );
     state
         .identities
-        .insert(key(REGISTRATION_ID, "old"), Some(7));
-    state.next_uid = Some(100);
+        .insert(key(REGISTRATION_ID, "old"), Some(Uid::new(7)));
+    state.next_uid = Some(Uid::new(100));
     assert!(rule.needs(&state).is_empty());
     let done = plan(&rule, &mut state).expect("plan");
     assert_eq!(
@@ -211,7 +214,7 @@ fn ums_apply_asks_for_holders_then_users_then_what_a_set_may_drop() {
             "IdentitySet"
         ]
     );
-    assert_eq!(state.next_uid, Some(101));
+    assert_eq!(state.next_uid, Some(Uid::new(101)));
 }
 
 #[test]
@@ -247,11 +250,11 @@ fn identify_asks_for_a_new_uid_only_when_no_identity_is_held() {
     // Held: the holder is loaded instead.
     state
         .identities
-        .insert(key(REGISTRATION_ID, "dev1"), Some(3));
+        .insert(key(REGISTRATION_ID, "dev1"), Some(Uid::new(3)));
     assert_eq!(
         rule.needs(&state),
         Needs {
-            users: set(&[3]),
+            users: set(&[Uid::new(3)]),
             ..Needs::default()
         }
     );
