@@ -115,22 +115,15 @@ impl PgStore {
             .await
             .db()?
             .get(0);
-        let done = usize::try_from(done).unwrap_or(0);
-        if done > MIGRATIONS.len() {
-            return Err(StoreError::Backend(format!(
-                "database schema version {done} is newer than this roster ({})",
-                MIGRATIONS.len()
-            )));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        for (version, sql) in roster_store::pending_migrations(done, MIGRATIONS)? {
             tx.batch_execute(sql).await.db()?;
             tx.execute(
                 "INSERT INTO roster_migrations (version) VALUES ($1)",
-                &[&((i + 1) as i64)],
+                &[&version],
             )
             .await
             .db()?;
-            tracing::info!(version = i + 1, "applied postgres migration");
+            tracing::info!(version, "applied postgres migration");
         }
         tx.commit().await.db()
     }

@@ -182,20 +182,12 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let done: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .db()?;
-    let done = usize::try_from(done).unwrap_or(0);
-    if done > MIGRATIONS.len() {
-        return Err(StoreError::Backend(format!(
-            "database schema version {done} is newer than this roster ({})",
-            MIGRATIONS.len()
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+    for (version, sql) in roster_store::pending_migrations(done, MIGRATIONS)? {
         let tx = conn.transaction().db()?;
         tx.execute_batch(sql).db()?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)
-            .db()?;
+        tx.pragma_update(None, "user_version", version).db()?;
         tx.commit().db()?;
-        tracing::info!(version = i + 1, "applied sqlite migration");
+        tracing::info!(version, "applied sqlite migration");
     }
     Ok(())
 }

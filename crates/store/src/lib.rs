@@ -48,6 +48,22 @@ impl From<StoreError> for roster_core::Error {
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The migrations still to run, numbered from 1, given how many a database records as
+/// done; a database newer than this roster is refused rather than touched.
+pub fn pending_migrations<'a>(
+    done: i64,
+    all: &'a [&'a str],
+) -> StoreResult<impl Iterator<Item = (i64, &'a str)> + 'a> {
+    let done = usize::try_from(done).unwrap_or(0);
+    if done > all.len() {
+        return Err(StoreError::Backend(format!(
+            "database schema version {done} is newer than this roster ({})",
+            all.len()
+        )));
+    }
+    Ok((done..all.len()).map(move |i| (i as i64 + 1, all[i])))
+}
+
 /// Apps and their configuration.
 #[async_trait]
 pub trait AppStore: Send + Sync {
