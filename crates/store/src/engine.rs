@@ -286,7 +286,7 @@ pub fn step<R: roster_core::rules::Rule + ?Sized>(
     state: &State,
     dialect: &Dialect,
 ) -> Option<Step> {
-    let needs = rule.needs(state);
+    let needs = roster_core::rules::needs(rule, state);
     if needs.is_empty() {
         return None;
     }

@@ -16,6 +16,7 @@ pub struct CreateApp {
 
 impl Rule for CreateApp {
     type Outcome = ();
+    const APP_MUST_EXIST: bool = false;
 
     fn needs(&self, state: &State) -> Needs {
         state.wants(|w| {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{plan, Mutation, Needs, Rule, State};
+use super::{plan, Mutation, Needs, Plan, Rule, State};
 use crate::error::Error;
 use crate::ids::{AppId, Cid};
 use crate::user::{IdentityName, Uid};
@@ -37,9 +37,18 @@ impl Memory {
         app: &AppId,
         rule: &R,
     ) -> Result<(R::Outcome, Vec<Mutation>), Error> {
+        self.plan(app, rule).map(|p| (p.outcome, p.mutations))
+    }
+
+    /// Like [`Memory::run`], with the whole plan (secrets included).
+    pub fn plan<R: Rule + ?Sized>(
+        &mut self,
+        app: &AppId,
+        rule: &R,
+    ) -> Result<Plan<R::Outcome>, Error> {
         let mut state = self.apps.get(app).cloned().unwrap_or_default();
         loop {
-            let needs = rule.needs(&state);
+            let needs = super::needs(rule, &state);
             if needs.is_empty() {
                 break;
             }
@@ -56,7 +65,7 @@ impl Memory {
         if matches!(state.app, Some(Some(_))) {
             self.apps.insert(app.clone(), state);
         }
-        Ok((planned.outcome, planned.mutations))
+        Ok(planned)
     }
 
     fn load(&self, app: &AppId, needs: &Needs, state: &mut State) {

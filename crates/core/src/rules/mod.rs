@@ -249,6 +249,10 @@ pub trait Rule: Send + Sync {
     /// What the caller gets back.
     type Outcome: Send + 'static;
 
+    /// Whether the rule applies only to an app that exists (every write but creating
+    /// one); on an unknown app it is refused with `NotFound("app")`, whatever it is.
+    const APP_MUST_EXIST: bool = true;
+
     /// What is still missing from `state` before the rule can decide. Called until it
     /// is empty; each call may ask for facts that depend on facts loaded before.
     fn needs(&self, state: &State) -> Needs;
@@ -374,10 +378,21 @@ pub struct Plan<O> {
     pub secrets: Vec<Secret>,
 }
 
+/// What is still missing before `rule` can be planned on `state`: what it asks for,
+/// and the app itself when it must exist. Load it and ask again until it is empty.
+pub fn needs<R: Rule + ?Sized>(rule: &R, state: &State) -> Needs {
+    let mut needs = rule.needs(state);
+    needs.app |= R::APP_MUST_EXIST && state.app.is_none();
+    needs
+}
+
 /// Runs `rule` to its plan on `state`, whose facts the caller has loaded until
-/// [`Rule::needs`] came back empty. On refusal `state` may hold half a plan: discard it.
+/// [`needs`] came back empty. On refusal `state` may hold half a plan: discard it.
 pub fn plan<R: Rule + ?Sized>(rule: &R, state: &mut State) -> Result<Plan<R::Outcome>, Error> {
     let mut planner = Planner::new(state);
+    if R::APP_MUST_EXIST {
+        planner.app()?;
+    }
     let outcome = rule.decide(&mut planner)?;
     let (mutations, secrets) = planner.finish();
     Ok(Plan {

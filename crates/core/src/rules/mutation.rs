@@ -560,14 +560,15 @@ impl State {
                 let t = b.triple();
                 self.with_user(b.uid, |u| u.bindings.retain(|x| x != &t));
             }
+            // Kept in key order, the order every backend reads them in.
             Mutation::UmsChannelCreated { channel_key, code } => {
                 if let Some(c) = &mut self.ums {
-                    c.channels.push((channel_key.clone(), code.clone()));
+                    insert_sorted(&mut c.channels, (channel_key.clone(), code.clone()));
                 }
             }
             Mutation::UmsSenderCreated { code, kind } => {
                 if let Some(c) = &mut self.ums {
-                    c.senders.push((code.clone(), *kind));
+                    insert_sorted(&mut c.senders, (code.clone(), *kind));
                 }
             }
             Mutation::UmsSenderGranted {
@@ -576,8 +577,8 @@ impl State {
             } => {
                 if let Some(c) = &mut self.ums {
                     let g = (channel_key.clone(), sender_code.clone());
-                    if !c.grants.contains(&g) {
-                        c.grants.push(g);
+                    if let Err(at) = c.grants.binary_search(&g) {
+                        c.grants.insert(at, g);
                     }
                 }
             }
@@ -588,5 +589,12 @@ impl State {
                 }
             }
         }
+    }
+}
+
+/// Inserts `item` into a list sorted by its (unique) first field.
+fn insert_sorted<V>(list: &mut Vec<(String, V)>, item: (String, V)) {
+    if let Err(at) = list.binary_search_by(|(k, _)| k.cmp(&item.0)) {
+        list.insert(at, item);
     }
 }

@@ -28,6 +28,7 @@ pub fn login_freq<'a>(days: impl IntoIterator<Item = &'a i64>, now: i64) -> i64 
 
 impl Rule for GetDevices {
     type Outcome = Vec<Device>;
+    const APP_MUST_EXIST: bool = false;
 
     fn needs(&self, state: &State) -> Needs {
         state.wants(|w| {
@@ -59,6 +60,7 @@ pub struct AliasOf {
 
 impl Rule for AliasOf {
     type Outcome = Option<Alias>;
+    const APP_MUST_EXIST: bool = false;
 
     fn needs(&self, state: &State) -> Needs {
         state.wants(|w| {
@@ -80,6 +82,7 @@ pub struct TagsOf {
 
 impl Rule for TagsOf {
     type Outcome = Vec<TagName>;
+    const APP_MUST_EXIST: bool = false;
 
     fn needs(&self, state: &State) -> Needs {
         state.wants(|w| {
@@ -101,6 +104,7 @@ pub struct CidsOfAlias {
 
 impl Rule for CidsOfAlias {
     type Outcome = Vec<Cid>;
+    const APP_MUST_EXIST: bool = false;
 
     fn needs(&self, state: &State) -> Needs {
         state.wants(|w| {
@@ -127,6 +131,7 @@ pub struct GetUsers {
 
 impl Rule for GetUsers {
     type Outcome = Vec<User>;
+    const APP_MUST_EXIST: bool = false;
 
     fn needs(&self, state: &State) -> Needs {
         state.wants(|w| {
@@ -154,6 +159,7 @@ pub struct FindUser {
 
 impl Rule for FindUser {
     type Outcome = Option<Uid>;
+    const APP_MUST_EXIST: bool = false;
 
     fn needs(&self, state: &State) -> Needs {
         state.wants(|w| {
@@ -172,6 +178,7 @@ pub struct IdentityNames;
 
 impl Rule for IdentityNames {
     type Outcome = Vec<IdentityName>;
+    const APP_MUST_EXIST: bool = false;
 
     fn needs(&self, state: &State) -> Needs {
         state.wants(|w| {
@@ -190,6 +197,7 @@ pub struct GetUmsConfig;
 
 impl Rule for GetUmsConfig {
     type Outcome = UmsConfig;
+    const APP_MUST_EXIST: bool = false;
 
     fn needs(&self, state: &State) -> Needs {
         state.wants(|w| {
@@ -226,6 +234,7 @@ impl Ordinals {
 
 impl Rule for Ordinals {
     type Outcome = Vec<u32>;
+    const APP_MUST_EXIST: bool = false;
 
     fn needs(&self, state: &State) -> Needs {
         let mut w = Want::new(state);

@@ -4,7 +4,8 @@
 use super::*;
 use crate::rules::reads::{GetUmsConfig, IdentityNames};
 use crate::rules::{
-    plan, CreateIdentityName, CreateUmsChannel, CreateUmsSender, GrantUmsSender, Secret, SetDtTypes,
+    plan, AppFacts, CreateIdentityName, CreateUmsChannel, CreateUmsSender, GrantUmsSender, Secret,
+    SetDtTypes,
 };
 use crate::ums::SenderKind;
 use crate::user::IdentityName;
@@ -192,6 +193,10 @@ fn ums_channel_codes_are_unique_in_the_app() {
 fn a_new_ums_channel_secret_is_a_secret() {
     let mut state = State {
         ums: Some(Default::default()),
+        app: Some(Some(AppFacts {
+            next_ordinal: 0,
+            enabled_dt_types: Vec::new(),
+        })),
         ..State::default()
     };
     let done = plan(&channel("k", "c"), &mut state).expect("channel");
@@ -291,19 +296,19 @@ fn identity_names_come_back_in_resolution_order() {
 }
 
 #[test]
-fn an_accepted_command_on_an_unknown_app_does_not_create_it() {
+fn a_command_on_an_unknown_app_is_refused_and_creates_nothing() {
     // `Memory`: "Every app's facts, complete: a fact not held is a fact that does not
-    // exist"; `app_ids`: "Every app id". An upsert of no devices needs the app, finds it
-    // absent, and is accepted with nothing to do.
+    // exist"; `app_ids`: "Every app id". Every write but creating an app needs its app:
+    // even an upsert of no devices is `NotFound("app")` on an unknown one.
     let mut reg = Bench::new();
-    let (cids, muts) = reg.run_in(
-        "ghostapp",
+    let refused = reg.mem.run(
+        &app_id("ghostapp"),
         &UpsertDevices {
             devices: vec![],
             now: NOW,
         },
     );
-    assert_eq!((cids, muts), (vec![], vec![]));
+    assert_eq!(refused.err(), Some(Error::NotFound("app".into())));
     assert_eq!(reg.mem.app_ids(), [app_id("app1")]);
     assert!(reg.mem.state(&app_id("ghostapp")).is_none());
 }

@@ -80,7 +80,7 @@ fn bind_dt_looks_for_other_apps_only_after_its_own() {
             })
             .collect(),
     };
-    let mut state = State::default();
+    let mut state = with_app();
     let needs = rule.needs(&state);
     assert_eq!(
         needs,
@@ -159,7 +159,7 @@ fn ums_apply_asks_for_holders_then_users_then_what_a_set_may_drop() {
         ],
         now: NOW,
     };
-    let mut state = State::default();
+    let mut state = with_app();
     assert_eq!(
         rule.needs(&state),
         Needs {
@@ -280,4 +280,15 @@ fn a_rule_never_mistakes_an_unloaded_fact_for_an_absent_one() {
     absent.devices.insert(cid("a"), None);
     let err = plan(&AliasOf { cid: cid("a") }, &mut absent).expect_err("absent");
     assert_eq!(err, Error::UnknownTarget);
+}
+
+/// A state whose app is loaded and exists, as the engine leaves it before a write.
+fn with_app() -> State {
+    State {
+        app: Some(Some(crate::rules::AppFacts {
+            next_ordinal: 0,
+            enabled_dt_types: Vec::new(),
+        })),
+        ..State::default()
+    }
 }
