@@ -407,14 +407,25 @@ pub fn absorb(l: &Load, rows: Vec<Row>, state: &mut State) -> StoreResult<()> {
             names.sort_by_key(IdentityName::resolution_key);
             state.identity_names = Some(names);
         }
-        Fills::Channels => state.ums.get_or_insert_with(UmsConfig::default).channels = pairs(rows)?,
+        // Sorted here, in byte order: a database's collation may order text otherwise.
+        Fills::Channels => {
+            let mut channels = pairs(rows)?;
+            channels.sort();
+            state.ums.get_or_insert_with(UmsConfig::default).channels = channels;
+        }
         Fills::Senders => {
-            state.ums.get_or_insert_with(UmsConfig::default).senders = pairs(rows)?
+            let mut senders = pairs(rows)?;
+            senders.sort();
+            state.ums.get_or_insert_with(UmsConfig::default).senders = senders
                 .into_iter()
                 .filter_map(|(c, k)| Some((c, SenderKind::parse(&k)?)))
                 .collect();
         }
-        Fills::Grants => state.ums.get_or_insert_with(UmsConfig::default).grants = pairs(rows)?,
+        Fills::Grants => {
+            let mut grants = pairs(rows)?;
+            grants.sort();
+            state.ums.get_or_insert_with(UmsConfig::default).grants = grants;
+        }
         Fills::NextUid => {
             if let Some(r) = rows.first() {
                 if let Ok(n) = r.int(0) {
