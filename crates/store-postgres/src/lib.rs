@@ -156,7 +156,7 @@ pub(crate) async fn lock_app(tx: &Transaction<'_>, app: &str) -> StoreResult<()>
 
 #[cfg(test)]
 mod tests {
-    use roster_store::suite::Fixture;
+    use roster_store_suite::Fixture;
 
     async fn fixture() -> Fixture {
         let db = roster_test_pg::TestDatabase::new(|url| async move {
@@ -173,5 +173,5 @@ mod tests {
         }
     }
 
-    roster_store::store_test_suite!(fixture);
+    roster_store_suite::store_test_suite!(fixture);
 }

@@ -13,7 +13,6 @@ use roster_core::{
 };
 
 pub mod sql;
-pub mod suite;
 
 /// What a store call can fail with.
 #[derive(Debug, thiserror::Error)]
