@@ -131,7 +131,7 @@ impl PgStore {
 
 #[cfg(test)]
 mod tests {
-    use roster_store::suite::Fixture;
+    use roster_store_suite::Fixture;
 
     async fn fixture() -> Fixture {
         let db = roster_test_pg::TestDatabase::new(|url| async move {
@@ -148,5 +148,5 @@ mod tests {
         }
     }
 
-    roster_store::store_test_suite!(fixture);
+    roster_store_suite::store_test_suite!(fixture);
 }

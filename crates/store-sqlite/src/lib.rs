@@ -194,7 +194,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 
 #[cfg(test)]
 mod tests {
-    use roster_store::suite::Fixture;
+    use roster_store_suite::Fixture;
 
     async fn fixture() -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -205,7 +205,7 @@ mod tests {
         }
     }
 
-    roster_store::store_test_suite!(fixture);
+    roster_store_suite::store_test_suite!(fixture);
 
     #[cfg(unix)]
     #[tokio::test]

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use roster_store::suite::Fixture;
 use roster_store::Registry;
 use roster_store_sqlite::SqliteStore;
+use roster_store_suite::Fixture;
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -17,4 +17,4 @@ async fn fixture() -> Fixture {
     }
 }
 
-roster_store::store_test_suite!(fixture);
+roster_store_suite::store_test_suite!(fixture);

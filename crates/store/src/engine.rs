@@ -829,8 +829,10 @@ pub fn insert_token(app: &AppId, digest: &str, expires_at: i64) -> Vec<Stmt> {
             "DELETE FROM getui_tokens WHERE expires_at < $1",
             vec![horizon.into()],
         ),
+        // Inserts nothing for an unknown app: the caller answers NotFound.
         Stmt::new(
-            "INSERT INTO getui_tokens (digest, app_id, expires_at) VALUES ($1, $2, $3)",
+            "INSERT INTO getui_tokens (digest, app_id, expires_at)
+             SELECT $1, id, CAST($3 AS BIGINT) FROM apps WHERE id = $2",
             vec![digest.into(), app.as_str().into(), expires_at.into()],
         ),
     ]

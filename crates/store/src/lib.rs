@@ -18,7 +18,6 @@ use roster_core::{
 pub mod engine;
 mod registry;
 pub mod sql;
-pub mod suite;
 pub mod value;
 
 pub use registry::{Backend, Follower, Registry, Write};

@@ -96,9 +96,13 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Records a token digest valid until `expires_at` (ms).
     async fn insert_token(&self, app: &AppId, digest: &str, expires_at: i64) -> StoreResult<()> {
-        self.execute(engine::insert_token(app, digest, expires_at))
-            .await
-            .map(drop)
+        let changed = self
+            .execute(engine::insert_token(app, digest, expires_at))
+            .await?;
+        match changed.last() {
+            Some(1) => Ok(()),
+            _ => Err(roster_core::Error::NotFound("app".into()).into()),
+        }
     }
 
     /// The app of a live token.

@@ -1,6 +1,9 @@
-//! The behavioural suite every backend runs: `store_test_suite!(factory)` at the bottom
-//! of a backend crate expands to one test per function here. A factory returns the
+//! Test support, not part of any roster binary: the behavioural suite every store
+//! backend runs. `roster_store_suite::store_test_suite!(factory)` at the bottom of a
+//! backend crate's tests expands to one test per function here. A factory returns the
 //! store and a guard that keeps its files (or database) alive for the test.
+
+pub mod model;
 
 use std::sync::Arc;
 
@@ -9,7 +12,7 @@ use roster_core::{
     Error, NewApp, PhoneType, TagName,
 };
 
-use crate::{DtBinding, DtFailure, Store, StoreError};
+use roster_store::{DtBinding, DtFailure, Store, StoreError};
 
 /// A store under test plus whatever must outlive it.
 pub struct Fixture {
@@ -615,9 +618,9 @@ pub async fn audience(s: &dyn Store) {
 
 /// Credentials, UMS configuration, and the identity graph.
 pub async fn users(s: &dyn Store) {
-    use crate::CredentialKind;
     use roster_core::ums::{SenderKind, UmsChange, UmsField, UmsUserChanges, UmsVerb};
     use roster_core::user::{Identify, IdentityName};
+    use roster_store::CredentialKind;
     let new = NewApp::new("users", NOW).expect("name");
     let app = new.credentials.app_id.clone();
     s.create_app(&new).await.expect("create");
@@ -895,8 +898,8 @@ macro_rules! store_test_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let fixture: $crate::suite::Fixture = $factory().await;
-                $crate::suite::$name(fixture.store.as_ref()).await;
+                let fixture: $crate::Fixture = $factory().await;
+                $crate::$name(fixture.store.as_ref()).await;
                 drop(fixture);
             }
         )*

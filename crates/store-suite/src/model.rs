@@ -1,0 +1,233 @@
+//! The in-memory model as a [`Backend`]: `roster_core::rules::memory::Memory` (the
+//! whole registry on the same rules) plus what is not a rule (apps as created,
+//! credentials, tokens), with counts by brute force. `Registry<ModelBackend>` is the
+//! third party of the differential test, beside SQLite and PostgreSQL.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use roster_core::rules::memory::Memory;
+use roster_core::rules::{Mutation, Rule, Secret, State};
+use roster_core::{App, AppId, AudienceQuery, Cid};
+use roster_index::AppIndex;
+use roster_store::value::{Row, Stmt};
+use roster_store::{Backend, Credential, CredentialKind, StoreError, StoreResult, Write};
+
+#[derive(Default)]
+struct Model {
+    memory: Memory,
+    apps: BTreeMap<AppId, App>,
+    credentials: BTreeMap<String, Credential>,
+    /// digest → (app, expires_at, revoked)
+    tokens: BTreeMap<String, (AppId, i64, bool)>,
+}
+
+/// The in-memory model.
+#[derive(Default)]
+pub struct ModelBackend {
+    model: Mutex<Model>,
+}
+
+impl ModelBackend {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Model) -> T) -> T {
+        let mut m = self.model.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut m)
+    }
+}
+
+fn no_sql() -> StoreError {
+    StoreError::Backend("the in-memory model runs no SQL".into())
+}
+
+impl Model {
+    /// Keeps what a plan says beside its mutations: the app as created, credentials.
+    fn keep(&mut self, app: &AppId, mutations: &[Mutation], secrets: &[Secret]) {
+        for m in mutations {
+            match m {
+                Mutation::AppCreated { name, created_at } => {
+                    let Some(c) = secrets.iter().find_map(|s| match s {
+                        Secret::App(c) => Some(c),
+                        _ => None,
+                    }) else {
+                        continue;
+                    };
+                    for (key, secret, kind) in CredentialKind::defaults(c) {
+                        self.credential(app, key, secret, kind);
+                    }
+                    let app_row = App {
+                        name: name.clone(),
+                        credentials: (**c).clone(),
+                        created_at: *created_at,
+                        enabled_dt_types: Vec::new(),
+                    };
+                    self.apps.insert(app.clone(), app_row);
+                }
+                Mutation::DtTypesSet { types } => {
+                    if let Some(a) = self.apps.get_mut(app) {
+                        a.enabled_dt_types = types.clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+        for s in secrets {
+            if let Secret::UmsChannel {
+                channel_key,
+                secret,
+            } = s
+            {
+                self.credential(app, channel_key, secret, CredentialKind::UmsChannel);
+            }
+        }
+    }
+
+    fn credential(&mut self, app: &AppId, key: &str, secret: &str, kind: CredentialKind) {
+        let c = Credential {
+            app: app.clone(),
+            kind,
+            secret: secret.to_owned(),
+        };
+        self.credentials.insert(key.to_owned(), c);
+    }
+
+    /// The audience of `app`, in ordinal order, by brute force.
+    fn audience(&self, app: &AppId, q: &AudienceQuery) -> Vec<(u32, Cid)> {
+        let Some(state) = self.memory.state(app) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(u32, Cid)> = devices(state)
+            .filter(|d| q.matches(&d.device.facts()))
+            .map(|d| (d.ordinal, d.device.cid.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+fn devices(state: &State) -> impl Iterator<Item = &roster_core::rules::StoredDevice> {
+    state.devices.values().flatten()
+}
+
+#[async_trait]
+impl Backend for ModelBackend {
+    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<R::Outcome> {
+        self.with(|m| {
+            let plan = m.memory.plan(&w.app, &w.rule)?;
+            m.keep(&w.app, &plan.mutations, &plan.secrets);
+            w.committed(&plan.mutations);
+            Ok(plan.outcome)
+        })
+    }
+
+    async fn read<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome> {
+        self.with(|m| Ok(m.memory.run(app, &rule)?.0))
+    }
+
+    async fn query(&self, _: Vec<Stmt>) -> StoreResult<Vec<Vec<Row>>> {
+        Err(no_sql())
+    }
+
+    async fn execute(&self, _: Vec<Stmt>) -> StoreResult<Vec<u64>> {
+        Err(no_sql())
+    }
+
+    async fn scan_index(&self, app: &AppId) -> StoreResult<AppIndex> {
+        Ok(self.with(|m| {
+            let mut index = AppIndex::default();
+            if let Some(state) = m.memory.state(app) {
+                for d in devices(state) {
+                    index.add_device(d.ordinal, &d.device.facts());
+                }
+            }
+            index
+        }))
+    }
+
+    async fn app_ids(&self) -> StoreResult<Vec<AppId>> {
+        Ok(self.with(|m| m.apps.keys().cloned().collect()))
+    }
+
+    async fn get_app(&self, app: &AppId) -> StoreResult<Option<App>> {
+        Ok(self.with(|m| m.apps.get(app).cloned()))
+    }
+
+    async fn find_credential(&self, key: &str) -> StoreResult<Option<Credential>> {
+        Ok(self.with(|m| m.credentials.get(key).cloned()))
+    }
+
+    async fn insert_token(&self, app: &AppId, digest: &str, expires_at: i64) -> StoreResult<()> {
+        self.with(|m| {
+            if !m.apps.contains_key(app) {
+                return Err(roster_core::Error::NotFound("app".into()).into());
+            }
+            let token = (app.clone(), expires_at, false);
+            m.tokens.insert(digest.to_owned(), token);
+            Ok(())
+        })
+    }
+
+    async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>> {
+        Ok(self.with(|m| {
+            m.tokens
+                .get(digest)
+                .filter(|(_, expires, revoked)| !revoked && *expires > now)
+                .map(|(app, _, _)| app.clone())
+        }))
+    }
+
+    async fn revoke_token(&self, app: &AppId, digest: &str) -> StoreResult<bool> {
+        Ok(self.with(|m| match m.tokens.get_mut(digest) {
+            Some((owner, _, revoked)) if owner == app && !*revoked => {
+                *revoked = true;
+                true
+            }
+            _ => false,
+        }))
+    }
+
+    async fn count_audience(&self, app: &AppId, q: &AudienceQuery) -> StoreResult<u64> {
+        Ok(self.with(|m| m.audience(app, q).len() as u64))
+    }
+
+    async fn audience_page(
+        &self,
+        app: &AppId,
+        q: &AudienceQuery,
+        after: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<Vec<(u32, Cid)>> {
+        Ok(self.with(|m| {
+            m.audience(app, q)
+                .into_iter()
+                .filter(|(o, _)| after.is_none_or(|a| *o > a))
+                .take(limit)
+                .collect()
+        }))
+    }
+
+    async fn cids_of_ordinals(
+        &self,
+        app: &AppId,
+        ordinals: &[u32],
+    ) -> StoreResult<Vec<(u32, Cid)>> {
+        Ok(self.with(|m| {
+            let Some(state) = m.memory.state(app) else {
+                return Vec::new();
+            };
+            ordinals
+                .iter()
+                .filter_map(|o| {
+                    devices(state)
+                        .find(|d| d.ordinal == *o)
+                        .map(|d| (*o, d.device.cid.clone()))
+                })
+                .collect()
+        }))
+    }
+}
