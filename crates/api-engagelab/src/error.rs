@@ -20,36 +20,36 @@ pub struct EngagelabError {
 }
 
 impl EngagelabError {
+    const fn new(status: StatusCode, code: i64, message: &'static str) -> Self {
+        EngagelabError {
+            status,
+            code,
+            message,
+        }
+    }
+
     /// 40050: authentication failed.
-    pub const AUTH: Self = Self {
-        status: StatusCode::UNAUTHORIZED,
-        code: 40050,
-        message: "Authentication failed",
-    };
+    pub const AUTH: Self = Self::new(StatusCode::UNAUTHORIZED, 40050, "Authentication failed");
     /// 55004: not 1–100 EUIDs.
-    pub const COUNT: Self = Self {
-        status: StatusCode::BAD_REQUEST,
-        code: 55004,
-        message: "EUID count must be between 1 and 100",
-    };
+    pub const COUNT: Self = Self::new(
+        StatusCode::BAD_REQUEST,
+        55004,
+        "EUID count must be between 1 and 100",
+    );
     /// 55004: the body is not of the documented form.
-    pub const PAYLOAD: Self = Self {
-        status: StatusCode::BAD_REQUEST,
-        code: 55004,
-        message: "Invalid request payload format",
-    };
+    pub const PAYLOAD: Self = Self::new(
+        StatusCode::BAD_REQUEST,
+        55004,
+        "Invalid request payload format",
+    );
     /// 55110: over the rate limit.
-    pub const RATE: Self = Self {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        code: 55110,
-        message: "Too many requests, please try again later.",
-    };
+    pub const RATE: Self = Self::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        55110,
+        "Too many requests, please try again later.",
+    );
     /// 55000: anything the server could not do.
-    pub const SYSTEM: Self = Self {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        code: 55000,
-        message: "System error",
-    };
+    pub const SYSTEM: Self = Self::new(StatusCode::INTERNAL_SERVER_ERROR, 55000, "System error");
 }
 
 impl From<Error> for EngagelabError {
@@ -96,11 +96,7 @@ impl From<Refusal> for EngagelabError {
             | Refusal::UnsupportedEncoding => (55004, Self::PAYLOAD.message),
             Refusal::Unavailable | Refusal::Internal => (55000, Self::SYSTEM.message),
         };
-        EngagelabError {
-            status: r.status(),
-            code,
-            message,
-        }
+        Self::new(r.status(), code, message)
     }
 }
 
