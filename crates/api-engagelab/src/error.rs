@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::Error;
-use roster_edge::Refusal;
+use roster_edge::{Dialect, DialectError, Refusal};
 use serde_json::json;
 
 /// An EngageLab error: `{"code", "message"}`.
@@ -52,10 +52,12 @@ impl EngagelabError {
     pub const SYSTEM: Self = Self::new(StatusCode::INTERNAL_SERVER_ERROR, 55000, "System error");
 }
 
-impl From<Error> for EngagelabError {
+impl DialectError for EngagelabError {
+    const DIALECT: Dialect = Dialect::Engagelab;
+
     /// Exhaustive, so a new domain error does not compile until EngageLab has decided
     /// its code.
-    fn from(e: Error) -> Self {
+    fn table(e: &Error) -> Self {
         match e {
             Error::Invalid(_)
             | Error::Empty(_)
@@ -67,19 +69,12 @@ impl From<Error> for EngagelabError {
             | Error::AlreadyExists(_) => Self::PAYLOAD,
             Error::Unauthenticated(_) | Error::PermissionRequired(_) => Self::AUTH,
             Error::RateLimited { .. } => Self::RATE,
-            Error::Internal(detail) => {
-                tracing::error!(error = %detail, dialect = "engagelab", "internal error");
-                Self::SYSTEM
-            }
+            Error::Internal(_) => Self::SYSTEM,
         }
     }
 }
 
-impl From<roster_store::StoreError> for EngagelabError {
-    fn from(e: roster_store::StoreError) -> Self {
-        Error::from(e).into()
-    }
-}
+roster_edge::answer_domain_errors!(EngagelabError: Error, roster_store::StoreError);
 
 impl From<Refusal> for EngagelabError {
     /// 55004 (the document's parameter code) for what the client sent, 55000 for what
@@ -112,7 +107,7 @@ impl IntoResponse for EngagelabError {
 
 /// A refusal of the edge in EngageLab's envelope.
 pub fn refusal(r: Refusal) -> Response {
-    EngagelabError::from(r).into_response()
+    roster_edge::refusal::<EngagelabError>(r)
 }
 
 pub(crate) async fn method_not_allowed() -> EngagelabError {

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::{Error, ErrorCode};
-use roster_edge::Refusal;
+use roster_edge::{Dialect, DialectError, Refusal};
 use serde::Serialize;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
@@ -218,7 +218,7 @@ impl From<Refusal> for NativeError {
 
 /// A refusal of the edge in the native envelope.
 pub fn refusal(r: Refusal) -> Response {
-    NativeError::from(r).into_response()
+    roster_edge::refusal::<NativeError>(r)
 }
 
 /// The native envelope of a refusal as bytes, for replies written below axum (the
@@ -265,25 +265,20 @@ fn native_message(e: &Error) -> String {
             "rate limit exceeded"
         }
         .to_owned(),
-        Error::Internal(detail) => {
-            tracing::error!(error = %detail, dialect = "native", "internal error");
-            "internal error".to_owned()
-        }
+        Error::Internal(_) => "internal error".to_owned(),
     }
 }
 
-impl From<Error> for NativeError {
-    fn from(e: Error) -> Self {
+impl DialectError for NativeError {
+    const DIALECT: Dialect = Dialect::Native;
+
+    fn table(e: &Error) -> Self {
         let code = e.code();
-        NativeError::new(native_status(code), Code::Domain(code), native_message(&e))
+        NativeError::new(native_status(code), Code::Domain(code), native_message(e))
     }
 }
 
-impl From<roster_store::StoreError> for NativeError {
-    fn from(e: roster_store::StoreError) -> Self {
-        Error::from(e).into()
-    }
-}
+roster_edge::answer_domain_errors!(NativeError: Error, roster_store::StoreError);
 
 impl std::fmt::Display for NativeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
