@@ -5,8 +5,8 @@ use roster_testkit::{s, As, Creds, TestServer};
 use serde_json::{json, Value};
 
 async fn growth(srv: &TestServer, app: &Value, body: Value) -> (StatusCode, Value) {
-    let path = "/smartop/api/v1/user/register";
-    srv.post_as(app, Creds::GROWTH, path, body).await
+    srv.post_as(app, Creds::GROWTH, "/smartop/api/v1/user/register", body)
+        .await
 }
 
 async fn profile(srv: &TestServer, app: &Value, body: Value) -> (StatusCode, Value) {
