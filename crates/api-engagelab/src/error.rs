@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::Error;
-use roster_edge::Refusal;
+use roster_edge::{Dialect, DialectError, Refusal};
 use serde_json::json;
 
 /// An EngageLab error: `{"code", "message"}`.
@@ -20,42 +20,44 @@ pub struct EngagelabError {
 }
 
 impl EngagelabError {
+    const fn new(status: StatusCode, code: i64, message: &'static str) -> Self {
+        EngagelabError {
+            status,
+            code,
+            message,
+        }
+    }
+
     /// 40050: authentication failed.
-    pub const AUTH: Self = Self {
-        status: StatusCode::UNAUTHORIZED,
-        code: 40050,
-        message: "Authentication failed",
-    };
+    pub const AUTH: Self = Self::new(StatusCode::UNAUTHORIZED, 40050, "Authentication failed");
     /// 55004: not 1–100 EUIDs.
-    pub const COUNT: Self = Self {
-        status: StatusCode::BAD_REQUEST,
-        code: 55004,
-        message: "EUID count must be between 1 and 100",
-    };
+    pub const COUNT: Self = Self::new(
+        StatusCode::BAD_REQUEST,
+        55004,
+        "EUID count must be between 1 and 100",
+    );
     /// 55004: the body is not of the documented form.
-    pub const PAYLOAD: Self = Self {
-        status: StatusCode::BAD_REQUEST,
-        code: 55004,
-        message: "Invalid request payload format",
-    };
+    pub const PAYLOAD: Self = Self::new(
+        StatusCode::BAD_REQUEST,
+        55004,
+        "Invalid request payload format",
+    );
     /// 55110: over the rate limit.
-    pub const RATE: Self = Self {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        code: 55110,
-        message: "Too many requests, please try again later.",
-    };
+    pub const RATE: Self = Self::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        55110,
+        "Too many requests, please try again later.",
+    );
     /// 55000: anything the server could not do.
-    pub const SYSTEM: Self = Self {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        code: 55000,
-        message: "System error",
-    };
+    pub const SYSTEM: Self = Self::new(StatusCode::INTERNAL_SERVER_ERROR, 55000, "System error");
 }
 
-impl From<Error> for EngagelabError {
+impl DialectError for EngagelabError {
+    const DIALECT: Dialect = Dialect::Engagelab;
+
     /// Exhaustive, so a new domain error does not compile until EngageLab has decided
     /// its code.
-    fn from(e: Error) -> Self {
+    fn table(e: &Error) -> Self {
         match e {
             Error::Invalid(_)
             | Error::Empty(_)
@@ -67,19 +69,12 @@ impl From<Error> for EngagelabError {
             | Error::AlreadyExists(_) => Self::PAYLOAD,
             Error::Unauthenticated(_) | Error::PermissionRequired(_) => Self::AUTH,
             Error::RateLimited { .. } => Self::RATE,
-            Error::Internal(detail) => {
-                tracing::error!(error = %detail, dialect = "engagelab", "internal error");
-                Self::SYSTEM
-            }
+            Error::Internal(_) => Self::SYSTEM,
         }
     }
 }
 
-impl From<roster_store::StoreError> for EngagelabError {
-    fn from(e: roster_store::StoreError) -> Self {
-        Error::from(e).into()
-    }
-}
+roster_edge::answer_domain_errors!(EngagelabError: Error, roster_store::StoreError);
 
 impl From<Refusal> for EngagelabError {
     /// 55004 (the document's parameter code) for what the client sent, 55000 for what
@@ -96,11 +91,7 @@ impl From<Refusal> for EngagelabError {
             | Refusal::UnsupportedEncoding => (55004, Self::PAYLOAD.message),
             Refusal::Unavailable | Refusal::Internal => (55000, Self::SYSTEM.message),
         };
-        EngagelabError {
-            status: r.status(),
-            code,
-            message,
-        }
+        Self::new(r.status(), code, message)
     }
 }
 
@@ -116,7 +107,7 @@ impl IntoResponse for EngagelabError {
 
 /// A refusal of the edge in EngageLab's envelope.
 pub fn refusal(r: Refusal) -> Response {
-    EngagelabError::from(r).into_response()
+    roster_edge::refusal::<EngagelabError>(r)
 }
 
 pub(crate) async fn method_not_allowed() -> EngagelabError {

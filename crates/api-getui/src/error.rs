@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::quota::LimitedAction;
 use roster_core::Error;
-use roster_edge::Refusal;
+use roster_edge::{Dialect, DialectError, Refusal};
 
 /// An error answered as `{"code": …, "msg": …}` with Getui's HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl From<Refusal> for GetuiError {
 
 /// A refusal of the edge as Getui's envelope.
 pub fn refusal(r: Refusal) -> Response {
-    GetuiError::from(r).into_response()
+    roster_edge::refusal::<GetuiError>(r)
 }
 
 pub(crate) async fn method_not_allowed() -> GetuiError {
@@ -108,14 +108,13 @@ fn getui_code(e: &Error) -> (StatusCode, i64) {
     }
 }
 
-impl From<Error> for GetuiError {
-    fn from(e: Error) -> Self {
-        let (status, code) = getui_code(&e);
-        let msg = match &e {
-            Error::Internal(detail) => {
-                tracing::error!(error = %detail, dialect = "getui", "internal error");
-                "internal error".to_owned()
-            }
+impl DialectError for GetuiError {
+    const DIALECT: Dialect = Dialect::Getui;
+
+    fn table(e: &Error) -> Self {
+        let (status, code) = getui_code(e);
+        let msg = match e {
+            Error::Internal(_) => "internal error".to_owned(),
             Error::RateLimited { .. } => "request rate over limit".to_owned(),
             Error::Unauthenticated(_) => "token is invalid or expired".to_owned(),
             other => other.to_string(),
@@ -124,11 +123,7 @@ impl From<Error> for GetuiError {
     }
 }
 
-impl From<roster_store::StoreError> for GetuiError {
-    fn from(e: roster_store::StoreError) -> Self {
-        Error::from(e).into()
-    }
-}
+roster_edge::answer_domain_errors!(GetuiError: Error, roster_store::StoreError);
 
 impl IntoResponse for GetuiError {
     fn into_response(self) -> Response {

@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 use crate::auth::AdminAuth;
 use crate::error::{ErrorBody, NativeError};
 use crate::json::Body;
-use crate::wire::{DtTypeName, SenderKindName};
 use crate::NativeState;
 use crate::{BAD_PATH, UNAUTHENTICATED_ADMIN};
 
@@ -31,7 +30,7 @@ pub struct CreateApp {
     post, path = "/admin/v1/apps", request_body = CreateApp,
     security(("admin" = [])),
     responses(
-        (status = 201, description = "The app's id and its credentials for every dialect", body = AppCreated),
+        (status = 201, description = "The app's id and its credentials for every dialect", body = AppCredentials),
         (status = 400, description = "Missing, blank, too long or unknown field", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
     )
@@ -40,11 +39,11 @@ pub(crate) async fn create_app(
     State(state): State<NativeState>,
     _admin: AdminAuth,
     Body(req): Body<CreateApp>,
-) -> Result<(StatusCode, Json<AppCreated>), NativeError> {
+) -> Result<(StatusCode, Json<AppCredentials>), NativeError> {
     let app = NewApp::new(&req.name, (state.clock)())?;
     state.store.create_app(&app).await?;
     tracing::info!(app_id = %app.credentials.app_id, "app created");
-    Ok((StatusCode::CREATED, Json(app.credentials.into())))
+    Ok((StatusCode::CREATED, Json(app.credentials)))
 }
 
 /// Getui `bind_dt` channels enabled for an app beyond `wx`, which is always on.
@@ -54,7 +53,7 @@ pub(crate) async fn create_app(
 pub struct DtTypes {
     /// Channel types: `hw`, `hwq`, `ho`, `xm`, `op`, `opg`, `vv`, `mz`, `fcm`, `st`, `sn`,
     /// `ios` (`wx` is accepted and always on).
-    pub types: Vec<DtTypeName>,
+    pub types: Vec<DtType>,
 }
 
 /// Replaces the set of vendor channels the app may bind through Getui `bind_dt`.
@@ -78,7 +77,6 @@ pub(crate) async fn set_dt_types(
     let app = AppId::parse(app_id).map_err(|_| Error::NotFound("app".into()))?;
     let mut types = Vec::with_capacity(req.types.len());
     for t in req.types {
-        let t = DtType::from(t);
         if !t.enabled_by_default() && !types.contains(&t) {
             types.push(t);
         }
@@ -88,7 +86,6 @@ pub(crate) async fn set_dt_types(
     let enabled = DtType::ALL
         .into_iter()
         .filter(|t| t.enabled_by_default() || types.contains(t))
-        .map(DtTypeName::from)
         .collect();
     Ok(Json(DtTypes { types: enabled }))
 }
@@ -223,7 +220,7 @@ pub(crate) async fn create_channel(
 #[serde(deny_unknown_fields)]
 pub struct SenderIn {
     /// `app`, `wechatoa`, `wechatmp` or `alipaylife`.
-    pub kind: SenderKindName,
+    pub kind: SenderKind,
     /// Sender code, 1–64 characters other than the reserved `all`; generated if absent.
     #[schema(min_length = 1, max_length = 64, pattern = "^(?!all$)")]
     pub code: Option<String>,
@@ -233,7 +230,7 @@ pub struct SenderIn {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SenderOut {
     /// Its kind.
-    pub kind: SenderKindName,
+    pub kind: SenderKind,
     /// Its code.
     pub code: String,
 }
@@ -258,14 +255,13 @@ pub(crate) async fn create_sender(
     Body(req): Body<SenderIn>,
 ) -> Result<(StatusCode, Json<SenderOut>), NativeError> {
     let app = existing_app(&state, app).await?;
-    let kind = SenderKind::from(req.kind);
     let code = req
         .code
-        .unwrap_or_else(|| format!("{}_{}", kind.as_str(), random_alnum(8)));
+        .unwrap_or_else(|| format!("{}_{}", req.kind.as_str(), random_alnum(8)));
     if !valid_code(&code) || code == "all" {
         return Err(Error::invalid("code").into());
     }
-    state.store.create_ums_sender(&app, &code, kind).await?;
+    state.store.create_ums_sender(&app, &code, req.kind).await?;
     Ok((
         StatusCode::CREATED,
         Json(SenderOut {
@@ -295,104 +291,4 @@ pub(crate) async fn grant_sender(
     let app = existing_app(&state, path.0).await?;
     state.store.grant_ums_sender(&app, &path.1, &path.2).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A new app's id and its credentials for every dialect (DESIGN.md §3).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AppCreated {
-    /// The app id (Getui `appId` path segment), 22 alphanumeric characters.
-    pub app_id: String,
-    /// Getui.
-    pub getui: GetuiKeys,
-    /// Jiguang UMS.
-    pub ums: UmsKeys,
-    /// Jiguang Growth.
-    pub growth: GrowthKeys,
-    /// EngageLab.
-    pub engagelab: EngagelabKeys,
-}
-
-/// Getui credentials, also the native API's Basic-auth pair.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct GetuiKeys {
-    /// `appkey` of Getui auth; the Basic-auth user of the native API.
-    pub app_key: String,
-    /// Secret of the Getui auth sign; the Basic-auth password of the native API.
-    pub master_secret: String,
-}
-
-/// Jiguang UMS credentials.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UmsKeys {
-    /// App-wide access key.
-    pub access_key: String,
-    /// App-wide access secret.
-    pub access_secret: String,
-    /// Default channel key.
-    pub channel_key: String,
-    /// Default channel master secret.
-    pub channel_master_secret: String,
-    /// Default channel code.
-    pub channel_code: String,
-    /// Default APP sender code; the default channel may write its bindings.
-    pub app_sender_code: String,
-}
-
-/// Jiguang Growth credentials.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct GrowthKeys {
-    /// Basic-auth user.
-    pub project_id: String,
-    /// Basic-auth password.
-    pub project_secret: String,
-}
-
-/// EngageLab credentials.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EngagelabKeys {
-    /// Basic-auth user.
-    pub api_key: String,
-    /// Basic-auth password.
-    pub api_secret: String,
-}
-
-impl From<AppCredentials> for AppCreated {
-    fn from(c: AppCredentials) -> Self {
-        AppCreated {
-            app_id: c.app_id.into(),
-            getui: GetuiKeys {
-                app_key: c.getui.app_key,
-                master_secret: c.getui.master_secret,
-            },
-            ums: UmsKeys {
-                access_key: c.ums.access_key,
-                access_secret: c.ums.access_secret,
-                channel_key: c.ums.channel_key,
-                channel_master_secret: c.ums.channel_master_secret,
-                channel_code: c.ums.channel_code,
-                app_sender_code: c.ums.app_sender_code,
-            },
-            growth: GrowthKeys {
-                project_id: c.growth.project_id,
-                project_secret: c.growth.project_secret,
-            },
-            engagelab: EngagelabKeys {
-                api_key: c.engagelab.api_key,
-                api_secret: c.engagelab.api_secret,
-            },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn app_created_is_the_credentials_json() {
-        let creds = AppCredentials::generate();
-        let core = serde_json::to_value(&creds).expect("json");
-        let native = serde_json::to_value(AppCreated::from(creds)).expect("json");
-        assert_eq!(native, core);
-    }
 }

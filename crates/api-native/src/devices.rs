@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use roster_core::device::validate_region;
 use roster_core::time::getui_datetime;
-use roster_core::{limits, Cid, Device, DeviceUpsert, Error};
+use roster_core::{limits, Cid, Device, DeviceEvent, DeviceKind, DeviceUpsert, Error, PhoneType};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ArrayBuilder, Schema};
 use utoipa::openapi::{Ref, RefOr};
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use crate::auth::AppAuth;
 use crate::error::{ErrorBody, NativeError};
 use crate::json::{Bodies, Body};
-use crate::wire::{DeviceKindName, DeviceStatus, EventType, PhoneTypeName};
+use crate::wire::DeviceStatus;
 use crate::NativeState;
 use crate::{BAD_PATH, UNAUTHENTICATED_APP};
 
@@ -32,9 +32,9 @@ pub struct DeviceIn {
     #[schema(pattern = "^[!-+\\-.0-~]{1,64}$")]
     pub cid: Option<String>,
     /// `app` (default) or `mini_program` (a WeChat mini-program user, bound by Getui `bind_dt/wx`).
-    pub kind: Option<DeviceKindName>,
+    pub kind: Option<DeviceKind>,
     /// `android` or `ios`; required for a new device.
-    pub phone_type: Option<PhoneTypeName>,
+    pub phone_type: Option<PhoneType>,
     /// Vendor brand prefix: `hw`, `xm`, `mz`, `op`, `vv`, `iphone`…
     #[schema(max_length = 256)]
     pub brand: Option<String>,
@@ -109,8 +109,8 @@ fn to_upsert(i: usize, d: DeviceIn) -> Result<DeviceUpsert, Error> {
     }
     Ok(DeviceUpsert {
         cid,
-        kind: d.kind.map(Into::into),
-        phone_type: d.phone_type.map(Into::into),
+        kind: d.kind,
+        phone_type: d.phone_type,
         brand: text(d.brand, "brand", i)?,
         phone_model: text(d.phone_model, "phone_model", i)?,
         package_name: text(d.package_name, "package_name", i)?,
@@ -173,7 +173,7 @@ pub struct EventIn {
     /// `online`, `offline`, or `login` (counts towards `login_freq`, sets
     /// `last_login_time`, and brings the cid online).
     #[serde(rename = "type")]
-    pub kind: EventType,
+    pub kind: DeviceEvent,
     /// When it happened, ms since the epoch (positive); now if absent.
     #[schema(minimum = 1)]
     pub at: Option<i64>,
@@ -205,7 +205,7 @@ pub(crate) async fn event(
     }
     state
         .store
-        .record_device_event(&auth.app, &cid, ev.kind.into(), at)
+        .record_device_event(&auth.app, &cid, ev.kind, at)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -216,9 +216,9 @@ pub struct DeviceOut {
     /// Its id.
     pub cid: String,
     /// `app` or `mini_program`.
-    pub kind: DeviceKindName,
+    pub kind: DeviceKind,
     /// `android` or `ios`.
-    pub phone_type: PhoneTypeName,
+    pub phone_type: PhoneType,
     /// Brand prefix, `unknown` if not known.
     pub brand: String,
     /// Model.
@@ -265,8 +265,8 @@ impl From<Device> for DeviceOut {
         DeviceOut {
             brand: d.getui_brand().to_owned(),
             cid: d.cid.into(),
-            kind: d.kind.into(),
-            phone_type: d.phone_type.into(),
+            kind: d.kind,
+            phone_type: d.phone_type,
             phone_model: d.phone_model,
             package_name: d.package_name,
             client_app_id: d.client_app_id,

@@ -4,8 +4,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::{Error, ErrorCode};
-use roster_edge::Refusal;
+use roster_edge::{Dialect, DialectError, Refusal};
 use serde::Serialize;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
 /// Error reply body.
@@ -25,34 +27,22 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// The stable codes of native errors.
+/// The stable codes of native errors: a domain error's neutral code under its own name
+/// (`invalid_param`, `not_found`…), or the code of an edge refusal no domain error
+/// stands for. Its schema (`ErrorCode`) lists both sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum Code {
+    /// A domain error's neutral code.
+    Domain(ErrorCode),
+    /// An edge refusal's own code.
+    Edge(EdgeCode),
+}
+
+/// The codes of the edge's refusals that no domain error stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-#[schema(as = ErrorCode)]
-pub enum Code {
-    /// A parameter has the wrong form or value, or the body is not the documented JSON
-    /// (400).
-    InvalidParam,
-    /// A required parameter is missing or empty (400).
-    EmptyParam,
-    /// A list or value is longer than its documented limit (400).
-    SizeOverLimit,
-    /// The same entry appears twice in one request (400).
-    Duplicate,
-    /// The device is not in this app (404).
-    UnknownTarget,
-    /// The route, app, user or other named resource does not exist (404).
-    NotFound,
-    /// The resource already exists (409).
-    AlreadyExists,
-    /// Credentials are missing or wrong (401).
-    Unauthenticated,
-    /// The feature is not enabled for the caller (403).
-    PermissionRequired,
-    /// A rate limit or quota is exhausted (429).
-    RateLimited,
-    /// Anything else; details are logged, never returned (500).
-    Internal,
+pub enum EdgeCode {
     /// The route exists but not with this method (405).
     MethodNotAllowed,
     /// The body is larger than the server accepts (413).
@@ -66,6 +56,31 @@ pub enum Code {
     HeadersTooLarge,
     /// The server is at its connection limit; retry later (503).
     Unavailable,
+}
+
+impl utoipa::ToSchema for Code {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ErrorCode".into()
+    }
+}
+
+impl utoipa::PartialSchema for Code {
+    /// One string enum: the domain codes, then the edge's.
+    fn schema() -> RefOr<Schema> {
+        fn names<T: utoipa::PartialSchema>() -> Vec<serde_json::Value> {
+            match T::schema() {
+                RefOr::T(Schema::Object(o)) => o.enum_values.unwrap_or_default(),
+                _ => Vec::new(),
+            }
+        }
+        let mut all = names::<ErrorCode>();
+        all.extend(names::<EdgeCode>());
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(all))
+            .description(Some("The stable codes of native errors."))
+            .into()
+    }
 }
 
 /// The replies the HTTP edge gives to a request for any operation, before or instead of
@@ -165,7 +180,7 @@ impl NativeError {
     pub(crate) fn invalid_body(detail: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            Code::InvalidParam,
+            Code::Domain(ErrorCode::InvalidParam),
             format!("invalid body: {detail}"),
         )
     }
@@ -173,7 +188,7 @@ impl NativeError {
     pub(crate) fn unsupported_media_type(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Code::UnsupportedMediaType,
+            Code::Edge(EdgeCode::UnsupportedMediaType),
             message,
         )
     }
@@ -187,15 +202,15 @@ impl From<Refusal> for NativeError {
     /// The refusal's HTTP status, a stable code and a plain message.
     fn from(r: Refusal) -> Self {
         let code = match r {
-            Refusal::NotFound => Code::NotFound,
-            Refusal::MethodNotAllowed => Code::MethodNotAllowed,
-            Refusal::BadPath | Refusal::BadRequest => Code::InvalidParam,
-            Refusal::BodyTooLarge => Code::PayloadTooLarge,
-            Refusal::UriTooLong => Code::UriTooLong,
-            Refusal::HeadersTooLarge => Code::HeadersTooLarge,
-            Refusal::UnsupportedEncoding => Code::UnsupportedMediaType,
-            Refusal::Unavailable => Code::Unavailable,
-            Refusal::Internal => Code::Internal,
+            Refusal::NotFound => Code::Domain(ErrorCode::NotFound),
+            Refusal::MethodNotAllowed => Code::Edge(EdgeCode::MethodNotAllowed),
+            Refusal::BadPath | Refusal::BadRequest => Code::Domain(ErrorCode::InvalidParam),
+            Refusal::BodyTooLarge => Code::Edge(EdgeCode::PayloadTooLarge),
+            Refusal::UriTooLong => Code::Edge(EdgeCode::UriTooLong),
+            Refusal::HeadersTooLarge => Code::Edge(EdgeCode::HeadersTooLarge),
+            Refusal::UnsupportedEncoding => Code::Edge(EdgeCode::UnsupportedMediaType),
+            Refusal::Unavailable => Code::Edge(EdgeCode::Unavailable),
+            Refusal::Internal => Code::Domain(ErrorCode::Internal),
         };
         NativeError::new(r.status(), code, r.message())
     }
@@ -203,7 +218,7 @@ impl From<Refusal> for NativeError {
 
 /// A refusal of the edge in the native envelope.
 pub fn refusal(r: Refusal) -> Response {
-    NativeError::from(r).into_response()
+    roster_edge::refusal::<NativeError>(r)
 }
 
 /// The native envelope of a refusal as bytes, for replies written below axum (the
@@ -212,20 +227,20 @@ pub fn refusal_json(r: Refusal) -> Vec<u8> {
     serde_json::to_vec(&NativeError::from(r).body()).unwrap_or_default()
 }
 
-/// The one table from neutral codes to HTTP status and native code.
-fn native_code(code: ErrorCode) -> (StatusCode, Code) {
+/// The one table from neutral codes to HTTP status; the native code is the neutral
+/// code itself.
+fn native_status(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::InvalidParam => (StatusCode::BAD_REQUEST, Code::InvalidParam),
-        ErrorCode::EmptyParam => (StatusCode::BAD_REQUEST, Code::EmptyParam),
-        ErrorCode::SizeOverLimit => (StatusCode::BAD_REQUEST, Code::SizeOverLimit),
-        ErrorCode::Duplicate => (StatusCode::BAD_REQUEST, Code::Duplicate),
-        ErrorCode::UnknownTarget => (StatusCode::NOT_FOUND, Code::UnknownTarget),
-        ErrorCode::NotFound => (StatusCode::NOT_FOUND, Code::NotFound),
-        ErrorCode::AlreadyExists => (StatusCode::CONFLICT, Code::AlreadyExists),
-        ErrorCode::Unauthenticated => (StatusCode::UNAUTHORIZED, Code::Unauthenticated),
-        ErrorCode::PermissionRequired => (StatusCode::FORBIDDEN, Code::PermissionRequired),
-        ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, Code::RateLimited),
-        ErrorCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, Code::Internal),
+        ErrorCode::InvalidParam
+        | ErrorCode::EmptyParam
+        | ErrorCode::SizeOverLimit
+        | ErrorCode::Duplicate => StatusCode::BAD_REQUEST,
+        ErrorCode::UnknownTarget | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::AlreadyExists => StatusCode::CONFLICT,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::PermissionRequired => StatusCode::FORBIDDEN,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -250,25 +265,20 @@ fn native_message(e: &Error) -> String {
             "rate limit exceeded"
         }
         .to_owned(),
-        Error::Internal(detail) => {
-            tracing::error!(error = %detail, dialect = "native", "internal error");
-            "internal error".to_owned()
-        }
+        Error::Internal(_) => "internal error".to_owned(),
     }
 }
 
-impl From<Error> for NativeError {
-    fn from(e: Error) -> Self {
-        let (status, code) = native_code(e.code());
-        NativeError::new(status, code, native_message(&e))
+impl DialectError for NativeError {
+    const DIALECT: Dialect = Dialect::Native;
+
+    fn table(e: &Error) -> Self {
+        let code = e.code();
+        NativeError::new(native_status(code), Code::Domain(code), native_message(e))
     }
 }
 
-impl From<roster_store::StoreError> for NativeError {
-    fn from(e: roster_store::StoreError) -> Self {
-        Error::from(e).into()
-    }
-}
+roster_edge::answer_domain_errors!(NativeError: Error, roster_store::StoreError);
 
 impl std::fmt::Display for NativeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -305,29 +315,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_code_has_a_distinct_reply() {
-        let codes = [
-            ErrorCode::InvalidParam,
-            ErrorCode::EmptyParam,
-            ErrorCode::SizeOverLimit,
-            ErrorCode::Duplicate,
-            ErrorCode::UnknownTarget,
-            ErrorCode::NotFound,
-            ErrorCode::AlreadyExists,
-            ErrorCode::Unauthenticated,
-            ErrorCode::PermissionRequired,
-            ErrorCode::RateLimited,
-            ErrorCode::Internal,
-        ];
-        let names: std::collections::HashSet<_> = codes.iter().map(|c| native_code(*c).1).collect();
-        assert!(!names.contains(&Code::MethodNotAllowed));
-        assert_eq!(names.len(), codes.len());
+    fn every_code_has_a_distinct_name() {
+        use utoipa::PartialSchema;
+        let names = match Code::schema() {
+            RefOr::T(Schema::Object(o)) => o.enum_values.unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let distinct: std::collections::HashSet<_> = names.iter().map(|n| n.to_string()).collect();
+        assert_eq!((names.len(), distinct.len()), (17, 17));
+        for code in [
+            Code::Domain(ErrorCode::InvalidParam),
+            Code::Domain(ErrorCode::Internal),
+            Code::Edge(EdgeCode::MethodNotAllowed),
+            Code::Edge(EdgeCode::Unavailable),
+        ] {
+            let name = serde_json::to_value(code).unwrap_or_default();
+            assert!(names.contains(&name), "{name}");
+        }
         assert_eq!(
-            native_code(ErrorCode::Unauthenticated).0,
+            serde_json::to_value(Code::Domain(ErrorCode::PermissionRequired)).ok(),
+            Some(serde_json::json!("permission_required"))
+        );
+        assert_eq!(
+            native_status(ErrorCode::Unauthenticated),
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(
-            native_code(ErrorCode::InvalidParam).0,
+            native_status(ErrorCode::InvalidParam),
             StatusCode::BAD_REQUEST
         );
     }
@@ -371,7 +385,7 @@ mod tests {
             (unknown.status, unknown.code, unknown.message.as_str()),
             (
                 StatusCode::NOT_FOUND,
-                Code::UnknownTarget,
+                Code::Domain(ErrorCode::UnknownTarget),
                 "no such device in this app"
             )
         );

@@ -7,17 +7,21 @@ use crate::device::DtType;
 use crate::error::Error;
 use crate::ids::{random_alnum, random_hex, AppId};
 
-/// Getui credentials.
+/// Getui credentials, also the native API's Basic-auth pair.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = GetuiKeys))]
 pub struct GetuiCredentials {
-    /// `appkey` in the auth body.
+    /// `appkey` of Getui auth; the Basic-auth user of the native API.
     pub app_key: String,
-    /// Secret mixed into the auth sign.
+    /// Secret of the Getui auth sign; the Basic-auth password of the native API.
     pub master_secret: String,
 }
 
 /// Jiguang UMS credentials.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = UmsKeys))]
 pub struct UmsCredentials {
     /// App-wide access key.
     pub access_key: String,
@@ -29,12 +33,14 @@ pub struct UmsCredentials {
     pub channel_master_secret: String,
     /// Default channel code.
     pub channel_code: String,
-    /// Default APP sender code.
+    /// Default APP sender code; the default channel may write its bindings.
     pub app_sender_code: String,
 }
 
 /// Jiguang Growth credentials.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = GrowthKeys))]
 pub struct GrowthCredentials {
     /// Basic-auth user.
     pub project_id: String,
@@ -44,6 +50,8 @@ pub struct GrowthCredentials {
 
 /// EngageLab credentials.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = EngagelabKeys))]
 pub struct EngagelabCredentials {
     /// Basic-auth user.
     pub api_key: String,
@@ -51,10 +59,13 @@ pub struct EngagelabCredentials {
     pub api_secret: String,
 }
 
-/// Everything `app create` returns: the contract of DESIGN.md §3.
+/// A new app's id and its credentials for every dialect (DESIGN.md §3).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AppCreated))]
 pub struct AppCredentials {
-    /// The app id (Getui `appId` path segment).
+    /// The app id (Getui `appId` path segment), 22 alphanumeric characters.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub app_id: AppId,
     /// Getui.
     pub getui: GetuiCredentials,

@@ -8,6 +8,7 @@ use crate::limits;
 
 /// Operating system of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum PhoneType {
     /// Android.
@@ -43,8 +44,10 @@ impl PhoneType {
     }
 }
 
-/// What kind of client a cid belongs to.
+/// What kind of client a cid belongs to: `app` (the push SDK) or `mini_program` (a
+/// WeChat mini-program user, bound by Getui `bind_dt/wx`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceKind {
     /// An app with the push SDK (the default).
@@ -73,8 +76,10 @@ impl DeviceKind {
     }
 }
 
-/// A channel whose device token Getui `bind_dt/{type}` binds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A vendor channel Getui `bind_dt` binds tokens of (`wx` is always enabled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
 pub enum DtType {
     /// WeChat mini-program (enabled by default).
     Wx,
@@ -272,8 +277,11 @@ pub fn validate_region(code: &str) -> Result<(), Error> {
     }
 }
 
-/// A device event from the native API.
+/// A device event: `online`, `offline`, or `login` (counts towards `login_freq`, sets
+/// `last_login_time`, and brings the cid online).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = EventType))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceEvent {
     /// The cid connected.
@@ -349,6 +357,23 @@ mod tests {
         assert!(validate_region("11000000").is_ok());
         assert!(validate_region("1100000").is_err());
         assert!(validate_region("1100000a").is_err());
+    }
+
+    /// The serde names (what the native API reads and writes) are the `as_str` names.
+    #[test]
+    fn serde_names_are_the_wire_names() {
+        fn name(v: impl Serialize) -> Option<String> {
+            serde_json::to_value(v).ok()?.as_str().map(str::to_owned)
+        }
+        for t in DtType::ALL {
+            assert_eq!(name(t).as_deref(), Some(t.as_str()));
+        }
+        for p in [PhoneType::Android, PhoneType::Ios] {
+            assert_eq!(name(p).as_deref(), Some(p.as_str()));
+        }
+        for k in [DeviceKind::App, DeviceKind::MiniProgram] {
+            assert_eq!(name(k).as_deref(), Some(k.as_str()));
+        }
     }
 
     #[test]

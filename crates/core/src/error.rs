@@ -1,8 +1,11 @@
 //! The neutral error every layer speaks. Dialects map [`ErrorCode`] to their own
 //! business code and HTTP status in one exhaustive match.
 
-/// What kind of failure an [`Error`] is, independent of any wire format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What kind of failure an [`Error`] is, independent of any wire format. Its serde
+/// name (`invalid_param`, `not_found`…) is the stable name a dialect may use as is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// A parameter has the wrong form or value.
     InvalidParam,

@@ -26,6 +26,7 @@ pub enum BindKind {
 
 /// A UMS sender's channel kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SenderKind {
     /// An app (JPush registration ids).
@@ -39,6 +40,14 @@ pub enum SenderKind {
 }
 
 impl SenderKind {
+    /// Every kind.
+    pub const ALL: [SenderKind; 4] = [
+        SenderKind::App,
+        SenderKind::Wechatoa,
+        SenderKind::Wechatmp,
+        SenderKind::Alipaylife,
+    ];
+
     /// Wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,14 +60,7 @@ impl SenderKind {
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            SenderKind::App,
-            SenderKind::Wechatoa,
-            SenderKind::Wechatmp,
-            SenderKind::Alipaylife,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -237,6 +239,18 @@ pub fn validate_userid(userid: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sender_kind_names() {
+        for k in SenderKind::ALL {
+            assert_eq!(SenderKind::parse(k.as_str()), Some(k));
+            let serde_name = serde_json::to_value(k).ok();
+            assert_eq!(
+                serde_name.as_ref().and_then(|v| v.as_str()),
+                Some(k.as_str())
+            );
+        }
+    }
 
     #[test]
     fn userids() {

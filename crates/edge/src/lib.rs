@@ -1,7 +1,9 @@
 //! The HTTP edge vocabulary the dialect crates and the server share: which dialect
 //! owns a path ([`Dialect`]), what the edge refuses before or instead of a handler
-//! ([`Refusal`], answered by each dialect in its own envelope), and reading a body so
-//! that a body too large or badly encoded is a refusal, never a domain error.
+//! ([`Refusal`], answered by each dialect in its own envelope), how a dialect's error
+//! type plugs its tables into the one conversion they share ([`DialectError`]), and
+//! reading a body so that a body too large or badly encoded is a refusal, never a
+//! domain error.
 
 #![forbid(unsafe_code)]
 
@@ -9,7 +11,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use roster_core::AppId;
+use axum::response::{IntoResponse, Response};
+use roster_core::{AppId, Error};
 
 /// The largest request body the edge reads by default, in bytes (after decompression).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -141,6 +144,47 @@ impl Refusal {
             Refusal::Internal => "internal error",
         }
     }
+}
+
+/// A dialect's error type: its answer to each edge refusal (`From<Refusal>`, one
+/// exhaustive match), its answer to each domain error ([`DialectError::table`], one
+/// exhaustive match), and its envelope (`IntoResponse`). [`domain_error`] and
+/// [`refusal`] are the conversions every dialect shares.
+pub trait DialectError: From<Refusal> + IntoResponse {
+    /// The dialect, named in the log line of an internal error.
+    const DIALECT: Dialect;
+
+    /// The dialect's answer to a domain error: its one table. An internal error's detail
+    /// has been logged already (see [`domain_error`]) and is never part of the answer.
+    fn table(e: &Error) -> Self;
+}
+
+/// A domain error in the envelope of `E`. The detail of an internal error is logged
+/// here, once, naming the dialect; the caller gets the dialect's generic answer.
+pub fn domain_error<E: DialectError>(e: Error) -> E {
+    if let Error::Internal(detail) = &e {
+        tracing::error!(error = %detail, dialect = E::DIALECT.as_str(), "internal error");
+    }
+    E::table(&e)
+}
+
+/// `From<S>` for a [`DialectError`], for each source `S` that converts into the domain
+/// `Error` (the domain error itself, the store's), through [`domain_error`]: `?` then
+/// answers any of them in the dialect's envelope.
+#[macro_export]
+macro_rules! answer_domain_errors {
+    ($dialect:ty: $($source:ty),+ $(,)?) => {$(
+        impl From<$source> for $dialect {
+            fn from(e: $source) -> Self {
+                $crate::domain_error(e.into())
+            }
+        }
+    )+};
+}
+
+/// A refusal of the edge in the envelope of `E`.
+pub fn refusal<E: DialectError>(r: Refusal) -> Response {
+    E::from(r).into_response()
 }
 
 /// Reads a whole request body. A body over the edge's limit is

@@ -1,7 +1,10 @@
 //! Test helpers: [`TestServer`] runs roster in-process on port 0 over a temporary data
 //! directory, with a clock tests can move forward; [`RosterProcess`] runs the real
 //! binary as a [`Launch`] describes (arguments, environment, output captured to a
-//! file); [`Getui`] is a small client for the Getui dialect.
+//! file); [`Getui`] is a small client for the Getui dialect, [`Native`] one for the
+//! native API, and [`TestServer::call`] makes any JSON call as the admin or with one of
+//! an app's Basic-auth pairs ([`Creds`]); [`Fixture`] is a server with an app and its
+//! devices.
 //!
 //! Every reply a [`TestServer`] gives on a native path is recorded and, when the server
 //! is restarted or dropped, checked against the OpenAPI document ([`openapi`]): a reply
@@ -17,7 +20,10 @@ use reqwest::{Method, StatusCode};
 use roster_server::{Running, Settings};
 use serde_json::{json, Value};
 
+mod client;
 pub mod openapi;
+
+pub use client::{request, send, As, Creds, Fixture, Native};
 
 /// A fresh PostgreSQL database per test, on a throwaway cluster (see `roster-test-pg`).
 pub use roster_test_pg::TestDatabase as TestPostgres;
@@ -177,18 +183,10 @@ pub async fn register(
     app: &Value,
     devices: Value,
 ) -> Vec<String> {
-    let r = http
-        .post(format!("{base}/api/v1/apps/{}/devices", s(&app["app_id"])))
-        .basic_auth(
-            s(&app["getui"]["app_key"]),
-            Some(s(&app["getui"]["master_secret"])),
-        )
-        .json(&devices)
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(r.status(), StatusCode::OK, "register devices");
-    let body: Value = r.json().await.expect("json");
+    let path = format!("/api/v1/apps/{}/devices", s(&app["app_id"]));
+    let req = request(http, base, Method::POST, &path, As::App(app, Creds::NATIVE));
+    let (status, body) = send(req, Some(&devices)).await;
+    assert_eq!(status, StatusCode::OK, "register devices: {body}");
     body["cids"]
         .as_array()
         .expect("cids")

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::Error;
-use roster_edge::Refusal;
+use roster_edge::{Dialect, DialectError, Refusal};
 use serde_json::json;
 
 /// Jiguang's rate-limit code across its REST APIs.
@@ -74,21 +74,16 @@ fn growth_code(e: &Error) -> (StatusCode, i64, &'static str) {
     }
 }
 
-impl From<Error> for GrowthError {
-    fn from(e: Error) -> Self {
-        if let Error::Internal(detail) = &e {
-            tracing::error!(error = %detail, dialect = "growth", "internal error");
-        }
-        let (status, code, msg) = growth_code(&e);
+impl DialectError for GrowthError {
+    const DIALECT: Dialect = Dialect::Growth;
+
+    fn table(e: &Error) -> Self {
+        let (status, code, msg) = growth_code(e);
         Self::new(status, code, msg)
     }
 }
 
-impl From<roster_store::StoreError> for GrowthError {
-    fn from(e: roster_store::StoreError) -> Self {
-        Error::from(e).into()
-    }
-}
+roster_edge::answer_domain_errors!(GrowthError: Error, roster_store::StoreError);
 
 impl From<Refusal> for GrowthError {
     /// The HTTP status as the code where the table has nothing closer. A body over the
@@ -122,7 +117,7 @@ impl IntoResponse for GrowthError {
 
 /// A refusal of the edge in the Growth envelope.
 pub fn refusal(r: Refusal) -> Response {
-    GrowthError::from(r).into_response()
+    roster_edge::refusal::<GrowthError>(r)
 }
 
 #[cfg(test)]

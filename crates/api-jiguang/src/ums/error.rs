@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::Error;
-use roster_edge::Refusal;
+use roster_edge::{Dialect, DialectError, Refusal};
 use serde_json::json;
 
 /// A whole-request UMS failure: `{"code", "data": "", "message"}`.
@@ -59,14 +59,13 @@ pub(crate) fn ums_code(e: &Error) -> (StatusCode, i64) {
     }
 }
 
-impl From<Error> for UmsError {
-    fn from(e: Error) -> Self {
-        let (status, code) = ums_code(&e);
-        let message = match &e {
-            Error::Internal(detail) => {
-                tracing::error!(error = %detail, dialect = "ums", "internal error");
-                "server error".to_owned()
-            }
+impl DialectError for UmsError {
+    const DIALECT: Dialect = Dialect::Ums;
+
+    fn table(e: &Error) -> Self {
+        let (status, code) = ums_code(e);
+        let message = match e {
+            Error::Internal(_) => "server error".to_owned(),
             other => other.to_string(),
         };
         UmsError {
@@ -77,11 +76,7 @@ impl From<Error> for UmsError {
     }
 }
 
-impl From<roster_store::StoreError> for UmsError {
-    fn from(e: roster_store::StoreError) -> Self {
-        Error::from(e).into()
-    }
-}
+roster_edge::answer_domain_errors!(UmsError: Error, roster_store::StoreError);
 
 impl From<Refusal> for UmsError {
     /// 4004 for what the client sent, 5000 for what the server could not do.
@@ -117,7 +112,7 @@ impl IntoResponse for UmsError {
 
 /// A refusal of the edge in the UMS envelope.
 pub fn refusal(r: Refusal) -> Response {
-    UmsError::from(r).into_response()
+    roster_edge::refusal::<UmsError>(r)
 }
 
 #[cfg(test)]

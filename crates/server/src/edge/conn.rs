@@ -17,14 +17,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{CONNECTION, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
-use http_body::Frame;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use roster_edge::{Dialect, Refusal};
@@ -34,7 +33,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use super::body::OnEnd;
+use super::body::Hooked;
 use super::{refusal, EdgeLimits};
 
 /// Serves `app` on `listener` until `shutdown` turns true, then lets in-flight requests
@@ -138,7 +137,7 @@ async fn serve_conn(
         let mut req = req.map(|body| {
             state.body_pending(true);
             let state = state.clone();
-            Body::new(OnEnd::new(body, move || state.body_pending(false)))
+            Body::new(Hooked::on_end(body, move || state.body_pending(false)))
         });
         if over_cap {
             req.extensions_mut().insert(OverCap);
@@ -149,7 +148,9 @@ async fn serve_conn(
                 Ok(resp) => resp,
                 Err(never) => match never {},
             };
-            Ok::<_, std::convert::Infallible>(resp.map(|b| Body::new(InFlight { inner: b, state })))
+            // The response is done, for the watchdog, once its body has been sent or dropped.
+            let resp = resp.map(|b| Body::new(Hooked::on_drop(b, move || state.response_done())));
+            Ok::<_, std::convert::Infallible>(resp)
         }
     });
     let conn = http1::Builder::new()
@@ -295,38 +296,6 @@ impl ConnState {
                 None => notified.await,
             }
         }
-    }
-}
-
-/// A response body that tells the connection when it is done (sent or dropped).
-struct InFlight {
-    inner: Body,
-    state: Arc<ConnState>,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.state.response_done();
-    }
-}
-
-impl HttpBody for InFlight {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 

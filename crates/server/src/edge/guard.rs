@@ -19,7 +19,7 @@ use roster_edge::{Dialect, Refusal};
 use tracing::field::{display, Empty};
 use tracing::{Instrument, Span};
 
-use super::body::OnEnd;
+use super::body::Hooked;
 use super::refusal;
 
 /// The route that answered a request, set by [`route_info`] inside the router.
@@ -124,7 +124,7 @@ fn track_request_body(req: Request) -> (Request, Arc<AtomicBool>) {
     let (parts, body) = req.into_parts();
     let done = Arc::new(AtomicBool::new(false));
     let flag = done.clone();
-    let body = Body::new(OnEnd::new(body, move || {
+    let body = Body::new(Hooked::on_end(body, move || {
         flag.store(true, Ordering::Release)
     }));
     (Request::from_parts(parts, body), done)

@@ -1,25 +1,19 @@
 //! Getui `user/count` and the native audience API over HTTP.
 
-use roster_testkit::{s, TestServer};
+use reqwest::Method;
+use roster_testkit::{s, Fixture, Getui, TestServer};
 use serde_json::{json, Value};
 
-async fn setup() -> (TestServer, Value, roster_testkit::Getui, Vec<String>) {
-    let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let cids = srv
-        .register(
-            &app,
-            json!([
-                { "phone_type": "android", "region": "11010000", "brand": "hw" },
-                { "phone_type": "android", "region": "31010000", "brand": "xm" },
-                { "phone_type": "android", "region": "44010000", "notification_switch": false },
-                { "phone_type": "ios", "region": "11020000", "brand": "iphone" },
-                { "phone_type": "ios" }
-            ]),
-        )
-        .await;
-    let g = srv.getui(&app).await;
-    (srv, app, g, cids)
+async fn setup() -> (TestServer, Value, Getui, Vec<String>) {
+    let f = Fixture::start(json!([
+        { "phone_type": "android", "region": "11010000", "brand": "hw" },
+        { "phone_type": "android", "region": "31010000", "brand": "xm" },
+        { "phone_type": "android", "region": "44010000", "notification_switch": false },
+        { "phone_type": "ios", "region": "11020000", "brand": "iphone" },
+        { "phone_type": "ios" }
+    ]))
+    .await;
+    (f.srv, f.app, f.getui, f.cids)
 }
 
 fn cond(key: &str, values: Value, opt: &str) -> Value {
@@ -157,14 +151,10 @@ async fn native_count_and_streamed_cids() {
     g.post(&format!("/user/black/cid/{}", cids[1]), json!(null))
         .await
         .ok();
-    let base = format!("{}/api/v1/apps/{}/audience", srv.base, s(&app["app_id"]));
+    let native = srv.native(&app);
     let post = |path: &str, body: Value| {
-        srv.http
-            .post(format!("{base}/{path}"))
-            .basic_auth(
-                s(&app["getui"]["app_key"]),
-                Some(s(&app["getui"]["master_secret"])),
-            )
+        native
+            .request(Method::POST, &format!("/audience/{path}"))
             .json(&body)
             .send()
     };
@@ -221,16 +211,8 @@ async fn counts_survive_restart_and_listing_pages_through_many() {
         12_502
     );
     let r = srv
-        .http
-        .post(format!(
-            "{}/api/v1/apps/{}/audience/cids",
-            srv.base,
-            s(&app["app_id"])
-        ))
-        .basic_auth(
-            s(&app["getui"]["app_key"]),
-            Some(s(&app["getui"]["master_secret"])),
-        )
+        .native(&app)
+        .request(Method::POST, "/audience/cids")
         .json(&json!({ "selector": { "phone_type": "ios" } }))
         .send()
         .await

@@ -2,20 +2,17 @@
 
 use std::path::Path;
 
-use roster_testkit::{create_app, register, Getui, RosterProcess, TestServer, ADMIN_TOKEN};
+use roster_testkit::{create_app, register, Fixture, Getui, RosterProcess, ADMIN_TOKEN};
 use serde_json::json;
 
 #[tokio::test]
 async fn in_process_restart_keeps_everything() {
-    let mut srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let cids = srv
-        .register(
-            &app,
-            json!([{ "phone_type": "android" }, { "phone_type": "ios" }]),
-        )
-        .await;
-    let g = srv.getui(&app).await;
+    let Fixture {
+        mut srv,
+        app,
+        getui: g,
+        cids,
+    } = Fixture::start(json!([{ "phone_type": "android" }, { "phone_type": "ios" }])).await;
     let token = g.token.clone();
     g.post(
         "/user/alias",

@@ -1,13 +1,10 @@
-use roster_testkit::TestServer;
+use roster_testkit::{Fixture, Getui, TestServer};
 use serde_json::{json, Value};
 
-async fn setup(n: usize) -> (TestServer, roster_testkit::Getui, Vec<String>) {
-    let srv = TestServer::start().await;
-    let app = srv.create_app().await;
+async fn setup(n: usize) -> (TestServer, Getui, Vec<String>) {
     let devices: Vec<Value> = (0..n).map(|_| json!({ "phone_type": "android" })).collect();
-    let cids = srv.register(&app, Value::Array(devices)).await;
-    let g = srv.getui(&app).await;
-    (srv, g, cids)
+    let f = Fixture::start(Value::Array(devices)).await;
+    (f.srv, f.getui, f.cids)
 }
 
 fn list(pairs: &[(&str, &str)]) -> Value {

@@ -1,21 +1,13 @@
 //! What the official SDKs send that a strict server would refuse.
 
 use reqwest::Method;
-use roster_testkit::TestServer;
+use roster_testkit::{Fixture, Getui, TestServer};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn setup() -> (TestServer, roster_testkit::Getui, Vec<String>) {
-    let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let cids = srv
-        .register(
-            &app,
-            json!([{ "phone_type": "android" }, { "phone_type": "ios" }]),
-        )
-        .await;
-    let g = srv.getui(&app).await;
-    (srv, g, cids)
+async fn setup() -> (TestServer, Getui, Vec<String>) {
+    let f = Fixture::start(json!([{ "phone_type": "android" }, { "phone_type": "ios" }])).await;
+    (f.srv, f.getui, f.cids)
 }
 
 #[tokio::test]

@@ -1,22 +1,16 @@
-use roster_testkit::{s, TestServer};
+use reqwest::{Method, StatusCode};
+use roster_testkit::{s, Fixture, Getui, TestServer};
 use serde_json::{json, Value};
 
-async fn setup() -> (TestServer, Value, roster_testkit::Getui, Vec<String>) {
-    let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let cids = srv
-        .register(
-            &app,
-            json!([
-                { "phone_type": "android", "brand": "hw", "phone_model": "P60", "package_name": "com.demo",
-                  "client_app_id": "capp", "device_token": "IQAAAA", "notification_switch": false },
-                { "phone_type": "ios" },
-                { "phone_type": "android", "kind": "mini_program" }
-            ]),
-        )
-        .await;
-    let g = srv.getui(&app).await;
-    (srv, app, g, cids)
+async fn setup() -> (TestServer, Value, Getui, Vec<String>) {
+    let f = Fixture::start(json!([
+        { "phone_type": "android", "brand": "hw", "phone_model": "P60", "package_name": "com.demo",
+          "client_app_id": "capp", "device_token": "IQAAAA", "notification_switch": false },
+        { "phone_type": "ios" },
+        { "phone_type": "android", "kind": "mini_program" }
+    ]))
+    .await;
+    (f.srv, f.app, f.getui, f.cids)
 }
 
 fn comma(c: &[&String]) -> String {
@@ -35,31 +29,17 @@ async fn blacklist_is_atomic_and_visible_natively() {
     g.delete(&format!("/user/black/cid/{},nope", cids[0]), json!(null))
         .await
         .param_error("target user is invalid");
-    let dev = |c: &str| {
-        let url = format!("{}/api/v1/apps/{}/devices/{c}", srv.base, s(&app["app_id"]));
-        let req = srv.http.get(url).basic_auth(
-            s(&app["getui"]["app_key"]),
-            Some(s(&app["getui"]["master_secret"])),
-        );
-        async move {
-            req.send()
-                .await
-                .expect("get")
-                .json::<Value>()
-                .await
-                .expect("json")
-        }
-    };
+    let native = srv.native(&app);
     assert_eq!(
-        dev(&cids[0]).await["blacklisted"],
+        native.device(&cids[0]).await["blacklisted"],
         true,
         "failed removal changed nothing"
     );
     g.delete(&format!("/user/black/cid/{}", cids[0]), json!(null))
         .await
         .ok();
-    assert_eq!(dev(&cids[0]).await["blacklisted"], false);
-    assert_eq!(dev(&cids[1]).await["blacklisted"], true);
+    assert_eq!(native.device(&cids[0]).await["blacklisted"], false);
+    assert_eq!(native.device(&cids[1]).await["blacklisted"], true);
     let many: Vec<String> = (0..201).map(|i| format!("c{i}")).collect();
     g.post(&format!("/user/black/cid/{}", many.join(",")), json!(null))
         .await
@@ -75,27 +55,13 @@ async fn blacklist_is_atomic_and_visible_natively() {
 #[tokio::test]
 async fn status_reports_known_cids_with_login_time_as_digits() {
     let (srv, app, g, cids) = setup().await;
-    let url = format!(
-        "{}/api/v1/apps/{}/devices/{}/events",
-        srv.base,
-        s(&app["app_id"]),
-        cids[0]
-    );
-    let ev = |body: Value| {
-        srv.http
-            .post(&url)
-            .basic_auth(
-                s(&app["getui"]["app_key"]),
-                Some(s(&app["getui"]["master_secret"])),
-            )
-            .json(&body)
-            .send()
-    };
+    let native = srv.native(&app);
+    let events = format!("/devices/{}/events", cids[0]);
+    let ev = |body: Value| native.post(&events, body);
     assert_eq!(
         ev(json!({ "type": "login", "at": 1_900_000_000_000i64 }))
             .await
-            .expect("ev")
-            .status(),
+            .0,
         204
     );
     let d = g
@@ -111,10 +77,7 @@ async fn status_reports_known_cids_with_login_time_as_digits() {
         .bytes()
         .all(|b| b.is_ascii_digit()));
     assert!(data.get("nope").is_none());
-    assert_eq!(
-        ev(json!({ "type": "offline" })).await.expect("ev").status(),
-        204
-    );
+    assert_eq!(ev(json!({ "type": "offline" })).await.0, 204);
     assert_eq!(
         g.get(&format!("/user/status/{}", cids[0])).await.ok()[&cids[0]]["status"],
         "offline"
@@ -180,27 +143,8 @@ async fn detail_shape() {
 async fn badge_set_add_sub_never_below_zero() {
     let (srv, app, g, cids) = setup().await;
     let path = format!("/user/badge/cid/{}", cids[1]);
-    let badge = || {
-        let url = format!(
-            "{}/api/v1/apps/{}/devices/{}",
-            srv.base,
-            s(&app["app_id"]),
-            cids[1]
-        );
-        let req = srv.http.get(url).basic_auth(
-            s(&app["getui"]["app_key"]),
-            Some(s(&app["getui"]["master_secret"])),
-        );
-        async move {
-            req.send()
-                .await
-                .expect("get")
-                .json::<Value>()
-                .await
-                .expect("json")["badge"]
-                .clone()
-        }
-    };
+    let native = srv.native(&app);
+    let badge = || async { native.device(&cids[1]).await["badge"].clone() };
     g.post(&path, json!({ "badge": "5" })).await.ok();
     assert_eq!(badge().await, 5);
     g.post(&path, json!({ "badge": "+3" })).await.ok();
@@ -314,23 +258,13 @@ async fn bind_dt_vendor_types_need_enabling() {
     g.post("/user/bind_dt/ios", body.clone())
         .await
         .param_error("permission required by bind_dt/ios");
-    let url = format!(
-        "{}/admin/v1/apps/{}/getui/bind_dt_types",
-        srv.base,
-        s(&app["app_id"])
-    );
-    let r = srv
-        .http
-        .put(&url)
-        .bearer_auth(roster_testkit::ADMIN_TOKEN)
-        .json(&json!({ "types": ["ios", "hw"] }))
-        .send()
-        .await
-        .expect("enable");
-    assert_eq!(r.status(), 200);
+    let path = format!("/admin/v1/apps/{}/getui/bind_dt_types", s(&app["app_id"]));
+    let enabled = srv
+        .admin(Method::PUT, &path, Some(json!({ "types": ["ios", "hw"] })))
+        .await;
     assert_eq!(
-        r.json::<Value>().await.expect("json"),
-        json!({ "types": ["wx", "hw", "ios"] })
+        enabled,
+        (StatusCode::OK, json!({ "types": ["wx", "hw", "ios"] }))
     );
     g.post("/user/bind_dt/ios", body).await.ok();
     let d = g.get(&format!("/user/detail/{}", cids[1])).await;

@@ -1,85 +1,17 @@
 //! One identity graph through UMS, Growth, EngageLab, Getui and the native API.
 
-use reqwest::StatusCode;
-use roster_testkit::{s, TestServer, ADMIN_TOKEN};
+use reqwest::{Method, StatusCode};
+use roster_testkit::{s, As, Creds, TestServer};
 use serde_json::{json, Value};
 
-async fn post_basic(
-    srv: &TestServer,
-    path: &str,
-    user: &str,
-    pass: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let r = srv
-        .http
-        .post(format!("{}{path}", srv.base))
-        .basic_auth(user, Some(pass))
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
-    let status = r.status();
-    (status, r.json().await.expect("json"))
-}
-
-async fn ums(srv: &TestServer, app: &Value, path: &str, body: Value) -> (StatusCode, Value) {
-    let u = &app["ums"];
-    post_basic(srv, path, s(&u["access_key"]), s(&u["access_secret"]), body).await
-}
-
-async fn ums_channel(
-    srv: &TestServer,
-    app: &Value,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let u = &app["ums"];
-    post_basic(
-        srv,
-        path,
-        s(&u["channel_key"]),
-        s(&u["channel_master_secret"]),
-        body,
-    )
-    .await
-}
-
 async fn growth(srv: &TestServer, app: &Value, body: Value) -> (StatusCode, Value) {
-    let g = &app["growth"];
-    post_basic(
-        srv,
-        "/smartop/api/v1/user/register",
-        s(&g["project_id"]),
-        s(&g["project_secret"]),
-        body,
-    )
-    .await
+    srv.post_as(app, Creds::GROWTH, "/smartop/api/v1/user/register", body)
+        .await
 }
 
 async fn profile(srv: &TestServer, app: &Value, body: Value) -> (StatusCode, Value) {
-    let e = &app["engagelab"];
-    post_basic(
-        srv,
-        "/v1/user/profile",
-        s(&e["api_key"]),
-        s(&e["api_secret"]),
-        body,
-    )
-    .await
-}
-
-async fn admin(srv: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
-    let r = srv
-        .http
-        .post(format!("{}{path}", srv.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
+    srv.post_as(app, Creds::ENGAGELAB, "/v1/user/profile", body)
         .await
-        .expect("send");
-    let status = r.status();
-    (status, r.json().await.expect("json"))
 }
 
 #[tokio::test]
@@ -96,15 +28,16 @@ async fn one_user_through_every_dialect() {
         .remove(0);
     let sender = s(&app["ums"]["app_sender_code"]).to_owned();
     // 1. UMS: a user with contacts, a tag, and the device as its app registration id
-    let (st, r) = ums(
-        &srv,
-        &app,
-        "/v1/user/opt",
-        json!([{ "userid": "alice", "set": {
+    let (st, r) = srv
+        .post_as(
+            &app,
+            Creds::UMS,
+            "/v1/user/opt",
+            json!([{ "userid": "alice", "set": {
             "phone": { "all": "13800000000" }, "email": { "all": "alice@example.com" },
             "tag": { "all": ["vip"] }, "app": { sender.clone(): [cid.clone()] } } }]),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         (st, &r),
         (
@@ -178,24 +111,11 @@ async fn one_user_through_every_dialect() {
     );
     // 5. native: the user by uid and by identity, also after a restart
     srv.restart().await;
-    let url = format!(
-        "{}/api/v1/apps/{}/users/by_identity/user_id/alice",
-        srv.base,
-        s(&app["app_id"])
-    );
-    let u: Value = srv
-        .http
-        .get(url)
-        .basic_auth(
-            s(&app["getui"]["app_key"]),
-            Some(s(&app["getui"]["master_secret"])),
-        )
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let (st, u) = srv
+        .native(&app)
+        .get("/users/by_identity/user_id/alice")
+        .await;
+    assert_eq!(st, StatusCode::OK);
     assert_eq!(u["uid"], alice);
     assert_eq!(u["devices"], json!([cid]));
     assert_eq!(u["contacts"]["mobile_phone"], "13800000000");
@@ -214,48 +134,26 @@ async fn engagelab_selection_and_null_policy() {
             json!([{ "phone_type": "ios" }, { "phone_type": "android" }]),
         )
         .await;
-    let url = format!("{}/api/v1/apps/{}", srv.base, s(&app["app_id"]));
-    let auth = (
-        s(&app["getui"]["app_key"]).to_owned(),
-        s(&app["getui"]["master_secret"]).to_owned(),
-    );
-    let identify = |body: Value| {
-        srv.http
-            .post(format!("{url}/users"))
-            .basic_auth(&auth.0, Some(&auth.1))
-            .json(&body)
-            .send()
-    };
-    let r: Value = identify(json!({ "identities": { "user_id": "u9", "anonymous_id": "" } }))
-        .await
-        .expect("identify")
-        .json()
-        .await
-        .expect("json");
+    let native = srv.native(&app);
+    let identify = |body: Value| native.post("/users", body);
+    let (_, r) = identify(json!({ "identities": { "user_id": "u9", "anonymous_id": "" } })).await;
     assert_eq!(
         r["error"]["code"], "invalid_param",
         "an empty identity value is refused"
     );
-    let r: Value = identify(json!({ "identities": { "user_id": "u9", "registration_id": [cids[0], cids[1]] },
+    let (_, r) = identify(json!({ "identities": { "user_id": "u9", "registration_id": [cids[0], cids[1]] },
                                     "properties": { "language": "zh-CN", "empty": "", "nothing": null },
                                     "contacts": { "whatsapp_phone": "+8613800000000" } }))
-        .await
-        .expect("identify")
-        .json()
-        .await
-        .expect("json");
+        .await;
     assert_eq!(r["created"], true);
     let uid = r["uid"].as_i64().expect("uid");
     // the later login is listed first
-    let ev = format!("{url}/devices/{}/events", cids[1]);
+    let ev = format!("/devices/{}/events", cids[1]);
     let later = roster_core::time::now_ms() + 60_000;
-    srv.http
-        .post(ev)
-        .basic_auth(&auth.0, Some(&auth.1))
-        .json(&json!({ "type": "login", "at": later }))
-        .send()
-        .await
-        .expect("event");
+    let (st, _) = native
+        .post(&ev, json!({ "type": "login", "at": later }))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
     let (_, r) = profile(&srv, &app, json!({ "euid": [uid], "user_properties": ["language", "empty", "nothing", "absent"],
         "device_properties": ["el_platform"], "contacts": ["email", "whatsapp_phone"], "user_identities": ["user_id"] })).await;
     let p = &r["data"][0];
@@ -296,14 +194,14 @@ async fn engagelab_selection_and_null_policy() {
             .1["code"],
         55004
     );
-    let (st, r) = post_basic(
-        &srv,
-        "/v1/user/profile",
-        s(&app["engagelab"]["api_key"]),
-        "wrong",
-        json!({ "euid": [1] }),
-    )
-    .await;
+    let (st, r) = srv
+        .call(
+            Method::POST,
+            "/v1/user/profile",
+            As::Basic(s(&app["engagelab"]["api_key"]), "wrong"),
+            Some(&json!({ "euid": [1] })),
+        )
+        .await;
     assert_eq!((st.as_u16(), r["code"].as_i64()), (401, Some(40050)));
     // another app's users are invalid EUIDs here
     let other = srv.create_app().await;
@@ -320,24 +218,24 @@ async fn ums_scopes_and_validation() {
     let app_id = s(&app["app_id"]).to_owned();
     let own = s(&app["ums"]["channel_key"]).to_owned();
     let sender = s(&app["ums"]["app_sender_code"]).to_owned();
-    let (st, ch2) = admin(
-        &srv,
-        &format!("/admin/v1/apps/{app_id}/ums/channels"),
-        json!({ "channel_code": "web" }),
-    )
-    .await;
+    let channels = format!("/admin/v1/apps/{app_id}/ums/channels");
+    let (st, ch2) = srv
+        .admin(
+            Method::POST,
+            &channels,
+            Some(json!({ "channel_code": "web" })),
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED);
     let other_key = s(&ch2["channel_key"]).to_owned();
-    let (st, oa) = admin(
-        &srv,
-        &format!("/admin/v1/apps/{app_id}/ums/senders"),
-        json!({ "kind": "wechatoa" }),
-    )
-    .await;
+    let senders = format!("/admin/v1/apps/{app_id}/ums/senders");
+    let (st, oa) = srv
+        .admin(Method::POST, &senders, Some(json!({ "kind": "wechatoa" })))
+        .await;
     assert_eq!(st, StatusCode::CREATED);
     let oa = s(&oa["code"]).to_owned();
     // the default channel writes all, itself and its authorised APP sender
-    let (_, r) = ums_channel(&srv, &app, "/v1/user/opt", json!([
+    let (_, r) = srv.post_as(&app, Creds::UMS_CHANNEL, "/v1/user/opt", json!([
         { "userid": "ok1", "set": { "tag": { "all": ["a"], own.clone(): ["b"] }, "app": { sender.clone(): ["rid1"] },
                                     "dingtalkcc": "dt1", "wechatwk": { "all": "wk1" }, "wechatwk_linkedcorp": ["corp/u1"] } },
         { "userid": "no1", "set": { "tag": { other_key.clone(): ["x"] } } },
@@ -374,35 +272,31 @@ async fn ums_scopes_and_validation() {
     .collect();
     assert_eq!(fails, want);
     // the access key may write any bind id, and once authorised, the channel may too
-    let (_, r) = ums(
-        &srv,
-        &app,
-        "/v1/user/opt",
-        json!([{ "userid": "no2", "set": { "wechatoa": { oa.clone(): "openid" } } }]),
-    )
-    .await;
+    let (_, r) = srv
+        .post_as(
+            &app,
+            Creds::UMS,
+            "/v1/user/opt",
+            json!([{ "userid": "no2", "set": { "wechatoa": { oa.clone(): "openid" } } }]),
+        )
+        .await;
     assert_eq!(r["data"]["success"], json!(["no2"]));
-    let r = srv
-        .http
-        .put(format!(
-            "{}/admin/v1/apps/{app_id}/ums/channels/{own}/senders/{oa}",
-            srv.base
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("grant");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let (_, r) = ums_channel(
-        &srv,
-        &app,
-        "/v1/user/opt",
-        json!([{ "userid": "no2", "del": { "wechatoa": { oa.clone(): "openid" } } }]),
-    )
-    .await;
+    let grant = format!("/admin/v1/apps/{app_id}/ums/channels/{own}/senders/{oa}");
+    let (st, _) = srv.admin(Method::PUT, &grant, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, r) = srv
+        .post_as(
+            &app,
+            Creds::UMS_CHANNEL,
+            "/v1/user/opt",
+            json!([{ "userid": "no2", "del": { "wechatoa": { oa.clone(): "openid" } } }]),
+        )
+        .await;
     assert_eq!(r["data"]["success"], json!(["no2"]));
     // whole-request failures
-    let (st, r) = ums(&srv, &app, "/v1/user/opt", json!({ "userid": "x" })).await;
+    let (st, r) = srv
+        .post_as(&app, Creds::UMS, "/v1/user/opt", json!({ "userid": "x" }))
+        .await;
     assert_eq!(
         (st.as_u16(), r["code"].as_i64(), r["data"].as_str()),
         (400, Some(4004), Some(""))
@@ -411,20 +305,24 @@ async fn ums_scopes_and_validation() {
         .map(|i| json!({ "userid": format!("u{i}") }))
         .collect();
     assert_eq!(
-        ums(&srv, &app, "/v1/user/opt", Value::Array(many)).await.1["code"],
+        srv.post_as(&app, Creds::UMS, "/v1/user/opt", Value::Array(many))
+            .await
+            .1["code"],
         4004
     );
-    let (st, r) = post_basic(
-        &srv,
-        "/v1/user/opt",
-        &own,
-        "wrong",
-        json!([{ "userid": "x" }]),
-    )
-    .await;
+    let (st, r) = srv
+        .call(
+            Method::POST,
+            "/v1/user/opt",
+            As::Basic(&own, "wrong"),
+            Some(&json!([{ "userid": "x" }])),
+        )
+        .await;
     assert_eq!((st.as_u16(), r["code"].as_i64()), (401, Some(4005)));
     // only the access key deletes; delete removes the user and its bindings
-    let (st, r) = ums_channel(&srv, &app, "/v1/user/delete", json!(["ok1"])).await;
+    let (st, r) = srv
+        .post_as(&app, Creds::UMS_CHANNEL, "/v1/user/delete", json!(["ok1"]))
+        .await;
     assert_eq!((st.as_u16(), r["code"].as_i64()), (401, Some(4005)));
     let (_, before) = growth(
         &srv,
@@ -432,7 +330,9 @@ async fn ums_scopes_and_validation() {
         json!({ "identityName": "user_id", "identityValues": ["ok1"] }),
     )
     .await;
-    let (_, r) = ums(&srv, &app, "/v1/user/delete", json!(["ok1", "ghost"])).await;
+    let (_, r) = srv
+        .post_as(&app, Creds::UMS, "/v1/user/delete", json!(["ok1", "ghost"]))
+        .await;
     assert_eq!(r["data"]["success"], json!(["ok1"]));
     assert_eq!(r["data"]["fail"][0]["userid"], "ghost");
     let old = before["data"][0]["cuid"].as_i64().expect("cuid");
@@ -457,14 +357,14 @@ async fn growth_rules() {
     let srv = TestServer::start().await;
     let app = srv.create_app().await;
     let app_id = s(&app["app_id"]).to_owned();
-    let (st, r) = post_basic(
-        &srv,
-        "/smartop/api/v1/user/register",
-        s(&app["growth"]["project_id"]),
-        "nope",
-        json!({}),
-    )
-    .await;
+    let (st, r) = srv
+        .call(
+            Method::POST,
+            "/smartop/api/v1/user/register",
+            As::Basic(s(&app["growth"]["project_id"]), "nope"),
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!((st.as_u16(), r["code"].as_i64()), (401, Some(4009)));
     for name in ["anonymous_id", "registration_id", "missing", ""] {
         let (_, r) = growth(
@@ -475,71 +375,41 @@ async fn growth_rules() {
         .await;
         assert_eq!(r["code"], 40005, "{name}");
     }
-    admin(
-        &srv,
-        &format!("/admin/v1/apps/{app_id}/identity_names"),
-        json!({ "name": "phone", "unique": true, "priority": 1 }),
-    )
-    .await;
-    admin(
-        &srv,
-        &format!("/admin/v1/apps/{app_id}/identity_names"),
-        json!({ "name": "device_fp", "unique": false, "priority": 1 }),
-    )
-    .await;
-    admin(
-        &srv,
-        &format!("/admin/v1/apps/{app_id}/identity_names"),
-        json!({ "name": "member", "unique": true, "priority": 2 }),
-    )
-    .await;
-    assert_eq!(
-        growth(
-            &srv,
-            &app,
-            json!({ "identityName": "device_fp", "identityValues": ["a"] })
-        )
-        .await
-        .1["code"],
-        40005
-    );
-    assert_eq!(
-        growth(
-            &srv,
-            &app,
-            json!({ "identityName": "member", "identityValues": ["a"] })
-        )
-        .await
-        .1["code"],
-        40005
-    );
-    assert_eq!(
-        growth(
-            &srv,
-            &app,
-            json!({ "identityName": "phone", "identityValues": [] })
-        )
-        .await
-        .1["code"],
-        40004
-    );
-    assert_eq!(
-        growth(&srv, &app, json!({ "identityName": "phone" }))
-            .await
-            .1["code"],
-        40004
-    );
+    let names = format!("/admin/v1/apps/{app_id}/identity_names");
+    for (name, unique, priority) in [
+        ("phone", true, 1),
+        ("device_fp", false, 1),
+        ("member", true, 2),
+    ] {
+        let body = json!({ "name": name, "unique": unique, "priority": priority });
+        let (st, _) = srv.admin(Method::POST, &names, Some(body)).await;
+        assert_eq!(st, StatusCode::CREATED, "{name}");
+    }
+    // a custom name that is not unique, or not of priority 1, cannot register; empty
+    // and too many values are refused
     let many: Vec<String> = (0..101).map(|i| format!("v{i}")).collect();
-    assert_eq!(
-        growth(
-            &srv,
-            &app,
-            json!({ "identityName": "phone", "identityValues": many })
-        )
-        .await
-        .1["code"],
-        40011
-    );
+    for (body, code) in [
+        (
+            json!({ "identityName": "device_fp", "identityValues": ["a"] }),
+            40005,
+        ),
+        (
+            json!({ "identityName": "member", "identityValues": ["a"] }),
+            40005,
+        ),
+        (
+            json!({ "identityName": "phone", "identityValues": [] }),
+            40004,
+        ),
+        (json!({ "identityName": "phone" }), 40004),
+        (
+            json!({ "identityName": "phone", "identityValues": many }),
+            40011,
+        ),
+    ] {
+        let (_, r) = growth(&srv, &app, body.clone()).await;
+        assert_eq!(r["code"], code, "{body}");
+    }
     let long = "1".repeat(257);
     let (_, r) = growth(&srv, &app, json!({ "identityName": "phone", "identityValues": ["18012345678", long, "", "1".repeat(256)] })).await;
     assert_eq!(r["code"], 0);
@@ -554,18 +424,9 @@ async fn growth_rules() {
     assert_eq!(r["data"][1]["identityValue"], json!(long));
     assert!(r["data"][0]["cuid"].as_i64().is_some_and(|c| c > 0));
     // duplicate custom names are refused; built-ins cannot be redefined
-    let (st, _) = admin(
-        &srv,
-        &format!("/admin/v1/apps/{app_id}/identity_names"),
-        json!({ "name": "phone", "unique": true, "priority": 1 }),
-    )
-    .await;
-    assert_eq!(st, StatusCode::CONFLICT);
-    let (st, _) = admin(
-        &srv,
-        &format!("/admin/v1/apps/{app_id}/identity_names"),
-        json!({ "name": "user_id", "unique": true, "priority": 1 }),
-    )
-    .await;
-    assert_eq!(st, StatusCode::CONFLICT);
+    for name in ["phone", "user_id"] {
+        let body = json!({ "name": name, "unique": true, "priority": 1 });
+        let (st, _) = srv.admin(Method::POST, &names, Some(body)).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{name}");
+    }
 }

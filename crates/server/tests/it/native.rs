@@ -1,25 +1,15 @@
-use roster_testkit::{s, TestServer, ADMIN_TOKEN};
+use reqwest::{Method, StatusCode};
+use roster_testkit::{s, As, Creds, TestServer};
 use serde_json::{json, Value};
 
 #[tokio::test]
 async fn healthz_and_openapi() {
     let srv = TestServer::start().await;
-    let r = srv
-        .http
-        .get(format!("{}/healthz", srv.base))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(r.status(), 200);
-    let doc: Value = srv
-        .http
-        .get(format!("{}/openapi.json", srv.base))
-        .send()
-        .await
-        .expect("openapi")
-        .json()
-        .await
-        .expect("json");
+    let (status, _) = srv.call(Method::GET, "/healthz", As::Nobody, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, doc) = srv
+        .call(Method::GET, "/openapi.json", As::Nobody, None)
+        .await;
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     for p in [
         "/admin/v1/apps",
@@ -35,23 +25,20 @@ async fn healthz_and_openapi() {
 #[tokio::test]
 async fn app_create_contract() {
     let srv = TestServer::start().await;
-    let r = srv
-        .http
-        .post(format!("{}/admin/v1/apps", srv.base))
-        .json(&json!({ "name": "x" }))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 401, "admin token required");
-    let r = srv
-        .http
-        .post(format!("{}/admin/v1/apps", srv.base))
-        .bearer_auth("wrong")
-        .json(&json!({ "name": "x" }))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 401);
+    let name = json!({ "name": "x" });
+    let (st, _) = srv
+        .call(Method::POST, "/admin/v1/apps", As::Nobody, Some(&name))
+        .await;
+    assert_eq!(st, 401, "admin token required");
+    let (st, _) = srv
+        .call(
+            Method::POST,
+            "/admin/v1/apps",
+            As::Bearer("wrong"),
+            Some(&name),
+        )
+        .await;
+    assert_eq!(st, 401);
     let app = srv.create_app().await;
     for key in ["app_key", "master_secret"] {
         assert!(!s(&app["getui"][key]).is_empty());
@@ -72,34 +59,15 @@ async fn app_create_contract() {
     for key in ["api_key", "api_secret"] {
         assert!(!s(&app["engagelab"][key]).is_empty());
     }
-    let r = srv
-        .http
-        .post(format!("{}/admin/v1/apps", srv.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "name": " " }))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 400);
+    let (st, _) = srv
+        .admin(Method::POST, "/admin/v1/apps", Some(json!({ "name": " " })))
+        .await;
+    assert_eq!(st, 400);
 }
 
 async fn upsert(srv: &TestServer, app: &Value, body: Value) -> (u16, Value) {
-    let r = srv
-        .http
-        .post(format!(
-            "{}/api/v1/apps/{}/devices",
-            srv.base,
-            s(&app["app_id"])
-        ))
-        .basic_auth(
-            s(&app["getui"]["app_key"]),
-            Some(s(&app["getui"]["master_secret"])),
-        )
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
-    (r.status().as_u16(), r.json().await.expect("json"))
+    let (status, reply) = srv.native(app).post("/devices", body).await;
+    (status.as_u16(), reply)
 }
 
 #[tokio::test]
@@ -156,39 +124,17 @@ async fn device_upsert_validation() {
     )
     .await;
     assert_eq!(st, 400);
-    let r = srv
-        .http
-        .get(format!(
-            "{}/api/v1/apps/{}/devices/fresh",
-            srv.base,
-            s(&app["app_id"])
-        ))
-        .basic_auth(
-            s(&app["getui"]["app_key"]),
-            Some(s(&app["getui"]["master_secret"])),
-        )
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 404);
-    // wrong credentials, and another app's credentials
+    let (st, _) = srv.native(&app).get("/devices/fresh").await;
+    assert_eq!(st, 404);
+    // another app's credentials
     let other = srv.create_app().await;
-    let r = srv
-        .http
-        .post(format!(
-            "{}/api/v1/apps/{}/devices",
-            srv.base,
-            s(&app["app_id"])
-        ))
-        .basic_auth(
-            s(&other["getui"]["app_key"]),
-            Some(s(&other["getui"]["master_secret"])),
-        )
-        .json(&json!([{ "phone_type": "ios" }]))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 401);
+    let (user, pass) = Creds::NATIVE.of(&other);
+    let path = format!("/api/v1/apps/{}/devices", s(&app["app_id"]));
+    let body = json!([{ "phone_type": "ios" }]);
+    let (st, _) = srv
+        .call(Method::POST, &path, As::Basic(user, pass), Some(&body))
+        .await;
+    assert_eq!(st, 401);
 }
 
 #[tokio::test]
@@ -198,27 +144,17 @@ async fn events_feed_status_and_login_freq() {
     let cids = srv
         .register(&app, json!([{ "phone_type": "android" }]))
         .await;
-    let base = format!("{}/api/v1/apps/{}/devices", srv.base, s(&app["app_id"]));
-    let auth = (
-        s(&app["getui"]["app_key"]).to_owned(),
-        s(&app["getui"]["master_secret"]).to_owned(),
-    );
-    let post = |path: String, body: Value| {
-        srv.http
-            .post(path)
-            .basic_auth(&auth.0, Some(&auth.1))
-            .json(&body)
-            .send()
-    };
+    let native = srv.native(&app);
     let now = roster_core::time::now_ms();
+    let events = format!("/devices/{}/events", cids[0]);
     for days_ago in [3, 2, 2, 1] {
-        let r = post(
-            format!("{base}/{}/events", cids[0]),
-            json!({ "type": "login", "at": now - days_ago * 86_400_000 }),
-        )
-        .await
-        .expect("event");
-        assert_eq!(r.status(), 204);
+        let (st, _) = native
+            .post(
+                &events,
+                json!({ "type": "login", "at": now - days_ago * 86_400_000 }),
+            )
+            .await;
+        assert_eq!(st, 204);
     }
     let g = srv.getui(&app).await;
     let d = g.get(&format!("/user/detail/{}", cids[0])).await;
@@ -227,15 +163,10 @@ async fn events_feed_status_and_login_freq() {
         4,
         "today + three distinct earlier days"
     );
-    let r = post(format!("{base}/nope/events"), json!({ "type": "online" }))
-        .await
-        .expect("event");
-    assert_eq!(r.status(), 404);
-    let r = post(
-        format!("{base}/{}/events", cids[0]),
-        json!({ "type": "dance" }),
-    )
-    .await
-    .expect("event");
-    assert_eq!(r.status(), 400);
+    let (st, _) = native
+        .post("/devices/nope/events", json!({ "type": "online" }))
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = native.post(&events, json!({ "type": "dance" })).await;
+    assert_eq!(st, 400);
 }
