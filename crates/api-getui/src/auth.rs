@@ -36,8 +36,9 @@ impl FromRequestParts<GetuiState> for GetuiToken {
             .ok_or_else(GetuiError::token)?;
         let owner = state
             .store
-            .token_app(&token_digest(token), state.now())
-            .await?;
+            .live_token(&token_digest(token), state.now())
+            .await?
+            .map(|grant| grant.app);
         if owner.as_ref() != Some(&app) {
             return Err(GetuiError::token());
         }

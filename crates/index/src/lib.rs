@@ -18,7 +18,7 @@ use roster_core::{
 };
 use roster_store::{
     AliasStore, AppStore, AudienceStore, Credential, DeviceStore, DtBinding, DtFailure, IndexSink,
-    IndexSource, StoreError, StoreResult, TagStore, TokenStore, UmsConfig, UserStore,
+    IndexSource, StoreError, StoreResult, TagStore, TokenGrant, TokenStore, UmsConfig, UserStore,
 };
 
 mod bitmaps;
@@ -254,8 +254,8 @@ impl<S: IndexSource + 'static> TokenStore for IndexedStore<S> {
     async fn insert_token(&self, app: &AppId, digest: &str, expires_at: i64) -> StoreResult<()> {
         self.inner.insert_token(app, digest, expires_at).await
     }
-    async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>> {
-        self.inner.token_app(digest, now).await
+    async fn live_token(&self, digest: &str, now: i64) -> StoreResult<Option<TokenGrant>> {
+        self.inner.live_token(digest, now).await
     }
     async fn revoke_token(&self, app: &AppId, digest: &str) -> StoreResult<bool> {
         self.inner.revoke_token(app, digest).await

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use roster_core::{App, AppCredentials, AppId, DtType, Error, NewApp};
-use roster_store::{AppStore, StoreError, StoreResult, TokenStore};
+use roster_store::{AppStore, StoreError, StoreResult, TokenGrant, TokenStore};
 
 use crate::{Db, PgStore};
 
@@ -94,16 +94,22 @@ impl TokenStore for PgStore {
         Ok(())
     }
 
-    async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>> {
+    async fn live_token(&self, digest: &str, now: i64) -> StoreResult<Option<TokenGrant>> {
         let c = self.client().await?;
         let row = c
             .query_opt(
-                "SELECT app_id FROM getui_tokens WHERE digest = $1 AND NOT revoked AND expires_at > $2",
+                "SELECT app_id, expires_at FROM getui_tokens WHERE digest = $1 AND NOT revoked AND expires_at > $2",
                 &[&digest, &now],
             )
             .await
             .db()?;
-        Ok(row.and_then(|r| AppId::parse(r.get::<_, String>(0)).ok()))
+        Ok(row.and_then(|r| {
+            let app = AppId::parse(r.get::<_, String>(0)).ok()?;
+            Some(TokenGrant {
+                app,
+                expires_at: r.get(1),
+            })
+        }))
     }
 
     async fn revoke_token(&self, app: &AppId, digest: &str) -> StoreResult<bool> {

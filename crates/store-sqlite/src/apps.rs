@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use roster_core::{App, AppCredentials, AppId, DtType, Error, NewApp};
-use roster_store::{AppStore, StoreError, StoreResult, TokenStore};
+use roster_store::{AppStore, StoreError, StoreResult, TokenGrant, TokenStore};
 use rusqlite::{params, OptionalExtension};
 
 use crate::{DbResult, SqliteStore};
@@ -117,19 +117,22 @@ impl TokenStore for SqliteStore {
         .await
     }
 
-    async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>> {
+    async fn live_token(&self, digest: &str, now: i64) -> StoreResult<Option<TokenGrant>> {
         let digest = digest.to_owned();
         self.read(move |tx| {
-            let id: Option<String> = tx
+            let row: Option<(String, i64)> = tx
                 .query_row(
-                    "SELECT app_id FROM getui_tokens
+                    "SELECT app_id, expires_at FROM getui_tokens
                      WHERE digest = ?1 AND revoked = 0 AND expires_at > ?2",
                     params![digest, now],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
                 .db()?;
-            Ok(id.and_then(|id| AppId::parse(id).ok()))
+            Ok(row.and_then(|(id, expires_at)| {
+                let app = AppId::parse(id).ok()?;
+                Some(TokenGrant { app, expires_at })
+            }))
         })
         .await
     }
