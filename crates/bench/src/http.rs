@@ -1,7 +1,9 @@
 //! The HTTP phase: roster served in-process on a free port, loaded by reqwest clients
 //! in this same process. Every phase uses the same client, the same number of
 //! concurrent clients and the same duration, so that the endpoints' figures compare
-//! with each other and with `GET /healthz`, the router and the connection alone.
+//! with each other and with `GET /healthz`, the router and the connection alone. The
+//! endpoints compared with `/healthz` take turns in one-second slices, so that a change
+//! in the machine's background load during the run weighs on all of them alike.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,17 +23,27 @@ const HEADLINE: &str = "android∧(BJ∨SH)∧¬t3";
 /// Existing cids that `user/detail` asks for, each request one at random.
 const DETAIL_CIDS: usize = 1_000;
 
-/// What one phase measured.
+/// What one phase measured, over one or more slices of load.
+#[derive(Default)]
 struct Phase {
-    requests: usize,
+    lat: Vec<Duration>,
     secs: f64,
-    p50: Duration,
-    p99: Duration,
 }
 
 impl Phase {
+    fn add(&mut self, slice: Phase) {
+        self.lat.extend(slice.lat);
+        self.secs += slice.secs;
+    }
+
     fn rate(&self) -> f64 {
-        self.requests as f64 / self.secs.max(1e-9)
+        self.lat.len() as f64 / self.secs.max(1e-9)
+    }
+
+    /// p50 and p99 of the latencies.
+    fn quantiles(&mut self) -> (String, String) {
+        self.lat.sort();
+        (ms(pct(&self.lat, 0.5)), ms(pct(&self.lat, 0.99)))
     }
 }
 
@@ -39,14 +51,20 @@ impl Phase {
 /// that client's own seeded random source.
 type MakeRequest = dyn Fn(usize, &mut StdRng) -> reqwest::RequestBuilder + Send + Sync;
 
-/// `args.http_concurrency` clients sending what `make` makes for `args.http_seconds`;
-/// fails on the first reply that is not a 2xx.
-async fn load(args: &Args, what: &'static str, make: Arc<MakeRequest>) -> anyhow::Result<Phase> {
+/// `args.http_concurrency` clients sending what `make` makes for `seconds`; fails on
+/// the first reply that is not a 2xx. `seed` seeds the clients' random sources.
+async fn load(
+    args: &Args,
+    seconds: f64,
+    seed: u64,
+    what: &'static str,
+    make: Arc<MakeRequest>,
+) -> anyhow::Result<Phase> {
     let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(args.http_seconds);
+    let deadline = started + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for worker in 0..args.http_concurrency.max(1) {
-        let (make, seed) = (make.clone(), args.seed ^ worker as u64);
+        let (make, seed) = (make.clone(), seed ^ worker as u64);
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed);
             let mut lat = Vec::new();
@@ -71,13 +89,9 @@ async fn load(args: &Args, what: &'static str, make: Arc<MakeRequest>) -> anyhow
     for t in tasks {
         lat.extend(t.await??);
     }
-    let secs = started.elapsed().as_secs_f64();
-    lat.sort();
     Ok(Phase {
-        requests: lat.len(),
-        secs,
-        p50: pct(&lat, 0.5),
-        p99: pct(&lat, 0.99),
+        lat,
+        secs: started.elapsed().as_secs_f64(),
     })
 }
 
@@ -134,7 +148,8 @@ async fn token(http: &reqwest::Client, base: &str, creds: &Value) -> anyhow::Res
 
 /// Serves `store` and measures, with the same clients: `user/count` over queries 1–8
 /// in turn, then `GET /healthz`, the headline count and `user/detail` of random
-/// existing cids, each of the last three with its throughput relative to `/healthz`.
+/// existing cids taking turns, each of the three with its throughput relative to
+/// `/healthz`'s.
 pub(crate) async fn http_load(
     args: &Args,
     store: Arc<dyn Store>,
@@ -163,51 +178,71 @@ pub(crate) async fn http_load(
 
     let bodies: Vec<Value> = mix.iter().filter_map(|q| q.getui.clone()).collect();
     let count = post_count.clone();
-    let all = load(
-        args,
-        "user/count",
-        Arc::new(move |i, _| count(&bodies[i % bodies.len()])),
-    )
-    .await?;
+    let make: Arc<MakeRequest> = Arc::new(move |i, _| count(&bodies[i % bodies.len()]));
+    let mut all = load(args, args.http_seconds, args.seed, "user/count", make).await?;
+    let (p50, p99) = all.quantiles();
     println!();
     println!(
         "HTTP POST /v2/{{appId}}/user/count ({}, queries 1-8 in turn): {} requests in {:.1} s = {:.0} req/s with {} clients (p50 {} ms, p99 {} ms; client and server share the machine)",
         if args.store.is_some() { "SQL counts" } else { "index counts" },
-        all.requests,
+        all.lat.len(),
         all.secs,
         all.rate(),
         args.http_concurrency,
-        ms(all.p50),
-        ms(all.p99),
+        p50,
+        p99,
     );
 
-    let healthz = {
+    let healthz: Arc<MakeRequest> = {
         let (http, url) = (http.clone(), format!("{root}/healthz"));
-        load(args, "/healthz", Arc::new(move |_, _| http.get(&url))).await?
+        Arc::new(move |_, _| http.get(&url))
     };
-    let headline = {
+    let headline: Arc<MakeRequest> = {
         let body = mix
             .iter()
             .find(|q| q.name == HEADLINE)
             .and_then(|q| q.getui.clone())
             .with_context(|| format!("no query {HEADLINE} in the mix"))?;
-        let count = post_count.clone();
-        load(args, "user/count", Arc::new(move |_, _| count(&body))).await?
+        Arc::new(move |_, _| post_count(&body))
     };
-    let detail = {
+    let detail: Arc<MakeRequest> = {
         let (http, token) = (http.clone(), token.clone());
-        let make = move |_: usize, rng: &mut StdRng| {
+        Arc::new(move |_, rng| {
             let cid = &cids[rng.gen_range(0..cids.len())];
             http.get(format!("{base}/user/detail/{cid}"))
                 .header("token", &token)
-        };
-        load(args, "user/detail", Arc::new(make)).await?
+        })
     };
+    let mut rows = [
+        ("GET /healthz", "/healthz", healthz, Phase::default()),
+        (
+            "POST user/count (android∧(BJ∨SH)∧¬t3)",
+            "user/count",
+            headline,
+            Phase::default(),
+        ),
+        (
+            "GET user/detail/{cid} (random cid)",
+            "user/detail",
+            detail,
+            Phase::default(),
+        ),
+    ];
+    // Whole seconds where the run allows, so that the three take turns often.
+    let slices = args.http_seconds.round().max(1.0) as u64;
+    for slice in 0..slices {
+        for (_, what, make, phase) in &mut rows {
+            let seconds = args.http_seconds / slices as f64;
+            let seed = args.seed ^ (slice << 32);
+            phase.add(load(args, seconds, seed, what, make.clone()).await?);
+        }
+    }
+
     println!();
     println!(
         "{:<48} {:>10} {:>10} {:>10} {:>12}",
         format!(
-            "HTTP, {} clients, {:.1} s each",
+            "HTTP, {} clients, {:.1} s each, in turns",
             args.http_concurrency, args.http_seconds
         ),
         "req/s",
@@ -215,19 +250,16 @@ pub(crate) async fn http_load(
         "p99 ms",
         "/healthz"
     );
-    let rows = [
-        ("GET /healthz", &healthz),
-        ("POST user/count (android∧(BJ∨SH)∧¬t3)", &headline),
-        ("GET user/detail/{cid} (random cid)", &detail),
-    ];
-    for (name, p) in rows {
+    let base_rate = rows[0].3.rate().max(1e-9);
+    for (name, _, _, phase) in &mut rows {
+        let (p50, p99) = phase.quantiles();
         println!(
             "{:<48} {:>10.0} {:>10} {:>10} {:>11.2}x",
             name,
-            p.rate(),
-            ms(p.p50),
-            ms(p.p99),
-            p.rate() / healthz.rate().max(1e-9)
+            phase.rate(),
+            p50,
+            p99,
+            phase.rate() / base_rate
         );
     }
     running.stop().await
