@@ -1,5 +1,6 @@
 //! The `token` header, as a typed extractor: a handler that takes [`GetuiToken`] only
-//! runs for a live token issued to the app in its path.
+//! runs for a live token issued to the app in its path. The check is answered by the
+//! node's [`crate::TokenCache`], from memory on the hot path.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -35,8 +36,8 @@ impl FromRequestParts<GetuiState> for GetuiToken {
             .filter(|t| !t.is_empty())
             .ok_or_else(GetuiError::token)?;
         let owner = state
-            .store
-            .token_app(&token_digest(token), state.now())
+            .tokens
+            .app_of(state.store.as_ref(), &token_digest(token), state.now())
             .await?;
         if owner.as_ref() != Some(&app) {
             return Err(GetuiError::token());

@@ -17,9 +17,11 @@ mod auth;
 mod body;
 mod error;
 mod routes;
+mod tokens;
 
 pub use auth::GetuiToken;
 pub use error::{refusal, GetuiError};
+pub use tokens::{TokenCache, FRESH_FOR};
 
 /// What the Getui handlers share.
 #[derive(Clone)]
@@ -30,6 +32,9 @@ pub struct GetuiState {
     pub quota: Arc<dyn Quota>,
     /// Now, in ms.
     pub clock: Clock,
+    /// Token checks of this node; every clone of the state must share one, so that a
+    /// revocation here is seen by the next request at once.
+    pub tokens: Arc<TokenCache>,
 }
 
 impl GetuiState {

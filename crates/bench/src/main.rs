@@ -1,14 +1,15 @@
 //! `roster-bench`: generates a seeded synthetic app straight into a store (the embedded
 //! SQLite by default, PostgreSQL with `--store postgres://…`), builds the audience index
 //! from it, and prints rebuild time, index memory, count latency of a fixed query mix
-//! against the same queries in SQL on the same data, durable write throughput, and the
-//! throughput of Getui `POST /user/count` over HTTP under concurrent load.
+//! against the same queries in SQL on the same data, durable write throughput, and, over
+//! HTTP under concurrent load, the throughput of Getui `POST /user/count` and of a
+//! headline count and `user/detail` each next to `GET /healthz`'s.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Parser;
 use roster_core::{AppId, DeviceUpsert, NewApp, PhoneType, TagName};
 use roster_store::{AppStore, AudienceStore, ImportDevice, Registry, Store};
@@ -17,6 +18,7 @@ use roster_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
 mod gen;
+mod http;
 mod queries;
 
 /// Audience benchmark: bitmap index vs SQL on the same stored data.
@@ -51,8 +53,8 @@ struct Args {
     /// Seconds of HTTP load (0 skips it).
     #[arg(long, default_value_t = 5.0)]
     http_seconds: f64,
-    /// Concurrent HTTP clients.
-    #[arg(long, default_value_t = 32)]
+    /// Concurrent HTTP clients, the same number in every HTTP phase.
+    #[arg(long, default_value_t = 64)]
     http_concurrency: usize,
 }
 
@@ -278,7 +280,7 @@ async fn measure<S: roster_store::Backend>(
         // Serve what `roster serve` serves: the index over the embedded store, SQL counts
         // on PostgreSQL (where other nodes write too).
         let serving: Arc<dyn Store> = if args.store.is_some() { store } else { indexed };
-        http_load(args, serving, creds, &mix).await?;
+        http::http_load(args, serving, creds, &mix).await?;
     }
     Ok(())
 }
@@ -349,93 +351,4 @@ async fn writes<S: roster_store::Backend>(
         );
     }
     Ok(())
-}
-
-async fn http_load(
-    args: &Args,
-    store: Arc<dyn Store>,
-    creds: &Value,
-    mix: &[queries::Query],
-) -> anyhow::Result<()> {
-    let running = roster_server::serve_store(
-        store,
-        "127.0.0.1:0",
-        roster_core::time::system_clock(),
-        "bench".into(),
-    )
-    .await?;
-    let base = format!(
-        "http://{}/v2/{}",
-        running.addr,
-        creds["app_id"].as_str().unwrap_or_default()
-    );
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.http_concurrency)
-        .build()?;
-    let ts = roster_core::time::now_ms().to_string();
-    let key = creds["getui"]["app_key"].as_str().unwrap_or_default();
-    let sign = roster_core::app::getui_sign(
-        key,
-        &ts,
-        creds["getui"]["master_secret"].as_str().unwrap_or_default(),
-    );
-    let auth: Value = http
-        .post(format!("{base}/auth"))
-        .json(&json!({ "sign": sign, "timestamp": ts, "appkey": key }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = auth["data"]["token"]
-        .as_str()
-        .context("auth failed")?
-        .to_owned();
-    let bodies: Vec<Value> = mix.iter().filter_map(|q| q.getui.clone()).collect();
-    let deadline = Instant::now() + Duration::from_secs_f64(args.http_seconds);
-    let mut tasks = Vec::new();
-    for worker in 0..args.http_concurrency {
-        let (http, base, token, bodies) =
-            (http.clone(), base.clone(), token.clone(), bodies.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut i = worker;
-            while Instant::now() < deadline {
-                let body = &bodies[i % bodies.len()];
-                i += 1;
-                let t = Instant::now();
-                let r = http
-                    .post(format!("{base}/user/count"))
-                    .header("token", &token)
-                    .json(body)
-                    .send()
-                    .await;
-                let ok = match r {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    _ => false,
-                };
-                if !ok {
-                    return Err(anyhow::anyhow!("user/count failed under load"));
-                }
-                lat.push(t.elapsed());
-            }
-            Ok(lat)
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    lat.sort();
-    println!();
-    println!(
-        "HTTP POST /v2/{{appId}}/user/count ({}, queries 1-8 in turn): {} requests in {:.1} s = {:.0} req/s with {} clients (p50 {} ms, p99 {} ms; client and server share the machine)",
-        if args.store.is_some() { "SQL counts" } else { "index counts" },
-        lat.len(),
-        args.http_seconds,
-        lat.len() as f64 / args.http_seconds,
-        args.http_concurrency,
-        ms(pct(&lat, 0.5)),
-        ms(pct(&lat, 0.99)),
-    );
-    running.stop().await
 }

@@ -213,6 +213,7 @@ pub fn router_with(
         store: store.clone(),
         quota: Arc::new(Unlimited),
         clock: clock.clone(),
+        tokens: Arc::default(),
     });
     let jiguang = roster_api_jiguang::JiguangState {
         store: store.clone(),

@@ -12,7 +12,7 @@ use roster_core::{
     Error, NewApp, PhoneType, TagName,
 };
 
-use roster_store::{DtBinding, DtFailure, Store, StoreError};
+use roster_store::{DtBinding, DtFailure, Store, StoreError, TokenGrant};
 
 /// A store under test plus whatever must outlive it.
 pub struct Fixture {
@@ -102,23 +102,30 @@ pub async fn tokens(s: &dyn Store) {
     let b = new_app(s).await;
     let d = token_digest("t1");
     s.insert_token(&a, &d, NOW + 1000).await.expect("insert");
-    assert_eq!(s.token_app(&d, NOW).await.expect("get"), Some(a.clone()));
+    let grant = TokenGrant {
+        app: a.clone(),
+        expires_at: NOW + 1000,
+    };
     assert_eq!(
-        s.token_app(&d, NOW + 1000).await.expect("get"),
+        s.live_token(&d, NOW).await.expect("get"),
+        Some(grant.clone())
+    );
+    assert_eq!(
+        s.live_token(&d, NOW + 1000).await.expect("get"),
         None,
         "expired"
     );
     assert_eq!(
-        s.token_app(&token_digest("nope"), NOW).await.expect("get"),
+        s.live_token(&token_digest("nope"), NOW).await.expect("get"),
         None
     );
     assert!(
         !s.revoke_token(&b, &d).await.expect("revoke"),
         "other app cannot revoke"
     );
-    assert_eq!(s.token_app(&d, NOW).await.expect("get"), Some(a.clone()));
+    assert_eq!(s.live_token(&d, NOW).await.expect("get"), Some(grant));
     assert!(s.revoke_token(&a, &d).await.expect("revoke"));
-    assert_eq!(s.token_app(&d, NOW).await.expect("get"), None);
+    assert_eq!(s.live_token(&d, NOW).await.expect("get"), None);
 }
 
 /// Upsert generates cids, keeps given ones, updates in place and merges properties.

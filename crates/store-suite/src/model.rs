@@ -12,7 +12,9 @@ use roster_core::rules::{Mutation, Rule, Secret, State};
 use roster_core::{App, AppId, AudienceQuery, Cid};
 use roster_index::AppIndex;
 use roster_store::value::{Row, Stmt};
-use roster_store::{Backend, Credential, CredentialKind, StoreError, StoreResult, Write};
+use roster_store::{
+    Backend, Credential, CredentialKind, StoreError, StoreResult, TokenGrant, Write,
+};
 
 #[derive(Default)]
 struct Model {
@@ -172,12 +174,15 @@ impl Backend for ModelBackend {
         })
     }
 
-    async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>> {
+    async fn live_token(&self, digest: &str, now: i64) -> StoreResult<Option<TokenGrant>> {
         Ok(self.with(|m| {
             m.tokens
                 .get(digest)
                 .filter(|(_, expires, revoked)| !revoked && *expires > now)
-                .map(|(app, _, _)| app.clone())
+                .map(|(app, expires_at, _)| TokenGrant {
+                    app: app.clone(),
+                    expires_at: *expires_at,
+                })
         }))
     }
 

@@ -841,18 +841,21 @@ pub fn insert_token(app: &AppId, digest: &str, expires_at: i64) -> Vec<Stmt> {
 /// The app of a live token.
 pub fn token_app(digest: &str, now: i64) -> Stmt {
     Stmt::new(
-        "SELECT app_id FROM getui_tokens WHERE digest = $1 AND revoked = $2 AND expires_at > $3",
+        "SELECT app_id, expires_at FROM getui_tokens
+         WHERE digest = $1 AND revoked = $2 AND expires_at > $3",
         vec![digest.into(), false.into(), now.into()],
     )
 }
 
-/// The app of [`token_app`]'s rows.
-pub fn token_app_of(rows: &[Row]) -> StoreResult<Option<AppId>> {
-    Ok(rows
-        .first()
-        .map(|r| r.text(0))
-        .transpose()?
-        .and_then(|id| AppId::parse(id).ok()))
+/// The grant of [`token_app`]'s rows.
+pub fn token_app_of(rows: &[Row]) -> StoreResult<Option<crate::TokenGrant>> {
+    let Some(r) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(AppId::parse(r.text(0)?).ok().map(|app| crate::TokenGrant {
+        app,
+        expires_at: r.int(1).unwrap_or(0),
+    }))
 }
 
 /// Revokes a token of an app; one row changed when it was live.

@@ -74,13 +74,23 @@ pub trait AppStore: Send + Sync {
     async fn set_app_dt_types(&self, app: &AppId, types: &[DtType]) -> StoreResult<()>;
 }
 
+/// A live Getui token: the app it was issued to and when it expires, so that a cache
+/// of it can enforce the expiry without asking again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// The app the token was issued to.
+    pub app: AppId,
+    /// End of its life, ms; it is dead from this instant on.
+    pub expires_at: i64,
+}
+
 /// Getui auth tokens, kept as digests so that a copy of the store grants nothing.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Records a token digest valid until `expires_at` (ms).
     async fn insert_token(&self, app: &AppId, digest: &str, expires_at: i64) -> StoreResult<()>;
-    /// The app of a live (unexpired at `now`, unrevoked) token.
-    async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>>;
+    /// The grant of a live (unexpired at `now`, unrevoked) token.
+    async fn live_token(&self, digest: &str, now: i64) -> StoreResult<Option<TokenGrant>>;
     /// Revokes a token of `app`; `false` when there was no such token.
     async fn revoke_token(&self, app: &AppId, digest: &str) -> StoreResult<bool>;
 }

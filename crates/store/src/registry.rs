@@ -20,7 +20,7 @@ use crate::engine;
 use crate::value::{Row, RowExt, Stmt};
 use crate::{
     AliasStore, AppStore, AudienceStore, Credential, DeviceStore, StoreError, StoreResult,
-    TagStore, TokenStore, UserStore,
+    TagStore, TokenGrant, TokenStore, UserStore,
 };
 
 /// Follows committed plans, in commit order.
@@ -105,8 +105,8 @@ pub trait Backend: Send + Sync + 'static {
         }
     }
 
-    /// The app of a live token.
-    async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>> {
+    /// The grant of a live token.
+    async fn live_token(&self, digest: &str, now: i64) -> StoreResult<Option<TokenGrant>> {
         engine::token_app_of(&one(self
             .query(vec![engine::token_app(digest, now)])
             .await?)?)
@@ -300,8 +300,8 @@ impl<B: Backend> TokenStore for Registry<B> {
         self.backend.insert_token(app, digest, expires_at).await
     }
 
-    async fn token_app(&self, digest: &str, now: i64) -> StoreResult<Option<AppId>> {
-        self.backend.token_app(digest, now).await
+    async fn live_token(&self, digest: &str, now: i64) -> StoreResult<Option<TokenGrant>> {
+        self.backend.live_token(digest, now).await
     }
 
     async fn revoke_token(&self, app: &AppId, digest: &str) -> StoreResult<bool> {

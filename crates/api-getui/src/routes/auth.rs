@@ -57,24 +57,30 @@ pub(crate) async fn create(
     let token = random_hex(32);
     let expires_at = now + limits::GETUI_TOKEN_TTL_MS;
     state
-        .store
-        .insert_token(&app_id, &token_digest(&token), expires_at)
+        .tokens
+        .issue(
+            state.store.as_ref(),
+            &app_id,
+            &token_digest(&token),
+            expires_at,
+        )
         .await?;
     Ok(ok(Some(
         json!({ "expire_time": expires_at.to_string(), "token": token }),
     )))
 }
 
-/// Revokes a token of this app. Revoking an unknown or already revoked token succeeds:
-/// the caller's goal, a dead token, holds either way.
+/// Revokes a token of this app: it fails at once on this node and within
+/// [`crate::FRESH_FOR`] on the others. Revoking an unknown or already revoked token
+/// succeeds: the caller's goal, a dead token, holds either way.
 pub(crate) async fn revoke(
     State(state): State<GetuiState>,
     P((app_id, token)): P<(String, String)>,
 ) -> Result<Response, GetuiError> {
     let app_id = AppId::parse(app_id).map_err(|_| GetuiError::token())?;
     state
-        .store
-        .revoke_token(&app_id, &token_digest(&token))
+        .tokens
+        .revoke(state.store.as_ref(), &app_id, &token_digest(&token))
         .await?;
     Ok(ok(None))
 }

@@ -10,6 +10,7 @@ mod fuzz;
 mod getui_alias;
 mod getui_auth;
 mod getui_tags;
+mod getui_tokens;
 mod getui_tolerance;
 mod getui_user;
 mod identity;

@@ -1,11 +1,13 @@
 //! Two roster processes over one PostgreSQL database: every write through one node is
-//! visible through the other at once, Getui tokens included.
+//! visible through the other at once, and a Getui token revoked on one node dies on the
+//! other within a second.
 
 use std::path::Path;
 
 use roster_testkit::{create_app, register, s, Getui, RosterProcess, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
+use crate::getui_tokens::refused_within_bound;
 use crate::support::database;
 
 async fn count(g: &Getui) -> Option<u64> {
@@ -148,12 +150,15 @@ async fn two_nodes_one_database() {
         json!([cids[2]])
     );
 
-    // revoking on B kills the token on A
+    // revoking on B kills the token on B at once and on A within a second (A answers
+    // token checks from memory for up to `roster_api_getui::FRESH_FOR`)
+    ga.get("/user/status/x").await.ok();
     gb.delete(&format!("/auth/{}", ga.token), json!(null))
         .await
         .ok();
-    let r = ga.get("/user/status/x").await;
+    let r = gb.get("/user/status/x").await;
     assert_eq!((r.status, r.code()), (401, 10001));
+    refused_within_bound(&ga).await;
 }
 
 #[tokio::test]

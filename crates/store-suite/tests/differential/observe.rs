@@ -140,7 +140,7 @@ pub async fn observe(
             }
         })),
         join_all(keys.iter().map(|k| store.find_credential(k))),
-        join_all(tokens.iter().map(|t| store.token_app(t, now))),
+        join_all(tokens.iter().map(|t| store.live_token(t, now))),
     );
     let mut out: Reads = Vec::new();
     let side_ref: &Side = side;

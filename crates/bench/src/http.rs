@@ -1,0 +1,266 @@
+//! The HTTP phase: roster served in-process on a free port, loaded by reqwest clients
+//! in this same process. Every phase uses the same client, the same number of
+//! concurrent clients and the same duration, so that the endpoints' figures compare
+//! with each other and with `GET /healthz`, the router and the connection alone. The
+//! endpoints compared with `/healthz` take turns in one-second slices, so that a change
+//! in the machine's background load during the run weighs on all of them alike.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use roster_core::{AppId, AudienceQuery, Selector};
+use roster_store::Store;
+use serde_json::{json, Value};
+
+use crate::{err, ms, pct, queries, Args};
+
+/// The query of the headline count: android ∧ (Beijing ∨ Shanghai) ∧ ¬t3.
+const HEADLINE: &str = "android∧(BJ∨SH)∧¬t3";
+
+/// Existing cids that `user/detail` asks for, each request one at random.
+const DETAIL_CIDS: usize = 1_000;
+
+/// What one phase measured, over one or more slices of load.
+#[derive(Default)]
+struct Phase {
+    lat: Vec<Duration>,
+    secs: f64,
+}
+
+impl Phase {
+    fn add(&mut self, slice: Phase) {
+        self.lat.extend(slice.lat);
+        self.secs += slice.secs;
+    }
+
+    fn rate(&self) -> f64 {
+        self.lat.len() as f64 / self.secs.max(1e-9)
+    }
+
+    /// p50 and p99 of the latencies.
+    fn quantiles(&mut self) -> (String, String) {
+        self.lat.sort();
+        (ms(pct(&self.lat, 0.5)), ms(pct(&self.lat, 0.99)))
+    }
+}
+
+/// Makes request number `i` of a client (numbers start at the client's index), with
+/// that client's own seeded random source.
+type MakeRequest = dyn Fn(usize, &mut StdRng) -> reqwest::RequestBuilder + Send + Sync;
+
+/// `args.http_concurrency` clients sending what `make` makes for `seconds`; fails on
+/// the first reply that is not a 2xx. `seed` seeds the clients' random sources.
+async fn load(
+    args: &Args,
+    seconds: f64,
+    seed: u64,
+    what: &'static str,
+    make: Arc<MakeRequest>,
+) -> anyhow::Result<Phase> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for worker in 0..args.http_concurrency.max(1) {
+        let (make, seed) = (make.clone(), seed ^ worker as u64);
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut lat = Vec::new();
+            let mut i = worker;
+            while Instant::now() < deadline {
+                let request = make(i, &mut rng);
+                i += 1;
+                let t = Instant::now();
+                let ok = match request.send().await {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                if !ok {
+                    bail!("{what} failed under load");
+                }
+                lat.push(t.elapsed());
+            }
+            Ok(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    Ok(Phase {
+        lat,
+        secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Up to `n` cids of existing devices of `app`, picked at random ordinals.
+async fn sample_cids(
+    store: &dyn Store,
+    app: &AppId,
+    devices: u64,
+    n: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<String>> {
+    let everyone = AudienceQuery {
+        selector: Selector::All(true),
+        exclude_blacklisted: false,
+        exclude_notification_off: false,
+    };
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut cids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let after = u32::try_from(rng.gen_range(0..devices.max(1))).unwrap_or(u32::MAX);
+        let page = store
+            .audience_page(app, &everyone, after.checked_sub(1), 1)
+            .await
+            .map_err(err)?;
+        cids.extend(page.into_iter().map(|(_, cid)| cid.as_str().to_owned()));
+    }
+    if cids.is_empty() {
+        bail!("no devices to ask user/detail for");
+    }
+    Ok(cids)
+}
+
+/// A Getui token for the app in `creds`.
+async fn token(http: &reqwest::Client, base: &str, creds: &Value) -> anyhow::Result<String> {
+    let ts = roster_core::time::now_ms().to_string();
+    let key = creds["getui"]["app_key"].as_str().unwrap_or_default();
+    let sign = roster_core::app::getui_sign(
+        key,
+        &ts,
+        creds["getui"]["master_secret"].as_str().unwrap_or_default(),
+    );
+    let auth: Value = http
+        .post(format!("{base}/auth"))
+        .json(&json!({ "sign": sign, "timestamp": ts, "appkey": key }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(auth["data"]["token"]
+        .as_str()
+        .context("auth failed")?
+        .to_owned())
+}
+
+/// Serves `store` and measures, with the same clients: `user/count` over queries 1–8
+/// in turn, then `GET /healthz`, the headline count and `user/detail` of random
+/// existing cids taking turns, each of the three with its throughput relative to
+/// `/healthz`'s.
+pub(crate) async fn http_load(
+    args: &Args,
+    store: Arc<dyn Store>,
+    creds: &Value,
+    mix: &[queries::Query],
+) -> anyhow::Result<()> {
+    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(err)?;
+    let cids = sample_cids(store.as_ref(), &app, args.devices, DETAIL_CIDS, args.seed).await?;
+    let running = roster_server::serve_store(
+        store,
+        "127.0.0.1:0",
+        roster_core::time::system_clock(),
+        "bench".into(),
+    )
+    .await?;
+    let root = format!("http://{}", running.addr);
+    let base = format!("{root}/v2/{app}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.http_concurrency)
+        .build()?;
+    let token = token(&http, &base, creds).await?;
+    let post_count = {
+        let (http, url, token) = (http.clone(), format!("{base}/user/count"), token.clone());
+        move |body: &Value| http.post(&url).header("token", &token).json(body)
+    };
+
+    let bodies: Vec<Value> = mix.iter().filter_map(|q| q.getui.clone()).collect();
+    let count = post_count.clone();
+    let make: Arc<MakeRequest> = Arc::new(move |i, _| count(&bodies[i % bodies.len()]));
+    let mut all = load(args, args.http_seconds, args.seed, "user/count", make).await?;
+    let (p50, p99) = all.quantiles();
+    println!();
+    println!(
+        "HTTP POST /v2/{{appId}}/user/count ({}, queries 1-8 in turn): {} requests in {:.1} s = {:.0} req/s with {} clients (p50 {} ms, p99 {} ms; client and server share the machine)",
+        if args.store.is_some() { "SQL counts" } else { "index counts" },
+        all.lat.len(),
+        all.secs,
+        all.rate(),
+        args.http_concurrency,
+        p50,
+        p99,
+    );
+
+    let healthz: Arc<MakeRequest> = {
+        let (http, url) = (http.clone(), format!("{root}/healthz"));
+        Arc::new(move |_, _| http.get(&url))
+    };
+    let headline: Arc<MakeRequest> = {
+        let body = mix
+            .iter()
+            .find(|q| q.name == HEADLINE)
+            .and_then(|q| q.getui.clone())
+            .with_context(|| format!("no query {HEADLINE} in the mix"))?;
+        Arc::new(move |_, _| post_count(&body))
+    };
+    let detail: Arc<MakeRequest> = {
+        let (http, token) = (http.clone(), token.clone());
+        Arc::new(move |_, rng| {
+            let cid = &cids[rng.gen_range(0..cids.len())];
+            http.get(format!("{base}/user/detail/{cid}"))
+                .header("token", &token)
+        })
+    };
+    let mut rows = [
+        ("GET /healthz", "/healthz", healthz, Phase::default()),
+        (
+            "POST user/count (android∧(BJ∨SH)∧¬t3)",
+            "user/count",
+            headline,
+            Phase::default(),
+        ),
+        (
+            "GET user/detail/{cid} (random cid)",
+            "user/detail",
+            detail,
+            Phase::default(),
+        ),
+    ];
+    // Whole seconds where the run allows, so that the three take turns often.
+    let slices = args.http_seconds.round().max(1.0) as u64;
+    for slice in 0..slices {
+        for (_, what, make, phase) in &mut rows {
+            let seconds = args.http_seconds / slices as f64;
+            let seed = args.seed ^ (slice << 32);
+            phase.add(load(args, seconds, seed, what, make.clone()).await?);
+        }
+    }
+
+    println!();
+    println!(
+        "{:<48} {:>10} {:>10} {:>10} {:>12}",
+        format!(
+            "HTTP, {} clients, {:.1} s each, in turns",
+            args.http_concurrency, args.http_seconds
+        ),
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "/healthz"
+    );
+    let base_rate = rows[0].3.rate().max(1e-9);
+    for (name, _, _, phase) in &mut rows {
+        let (p50, p99) = phase.quantiles();
+        println!(
+            "{:<48} {:>10.0} {:>10} {:>10} {:>11.2}x",
+            name,
+            phase.rate(),
+            p50,
+            p99,
+            phase.rate() / base_rate
+        );
+    }
+    running.stop().await
+}
