@@ -295,6 +295,18 @@ mod tests {
         (TokenCache::with_ticker(Arc::new(ticker)), moved)
     }
 
+    /// A fake store, a cache on a hand-moved clock, and the token `d` issued through the
+    /// cache to a new app until `expires_at`.
+    async fn issued(expires_at: i64) -> (Fake, TokenCache, Arc<AtomicU64>, AppId) {
+        let (store, (cache, clock)) = (Fake::default(), cache());
+        let app = AppId::generate();
+        cache
+            .issue(&store, &app, "d", expires_at)
+            .await
+            .expect("issue");
+        (store, cache, clock, app)
+    }
+
     fn window_ms() -> u64 {
         u64::try_from(FRESH_FOR.as_millis()).expect("ms")
     }
@@ -325,24 +337,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_issued_here_needs_no_read() {
-        let (store, (cache, _)) = (Fake::default(), cache());
-        let app = AppId::generate();
-        cache
-            .issue(&store, &app, "d", NOW + 60_000)
-            .await
-            .expect("issue");
+        let (store, cache, _, app) = issued(NOW + 60_000).await;
         let got = cache.app_of(&store, "d", NOW).await.expect("check");
         assert_eq!((got, store.reads()), (Some(app), 0));
     }
 
     #[tokio::test]
     async fn a_token_revoked_here_fails_at_once() {
-        let (store, (cache, _)) = (Fake::default(), cache());
-        let app = AppId::generate();
-        cache
-            .issue(&store, &app, "d", NOW + 60_000)
-            .await
-            .expect("issue");
+        let (store, cache, _, app) = issued(NOW + 60_000).await;
         assert!(cache
             .app_of(&store, "d", NOW)
             .await
@@ -355,12 +357,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_revoked_elsewhere_fails_once_its_window_ends() {
-        let (store, (cache, clock)) = (Fake::default(), cache());
-        let app = AppId::generate();
-        cache
-            .issue(&store, &app, "d", NOW + 60_000)
-            .await
-            .expect("issue");
+        let (store, cache, clock, app) = issued(NOW + 60_000).await;
         // another node revokes it in the shared store
         assert!(store.revoke_token(&app, "d").await.expect("revoke"));
         assert!(cache
@@ -374,12 +371,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_token_fails_at_once_without_a_read() {
-        let (store, (cache, _)) = (Fake::default(), cache());
-        let app = AppId::generate();
-        cache
-            .issue(&store, &app, "d", NOW + 1_000)
-            .await
-            .expect("issue");
+        let (store, cache, _, _) = issued(NOW + 1_000).await;
         let at = |now| cache.app_of(&store, "d", now);
         assert!(at(NOW + 999).await.expect("check").is_some());
         assert_eq!(at(NOW + 1_000).await.expect("check"), None);
