@@ -189,6 +189,12 @@ pub fn getui_sign(app_key: &str, timestamp: &str, master_secret: &str) -> String
     hex::encode(h.finalize())
 }
 
+/// When a token expiring at `expires_at` is recorded, tokens that expired before this
+/// instant (two lifetimes earlier) are of no use to anyone and are forgotten.
+pub fn tokens_forgotten_before(expires_at: i64) -> i64 {
+    expires_at - 2 * crate::limits::GETUI_TOKEN_TTL_MS
+}
+
 /// SHA-256 of a bearer token, as stored: the token itself is never kept.
 pub fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

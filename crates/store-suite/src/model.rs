@@ -165,6 +165,9 @@ impl Backend for ModelBackend {
 
     async fn insert_token(&self, app: &AppId, digest: &str, expires_at: i64) -> StoreResult<()> {
         self.with(|m| {
+            // As in SQL: the housekeeping happens whether or not the app exists.
+            let horizon = roster_core::app::tokens_forgotten_before(expires_at);
+            m.tokens.retain(|_, (_, expires, _)| *expires >= horizon);
             if !m.apps.contains_key(app) {
                 return Err(roster_core::Error::NotFound("app".into()).into());
             }

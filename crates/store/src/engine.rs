@@ -823,7 +823,7 @@ pub fn credential_of(rows: &[Row]) -> StoreResult<Option<Credential>> {
 
 /// Records a token digest, dropping tokens two lifetimes past expiry.
 pub fn insert_token(app: &AppId, digest: &str, expires_at: i64) -> Vec<Stmt> {
-    let horizon = expires_at - 2 * roster_core::limits::GETUI_TOKEN_TTL_MS;
+    let horizon = roster_core::app::tokens_forgotten_before(expires_at);
     vec![
         Stmt::new(
             "DELETE FROM getui_tokens WHERE expires_at < $1",
