@@ -84,9 +84,9 @@ enum Fills {
 
 /// One query of a load and what its rows fill.
 #[derive(Debug, Clone)]
-pub struct Load {
+struct Load {
     /// The statement.
-    pub stmt: Stmt,
+    stmt: Stmt,
     fills: Fills,
 }
 
@@ -99,7 +99,7 @@ fn load(fills: Fills, sql: String, params: Vec<Value>) -> Load {
 
 /// The queries that load `needs` for `app`, in order. Feed each one's rows to
 /// [`absorb`], then call [`settle`].
-pub fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
+fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
     let a = || Value::from(app.as_str());
     let mut out = Vec::new();
     if needs.app {
@@ -310,7 +310,7 @@ impl Step {
 }
 
 /// Files the rows of one load query into `state`.
-pub fn absorb(l: &Load, rows: Vec<Row>, state: &mut State) -> StoreResult<()> {
+fn absorb(l: &Load, rows: Vec<Row>, state: &mut State) -> StoreResult<()> {
     match &l.fills {
         Fills::App => {
             state.app = Some(match rows.first() {
@@ -450,7 +450,7 @@ fn pairs(rows: Vec<Row>) -> StoreResult<Vec<(String, String)>> {
 }
 
 /// Marks what `needs` asked for and no row answered as absent.
-pub fn settle(needs: &Needs, state: &mut State) -> StoreResult<()> {
+fn settle(needs: &Needs, state: &mut State) -> StoreResult<()> {
     for c in &needs.devices {
         state.devices.entry(c.clone()).or_insert(None);
     }
@@ -492,7 +492,7 @@ pub fn decide<R: roster_core::rules::Rule + ?Sized>(
 }
 
 /// The statements that write a plan's mutations and secrets for `app`, in order.
-pub fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<Stmt>> {
+fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<Stmt>> {
     let a = || Value::from(app.as_str());
     let mut out = Vec::new();
     let mut push = |sql: &'static str, params: Vec<Value>| out.push(Stmt::new(sql, params));
