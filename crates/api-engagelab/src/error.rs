@@ -69,7 +69,7 @@ impl DialectError for EngagelabError {
             | Error::AlreadyExists(_) => Self::PAYLOAD,
             Error::Unauthenticated(_) | Error::PermissionRequired(_) => Self::AUTH,
             Error::RateLimited { .. } => Self::RATE,
-            Error::Internal(_) => Self::SYSTEM,
+            Error::Unavailable(_) | Error::Internal(_) => Self::SYSTEM,
         }
     }
 }

@@ -104,6 +104,7 @@ fn getui_code(e: &Error) -> (StatusCode, i64) {
             | LimitedAction::GrowthRegister
             | LimitedAction::EngagelabProfile => (StatusCode::UNAUTHORIZED, 10005),
         },
+        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 503),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 500),
     }
 }

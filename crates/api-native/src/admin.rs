@@ -46,6 +46,61 @@ pub(crate) async fn create_app(
     Ok((StatusCode::CREATED, Json(app.credentials)))
 }
 
+/// This node's view of the change log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeOut {
+    /// Whether the node's last look at the store succeeded; when `false`, the seqs are
+    /// as last seen and `lag_ms` counts from then.
+    pub store_reachable: bool,
+    /// Per app.
+    pub apps: Vec<AppProgressOut>,
+}
+
+/// How far this node has applied one app's changes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppProgressOut {
+    /// The app.
+    pub app_id: String,
+    /// The seq up to which this node has applied the app's changes (its counts and
+    /// listings reflect exactly these).
+    pub applied_seq: u64,
+    /// The app's newest seq in the store.
+    pub store_seq: u64,
+    /// How long ago the oldest change this node has not applied was committed, ms
+    /// (0 when caught up).
+    pub lag_ms: u64,
+}
+
+/// This node's progress through each app's change log: applied seq, the store's newest
+/// seq and the lag.
+#[utoipa::path(
+    get, path = "/admin/v1/node",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Per app: applied seq, newest seq in the store, lag", body = NodeOut),
+        (status = 401, description = UNAUTHENTICATED_ADMIN, body = ErrorBody),
+    )
+)]
+pub(crate) async fn node(
+    State(state): State<NativeState>,
+    _admin: AdminAuth,
+) -> Result<Json<NodeOut>, NativeError> {
+    let p = state.store.node_progress((state.clock)()).await?;
+    Ok(Json(NodeOut {
+        store_reachable: p.store_reachable,
+        apps: p
+            .apps
+            .into_iter()
+            .map(|a| AppProgressOut {
+                app_id: a.app_id,
+                applied_seq: a.applied_seq,
+                store_seq: a.store_seq,
+                lag_ms: a.lag_ms,
+            })
+            .collect(),
+    }))
+}
+
 /// Getui `bind_dt` channels enabled for an app beyond `wx`, which is always on.
 /// Unknown fields are refused.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -25,6 +25,9 @@ pub struct ErrorDetail {
     pub code: Code,
     /// Human-readable message naming the parameter.
     pub message: String,
+    /// With `changes_pruned`: the oldest seq the change log still holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_seq: Option<u64>,
 }
 
 /// The stable codes of native errors: a domain error's neutral code under its own name
@@ -54,8 +57,8 @@ pub enum EdgeCode {
     UriTooLong,
     /// The request's headers are larger than the server accepts (431).
     HeadersTooLarge,
-    /// The server is at its connection limit; retry later (503).
-    Unavailable,
+    /// The change log no longer holds every change after the seq asked for (410).
+    ChangesPruned,
 }
 
 impl utoipa::ToSchema for Code {
@@ -160,6 +163,7 @@ pub struct NativeError {
     status: StatusCode,
     code: Code,
     message: String,
+    oldest_seq: Option<u64>,
 }
 
 impl NativeError {
@@ -168,6 +172,23 @@ impl NativeError {
             status,
             code,
             message: message.into(),
+            oldest_seq: None,
+        }
+    }
+
+    /// 410 `changes_pruned`: retention removed changes after `after`; `oldest` is the
+    /// oldest seq still held.
+    pub(crate) fn changes_pruned(after: u64, oldest: u64) -> Self {
+        NativeError {
+            oldest_seq: Some(oldest),
+            ..Self::new(
+                StatusCode::GONE,
+                Code::Edge(EdgeCode::ChangesPruned),
+                format!(
+                    "changes after seq {after} are no longer all held; the oldest seq held is \
+                     {oldest}"
+                ),
+            )
         }
     }
 
@@ -209,7 +230,7 @@ impl From<Refusal> for NativeError {
             Refusal::UriTooLong => Code::Edge(EdgeCode::UriTooLong),
             Refusal::HeadersTooLarge => Code::Edge(EdgeCode::HeadersTooLarge),
             Refusal::UnsupportedEncoding => Code::Edge(EdgeCode::UnsupportedMediaType),
-            Refusal::Unavailable => Code::Edge(EdgeCode::Unavailable),
+            Refusal::Unavailable => Code::Domain(ErrorCode::Unavailable),
             Refusal::Internal => Code::Domain(ErrorCode::Internal),
         };
         NativeError::new(r.status(), code, r.message())
@@ -240,6 +261,7 @@ fn native_status(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::PermissionRequired => StatusCode::FORBIDDEN,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -265,6 +287,9 @@ fn native_message(e: &Error) -> String {
             "rate limit exceeded"
         }
         .to_owned(),
+        Error::Unavailable(seq) => {
+            format!("this node has not yet applied the app's changes up to seq {seq}; retry")
+        }
         Error::Internal(_) => "internal error".to_owned(),
     }
 }
@@ -298,6 +323,7 @@ impl NativeError {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
+                oldest_seq: self.oldest_seq,
             },
         }
     }
@@ -322,12 +348,13 @@ mod tests {
             _ => Vec::new(),
         };
         let distinct: std::collections::HashSet<_> = names.iter().map(|n| n.to_string()).collect();
-        assert_eq!((names.len(), distinct.len()), (17, 17));
+        assert_eq!((names.len(), distinct.len()), (18, 18));
         for code in [
             Code::Domain(ErrorCode::InvalidParam),
             Code::Domain(ErrorCode::Internal),
             Code::Edge(EdgeCode::MethodNotAllowed),
-            Code::Edge(EdgeCode::Unavailable),
+            Code::Domain(ErrorCode::Unavailable),
+            Code::Edge(EdgeCode::ChangesPruned),
         ] {
             let name = serde_json::to_value(code).unwrap_or_default();
             assert!(names.contains(&name), "{name}");

@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 mod admin;
 mod audience;
 mod auth;
+mod changes;
 mod devices;
 mod error;
 mod json;
@@ -76,6 +77,8 @@ pub struct NativeState {
         users::identify,
         users::get_user,
         users::get_user_by_identity,
+        changes::changes,
+        admin::node,
         admin::create_identity_name,
         admin::create_channel,
         admin::create_sender,
@@ -94,6 +97,10 @@ pub struct NativeState {
         audience::SelectorSchema,
         audience::CountOut,
         audience::CidLine,
+        changes::ChangeLine,
+        changes::Heartbeat,
+        admin::NodeOut,
+        admin::AppProgressOut,
         users::IdentifyIn,
         users::IdentifyOut,
         users::UserOut,
@@ -138,6 +145,8 @@ pub fn router(state: NativeState) -> Router {
             post(audience::count),
         )
         .route("/api/v1/apps/{app_id}/audience/cids", post(audience::cids))
+        .route("/api/v1/apps/{app_id}/changes", get(changes::changes))
+        .route("/admin/v1/node", get(admin::node))
         .route("/api/v1/apps/{app_id}/users", post(users::identify))
         .route("/api/v1/apps/{app_id}/users/{uid}", get(users::get_user))
         .route(

@@ -167,8 +167,8 @@ impl DtType {
     }
 }
 
-/// A device as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A device as stored; its JSON form is how the change log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
     /// Its id.
     pub cid: Cid,
@@ -205,6 +205,7 @@ pub struct Device {
     /// Last login time, ms.
     pub last_login_time: i64,
     /// Distinct login days within the last 100 days (filled on read).
+    #[serde(skip)]
     pub login_freq: i64,
     /// iOS badge.
     pub badge: i64,

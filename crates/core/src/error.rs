@@ -27,6 +27,9 @@ pub enum ErrorCode {
     PermissionRequired,
     /// A rate limit or quota is exhausted.
     RateLimited,
+    /// The server cannot answer now (at its connection limit, or not yet caught up
+    /// with the changes asked for); retry (503).
+    Unavailable,
     /// Anything else; details are logged, never returned.
     Internal,
 }
@@ -73,6 +76,10 @@ pub enum Error {
         /// Whether the daily quota (rather than a shorter rate window) ran out.
         per_day: bool,
     },
+    /// The node cannot answer yet: it has not applied the app's changes up to the seq
+    /// the request asked for (`X-Roster-Min-Seq`) within the wait allowed.
+    #[error("changes up to seq {0} not yet applied on this node, retry")]
+    Unavailable(u64),
     /// An internal failure; the text is for logs only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -92,6 +99,7 @@ impl Error {
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Error::PermissionRequired(_) => ErrorCode::PermissionRequired,
             Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

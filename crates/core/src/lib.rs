@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod audience;
+pub mod change;
 pub mod device;
 pub mod error;
 pub mod ids;

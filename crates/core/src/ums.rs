@@ -64,8 +64,9 @@ impl SenderKind {
     }
 }
 
-/// A bindable field of a UMS user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A bindable field of a UMS user; serialised as its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UmsField {
     /// Tags: many per bind id.
     Tag,

@@ -283,3 +283,8 @@ mod tests {
         assert_eq!(path_segment("/v2/a/x", 5), None);
     }
 }
+
+/// A response extension: the body is a live stream whose chunks must leave as they are
+/// written (a followed change feed), so no layer may buffer it (no compression).
+#[derive(Debug, Clone, Copy)]
+pub struct Unbuffered;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use axum::extract::{DefaultBodyLimit, Request};
@@ -18,14 +19,16 @@ use roster_edge::{Dialect, Refusal};
 use roster_store::{Registry, Store};
 use roster_store_postgres::PgStore;
 use roster_store_sqlite::SqliteStore;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tower::Layer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 mod edge;
+mod tail;
 
 pub use edge::EdgeLimits;
 
@@ -42,7 +45,12 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Timeouts and limits of the HTTP edge.
     pub edge: EdgeLimits,
+    /// How long the change log keeps a change (`ROSTER_CHANGES_RETENTION`).
+    pub changes_retention: Duration,
 }
+
+/// The change log's default retention: 7 days.
+pub const DEFAULT_CHANGES_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 // The admin token never reaches logs through Debug.
 impl std::fmt::Debug for Settings {
@@ -56,6 +64,7 @@ impl std::fmt::Debug for Settings {
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
             .field("edge", &self.edge)
+            .field("changes_retention", &self.changes_retention)
             .finish()
     }
 }
@@ -108,18 +117,78 @@ fn open_sqlite(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
     }
 }
 
-/// The server's store. The embedded store gets the in-memory audience index. On
-/// PostgreSQL, where other nodes write too, counts are answered in SQL, so every node
-/// sees every acknowledged write at once.
-pub async fn open_serving_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    match open_store(settings).await? {
-        StoreChoice::Sqlite(store) => {
-            let (indexed, _) = Registry::indexed(store)
-                .await
-                .map_err(|e| anyhow::anyhow!("build audience index: {e}"))?;
-            Ok(Arc::new(indexed))
+/// A serving store and what wakes it when another node commits.
+pub struct Node {
+    /// The store, with its audience index.
+    pub store: Arc<dyn Store>,
+    /// Notified when another node may have committed (PostgreSQL `NOTIFY`).
+    wake: Arc<Notify>,
+}
+
+/// The server's store: every backend gets the in-memory audience index, which follows
+/// this node's own commits as they happen and other nodes' commits through the change
+/// log (woken by PostgreSQL `LISTEN/NOTIFY`, and polled), so counts are answered from
+/// memory on every backend.
+pub async fn open_node(settings: &Settings) -> anyhow::Result<Node> {
+    let wake = Arc::new(Notify::new());
+    let store: Arc<dyn Store> = match open_store(settings).await? {
+        StoreChoice::Sqlite(store) => Arc::new(indexed(store).await?),
+        StoreChoice::Postgres(store) => {
+            // Listening starts before the index is built, so nothing committed in
+            // between is missed: the first wake-up catches it up.
+            store.listen(wake.clone());
+            Arc::new(indexed(store).await?)
         }
-        StoreChoice::Postgres(store) => Ok(Arc::new(Registry::new(store))),
+    };
+    Ok(Node { store, wake })
+}
+
+async fn indexed<B: roster_store::Backend>(store: Arc<B>) -> anyhow::Result<Registry<B>> {
+    let (indexed, _) = Registry::indexed(store)
+        .await
+        .map_err(|e| anyhow::anyhow!("build audience index: {e}"))?;
+    Ok(indexed)
+}
+
+/// The server's store (see [`open_node`]).
+pub async fn open_serving_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_node(settings).await?.store)
+}
+
+/// Prints `app`'s changes after `after` to stdout as NDJSON, page by page (the CLI's
+/// `changes`); with `follow`, keeps looking for new ones every 100 ms until stopped.
+pub async fn print_changes(
+    settings: &Settings,
+    app: &roster_core::AppId,
+    mut after: u64,
+    follow: bool,
+) -> anyhow::Result<()> {
+    use roster_store::changes::ChangePage;
+    use std::io::Write as _;
+    let store: Arc<dyn Store> = match open_store(settings).await? {
+        StoreChoice::Sqlite(s) => Arc::new(Registry::new(s)),
+        StoreChoice::Postgres(s) => Arc::new(Registry::new(s)),
+    };
+    loop {
+        let page = store
+            .changes(app, after, 10_000)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        match page {
+            ChangePage::Gone { oldest } => {
+                bail!("changes after seq {after} were pruned; the oldest seq held is {oldest}")
+            }
+            ChangePage::Lines { text, last, .. } if !text.is_empty() => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())?;
+                out.flush()?;
+                after = last;
+            }
+            ChangePage::Lines { .. } if follow => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            ChangePage::Lines { .. } => return Ok(()),
+        }
     }
 }
 
@@ -245,7 +314,16 @@ pub fn router_with(
         .fallback(fallback)
         .layer(axum::middleware::from_fn(edge::guard::route_info))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(CompressionLayer::new())
+        .layer(
+            CompressionLayer::new().compress_when(DefaultPredicate::new().and(
+                |_: axum::http::StatusCode,
+                 _: axum::http::Version,
+                 _: &axum::http::HeaderMap,
+                 ext: &axum::http::Extensions| {
+                    ext.get::<roster_edge::Unbuffered>().is_none()
+                },
+            )),
+        )
         .layer(RequestDecompressionLayer::new())
 }
 
@@ -309,16 +387,22 @@ pub async fn start_wrapped(
     clock: Clock,
     wrap: impl FnOnce(Router) -> Router,
 ) -> anyhow::Result<Running> {
-    let store = open_serving_store(settings).await?;
+    let node = open_node(settings).await?;
     let listener = bind(&settings.listen).await?;
     let admin_token = admin_token(settings)?;
     let app = wrap(service(router_with(
-        store,
-        clock,
+        node.store.clone(),
+        clock.clone(),
         admin_token.clone(),
         &settings.edge,
     )));
-    serve_app(app, listener, admin_token, &settings.edge)
+    let keep = tail::Upkeep {
+        store: node.store,
+        wake: node.wake,
+        retention: settings.changes_retention,
+        clock,
+    };
+    serve_app(app, listener, admin_token, &settings.edge, keep)
 }
 
 async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -346,8 +430,19 @@ pub async fn serve_store_with(
     limits: &EdgeLimits,
 ) -> anyhow::Result<Running> {
     let listener = bind(listen).await?;
-    let app = service(router_with(store, clock, admin_token.clone(), limits));
-    serve_app(app, listener, admin_token, limits)
+    let app = service(router_with(
+        store.clone(),
+        clock.clone(),
+        admin_token.clone(),
+        limits,
+    ));
+    let keep = tail::Upkeep {
+        store,
+        wake: Arc::new(Notify::new()),
+        retention: DEFAULT_CHANGES_RETENTION,
+        clock,
+    };
+    serve_app(app, listener, admin_token, limits, keep)
 }
 
 fn serve_app(
@@ -355,9 +450,11 @@ fn serve_app(
     listener: tokio::net::TcpListener,
     admin_token: String,
     limits: &EdgeLimits,
+    keep: tail::Upkeep,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
+    keep.spawn(rx.clone());
     let task = tokio::spawn(edge::conn::serve(listener, app, limits.clone(), rx));
     tracing::info!(%addr, "roster listening");
     Ok(Running {

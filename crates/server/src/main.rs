@@ -79,8 +79,26 @@ struct Global {
         hide_env_values = true
     )]
     store: Option<String>,
+    /// How long the change log keeps a change, e.g. `7d`, `12h` or `30s`; older ones are
+    /// pruned in the background.
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_CHANGES_RETENTION",
+        default_value = "7d",
+        value_name = "DURATION",
+        value_parser = retention
+    )]
+    changes_retention: std::time::Duration,
     #[command(flatten)]
     edge: EdgeArgs,
+}
+
+fn retention(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{s:?} is not a duration such as 7d, 12h or 30s"))
 }
 
 /// Limits of the HTTP edge (see docs/edge.md).
@@ -153,6 +171,18 @@ enum Command {
     App {
         #[command(subcommand)]
         command: AppCommand,
+    },
+    /// Print an app's change log as NDJSON, oldest first, read from the store directly.
+    Changes {
+        /// The app.
+        #[arg(long, value_name = "ID")]
+        app: String,
+        /// Print the changes with a seq greater than this.
+        #[arg(long, default_value_t = 0, value_name = "SEQ")]
+        after: u64,
+        /// Keep printing new changes as they are committed (until interrupted).
+        #[arg(long)]
+        follow: bool,
     },
 }
 
@@ -286,6 +316,7 @@ fn settings(global: &Global, admin_token: Option<String>) -> Result<Settings, Fa
         store: global.store.as_deref().map(|s| s.trim().to_owned()),
         admin_token,
         edge: global.edge.limits()?,
+        changes_retention: global.changes_retention,
     })
 }
 
@@ -315,6 +346,18 @@ async fn create_app(global: &Global, name: &str) -> Result<(), Failure> {
         .map_err(|e| Failure(format!("cannot print the credentials: {e}")))?;
     println!("{json}");
     Ok(())
+}
+
+async fn changes(global: &Global, app: &str, after: u64, follow: bool) -> Result<(), Failure> {
+    prepare(global, false).await?;
+    let app =
+        roster_core::AppId::parse(app).map_err(|_| Failure("--app is not an app id".into()))?;
+    let settings = settings(global, None)?;
+    let out = roster_server::print_changes(&settings, &app, after, follow);
+    tokio::select! {
+        r = out => r.map_err(Failure::from),
+        _ = shutdown_signal() => Ok(()),
+    }
 }
 
 async fn shutdown_signal() {
@@ -348,6 +391,9 @@ async fn main() -> ExitCode {
         Some(Command::App {
             command: AppCommand::Create { name },
         }) => create_app(&cli.global, name).await,
+        Some(Command::Changes { app, after, follow }) => {
+            changes(&cli.global, app, *after, *follow).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,7 @@ const DIALECT: Dialect = Dialect {
         "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM users_uid_seq",
     ],
     uid_used: Some("SELECT setval('users_uid_seq', $1)"),
+    notify: Some("SELECT pg_notify('roster_changes', $1)"),
 };
 
 #[derive(Debug)]
@@ -150,25 +151,26 @@ impl PgStore {
 
 #[async_trait]
 impl Backend for PgStore {
-    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<R::Outcome> {
+    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<(R::Outcome, u64)> {
         let w = Arc::new(w);
         let run = w.clone();
-        let plan = self
+        let decided = self
             .tx(Mode::Write(Some(&w.app)), move |tx| {
                 Box::pin(async move {
                     let (app, rule) = (&run.app, &run.rule);
                     let mut state = load(tx, app, rule).await?;
-                    let (plan, stmts) = engine::decide(app, rule, &mut state, &DIALECT)?;
+                    let at = roster_core::time::now_ms();
+                    let decided = engine::decide(app, rule, &mut state, &DIALECT, at)?;
                     // In order: a statement may depend on the one before.
-                    for s in &stmts {
+                    for s in &decided.stmts {
                         execute(tx, s).await?;
                     }
-                    Ok(plan)
+                    Ok(decided)
                 })
             })
             .await?;
-        w.committed(&plan.mutations);
-        Ok(plan.outcome)
+        w.committed(decided.seq, &decided.plan.mutations);
+        Ok((decided.plan.outcome, decided.seq))
     }
 
     async fn read<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome> {
@@ -202,7 +204,7 @@ impl Backend for PgStore {
         .await
     }
 
-    async fn scan_index(&self, app: &AppId) -> StoreResult<AppIndex> {
+    async fn scan_index(&self, app: &AppId) -> StoreResult<(AppIndex, u64)> {
         self.scan(app).await
     }
 }

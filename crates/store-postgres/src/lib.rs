@@ -15,10 +15,14 @@ use tokio_postgres::NoTls;
 
 mod backend;
 mod connect;
+mod listen;
 mod scan;
 
 /// Migrations, applied in order; `roster_migrations` records which ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_changes.sql"),
+];
 
 /// Connections per node.
 const POOL_SIZE: usize = 16;
@@ -27,6 +31,8 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// For connections outside the pool (the change listener).
+    cfg: tokio_postgres::Config,
     target: Arc<connect::Target>,
 }
 
@@ -54,7 +60,7 @@ impl PgStore {
     pub async fn open(url: &str) -> StoreResult<Self> {
         let (cfg, target) = connect::config(url)?;
         let mgr = Manager::from_config(
-            cfg,
+            cfg.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -66,6 +72,7 @@ impl PgStore {
             .map_err(|e| StoreError::Backend(format!("postgres pool: {e}")))?;
         let store = PgStore {
             pool,
+            cfg,
             target: Arc::new(target),
         };
         store.migrate().await?;

@@ -14,8 +14,9 @@ fn phone(s: &str) -> StoreResult<PhoneType> {
 }
 
 impl PgStore {
-    /// Builds one app's audience bitmaps from one snapshot.
-    pub(crate) async fn scan(&self, app: &AppId) -> StoreResult<AppIndex> {
+    /// Builds one app's audience bitmaps from one snapshot, with the app's seq they are
+    /// as of.
+    pub(crate) async fn scan(&self, app: &AppId) -> StoreResult<(AppIndex, u64)> {
         let mut index = AppIndex::default();
         let mut c = self.client().await?;
         let tx = c
@@ -28,6 +29,11 @@ impl PgStore {
         let no_tags: [TagName; 0] = [];
         let app_s = app.as_str();
         let params: [&(dyn ToSql + Sync); 1] = [&app_s];
+        let seq: i64 = tx
+            .query_opt("SELECT seq FROM apps WHERE id = $1", &params)
+            .await
+            .db()?
+            .map_or(0, |r| r.get(0));
         let rows = tx
             .query_raw(
                 "SELECT ord, cid, phone_type, region, brand, alias, blacklisted, notification_switch
@@ -64,7 +70,7 @@ impl PgStore {
             index.add_tag(r.get::<_, i64>(0) as u32, r.get(1));
         }
         tx.commit().await.db()?;
-        Ok(index)
+        Ok((index, u64::try_from(seq).unwrap_or(0)))
     }
 
     /// Inserts new devices in one transaction with array-bound bulk statements,

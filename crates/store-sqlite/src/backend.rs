@@ -20,6 +20,7 @@ const DIALECT: Dialect = Dialect {
     lock_app: None,
     next_uid: &["SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'users'), 0) + 1"],
     uid_used: None,
+    notify: None,
 };
 
 struct Bind<'a>(&'a Value);
@@ -91,21 +92,25 @@ fn load<R: Rule + ?Sized>(tx: &Transaction<'_>, app: &AppId, rule: &R) -> StoreR
 
 #[async_trait]
 impl Backend for SqliteStore {
-    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<R::Outcome> {
+    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<(R::Outcome, u64)> {
         let w = Arc::new(w);
         let run = w.clone();
-        let plan = self
+        let decided = self
             .write_then(
                 move |tx| {
                     let mut state = load(tx, &run.app, &run.rule)?;
-                    let (plan, stmts) = engine::decide(&run.app, &run.rule, &mut state, &DIALECT)?;
-                    stmts.iter().try_for_each(|s| execute(tx, s).map(drop))?;
-                    Ok(plan)
+                    let at = roster_core::time::now_ms();
+                    let decided = engine::decide(&run.app, &run.rule, &mut state, &DIALECT, at)?;
+                    decided
+                        .stmts
+                        .iter()
+                        .try_for_each(|s| execute(tx, s).map(drop))?;
+                    Ok(decided)
                 },
-                move |plan| w.committed(&plan.mutations),
+                move |d| w.committed(d.seq, &d.plan.mutations),
             )
             .await?;
-        Ok(plan.outcome)
+        Ok((decided.plan.outcome, decided.seq))
     }
 
     async fn read<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome> {
@@ -130,7 +135,7 @@ impl Backend for SqliteStore {
         .await
     }
 
-    async fn scan_index(&self, app: &AppId) -> StoreResult<AppIndex> {
+    async fn scan_index(&self, app: &AppId) -> StoreResult<(AppIndex, u64)> {
         self.scan(app).await
     }
 }

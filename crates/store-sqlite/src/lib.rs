@@ -1,8 +1,10 @@
 //! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a
 //! transaction is on disk (WAL fsynced) before its call returns and the caller
-//! acknowledges it. One writer connection serialises writes; reads use a small pool
-//! of their own connections and never wait for the writer. Blocking SQLite work runs
-//! on tokio's blocking pool.
+//! acknowledges it. One writer thread owns the write connection and commits in groups:
+//! it takes every write waiting in its queue, runs each in a savepoint of one
+//! transaction (a write that fails rolls back alone), commits once (one fsync for the
+//! group), then answers each write in order. Reads use a small pool of their own
+//! connections and never wait for the writer; they run on tokio's blocking pool.
 //!
 //! The database holds every app's secrets and users' personal data, so its files are
 //! private: created 0600 (SQLite gives the `-wal` and `-shm` files the database
@@ -10,13 +12,14 @@
 //! (see [`prepare_data_dir`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use roster_store::{StoreError, StoreResult};
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction};
 
 mod backend;
 mod bulk;
+mod group;
 mod private;
 mod scan;
 
@@ -27,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_audience.sql"),
     include_str!("../migrations/0003_users.sql"),
+    include_str!("../migrations/0004_changes.sql"),
 ];
 
 /// Read connections: reads beyond this many wait for one to be free rather than open
@@ -41,7 +45,10 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    /// The write connection: the group-commit thread's, and bulk import's.
+    writer: Arc<Mutex<Connection>>,
+    /// The group-commit thread's queue.
+    queue: Mutex<mpsc::Sender<Box<dyn group::Job>>>,
     readers: Mutex<Vec<Connection>>,
     /// One permit per read connection.
     read_permits: tokio::sync::Semaphore,
@@ -85,10 +92,13 @@ impl SqliteStore {
         // The writer's connection has created `-wal` and `-shm`; should an older file
         // have survived with another mode, it is fixed now, before any write.
         private::tighten_db_files(&path).map_err(private)?;
+        let writer = Arc::new(Mutex::new(writer));
+        let queue = group::start(writer.clone())?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path,
-                writer: Mutex::new(writer),
+                writer,
+                queue: Mutex::new(queue),
                 readers: Mutex::new(Vec::new()),
                 read_permits: tokio::sync::Semaphore::new(READERS),
             }),
@@ -107,32 +117,27 @@ impl SqliteStore {
         Self::open(dir.as_ref().join(private::DB_FILE))
     }
 
-    /// Runs `f` in one IMMEDIATE transaction on the writer; commits only if `f`
-    /// succeeds, so a refused batch leaves nothing behind. `after` sees the result
-    /// once it is committed and before the next write can start, so whatever it feeds
-    /// learns of commits in commit order.
+    /// Runs `f` on the writer, in a savepoint of the group transaction it joins: `f`'s
+    /// writes are kept only if it succeeds, so a refused batch leaves nothing behind,
+    /// and no other write of the group depends on it. `after` sees the result once the
+    /// group is committed (durable), in commit order and before the next group starts,
+    /// so whatever it feeds learns of commits in commit order.
     pub(crate) async fn write_then<T, F, A>(&self, f: F, after: A) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
         A: FnOnce(&T) + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .db()?;
-            let out = f(&tx)?;
-            tx.commit().db()?;
-            after(&out);
-            Ok(out)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("blocking task: {e}")))?
+        let (job, answer) = group::job(f, after);
+        self.inner
+            .queue
+            .lock()
+            .map_err(|_| StoreError::Backend("writer queue poisoned".into()))?
+            .send(job)
+            .map_err(|_| StoreError::Backend("writer thread stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("writer thread stopped".into()))?
     }
 
     /// Runs `f` on a pooled read connection inside one read transaction, so multi-query

@@ -4,7 +4,7 @@
 use roster_core::{AppId, DeviceFacts, PhoneType, TagName};
 use roster_index::AppIndex;
 use roster_store::{StoreError, StoreResult};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use crate::{DbResult, SqliteStore};
 
@@ -13,11 +13,17 @@ fn phone(s: &str) -> StoreResult<PhoneType> {
 }
 
 impl SqliteStore {
-    /// Builds one app's audience bitmaps.
-    pub(crate) async fn scan(&self, app: &AppId) -> StoreResult<AppIndex> {
+    /// Builds one app's audience bitmaps, with the app's seq they are as of.
+    pub(crate) async fn scan(&self, app: &AppId) -> StoreResult<(AppIndex, u64)> {
         let app = app.to_string();
         self.read(move |tx| {
             let mut index = AppIndex::default();
+            let seq: i64 = tx
+                .query_row("SELECT seq FROM apps WHERE id = ?1", [&app], |r| r.get(0))
+                .optional()
+                .db()?
+                .unwrap_or(0);
+            let seq = u64::try_from(seq).unwrap_or(0);
             // Devices in ordinal order; ordinals grow with row ids within an app, so the
             // (id, ordinal) pairs come out sorted by id for the tag merge below.
             let mut ids: Vec<(i64, u32)> = Vec::new();
@@ -59,7 +65,7 @@ impl SqliteStore {
                 ids.sort_unstable();
             }
             let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
-                return Ok(index);
+                return Ok((index, seq));
             };
             let mut stmt = tx
                 .prepare(
@@ -81,7 +87,7 @@ impl SqliteStore {
                     }
                 }
             }
-            Ok(index)
+            Ok((index, seq))
         })
         .await
     }

@@ -11,6 +11,7 @@ use roster_core::rules::memory::Memory;
 use roster_core::rules::{Mutation, Rule, Secret, State};
 use roster_core::{App, AppId, AudienceQuery, Cid};
 use roster_index::AppIndex;
+use roster_store::changes::{LogEntry, LogRead};
 use roster_store::value::{Row, Stmt};
 use roster_store::{
     Backend, Credential, CredentialKind, StoreError, StoreResult, TokenGrant, Write,
@@ -23,6 +24,16 @@ struct Model {
     credentials: BTreeMap<String, Credential>,
     /// digest → (app, expires_at, revoked)
     tokens: BTreeMap<String, (AppId, i64, bool)>,
+    /// Each app's change log.
+    logs: BTreeMap<AppId, Log>,
+}
+
+/// An app's change log as the SQL backends keep it.
+#[derive(Default)]
+struct Log {
+    seq: u64,
+    pruned_through: u64,
+    entries: Vec<LogEntry>,
 }
 
 /// The in-memory model.
@@ -118,12 +129,24 @@ fn devices(state: &State) -> impl Iterator<Item = &roster_core::rules::StoredDev
 
 #[async_trait]
 impl Backend for ModelBackend {
-    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<R::Outcome> {
+    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<(R::Outcome, u64)> {
         self.with(|m| {
             let plan = m.memory.plan(&w.app, &w.rule)?;
             m.keep(&w.app, &plan.mutations, &plan.secrets);
-            w.committed(&plan.mutations);
-            Ok(plan.outcome)
+            let log = m.logs.entry(w.app.clone()).or_default();
+            if !plan.mutations.is_empty() {
+                log.seq += 1;
+                let body = roster_core::change::body(&plan.mutations)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                log.entries.push(LogEntry {
+                    seq: log.seq,
+                    at: roster_core::time::now_ms(),
+                    lines: plan.mutations.len() as u64,
+                    body,
+                });
+            }
+            w.committed(log.seq, &plan.mutations);
+            Ok((plan.outcome, log.seq))
         })
     }
 
@@ -139,7 +162,7 @@ impl Backend for ModelBackend {
         Err(no_sql())
     }
 
-    async fn scan_index(&self, app: &AppId) -> StoreResult<AppIndex> {
+    async fn scan_index(&self, app: &AppId) -> StoreResult<(AppIndex, u64)> {
         Ok(self.with(|m| {
             let mut index = AppIndex::default();
             if let Some(state) = m.memory.state(app) {
@@ -147,7 +170,63 @@ impl Backend for ModelBackend {
                     index.add_device(d.ordinal, &d.device.facts());
                 }
             }
-            index
+            (index, m.logs.get(app).map_or(0, |l| l.seq))
+        }))
+    }
+
+    async fn app_seqs(&self) -> StoreResult<Vec<(AppId, u64)>> {
+        Ok(self.with(|m| {
+            m.apps
+                .keys()
+                .map(|a| (a.clone(), m.logs.get(a).map_or(0, |l| l.seq)))
+                .collect()
+        }))
+    }
+
+    async fn log_after(
+        &self,
+        app: &AppId,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Option<LogRead>> {
+        Ok(self.with(|m| {
+            if !m.apps.contains_key(app) {
+                return None;
+            }
+            let log = m.logs.get(app)?;
+            Some(LogRead {
+                newest: log.seq,
+                pruned_through: log.pruned_through,
+                entries: log
+                    .entries
+                    .iter()
+                    .filter(|e| e.seq > after)
+                    .take(limit)
+                    .cloned()
+                    .collect(),
+            })
+        }))
+    }
+
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
+        Ok(self.with(|m| {
+            let mut removed = 0;
+            for log in m.logs.values_mut() {
+                if let Some(last) = log
+                    .entries
+                    .iter()
+                    .filter(|e| e.at < before)
+                    .map(|e| e.seq)
+                    .max()
+                {
+                    log.pruned_through = log.pruned_through.max(last);
+                }
+                let keep = log.pruned_through;
+                let n = log.entries.len();
+                log.entries.retain(|e| e.seq > keep);
+                removed += (n - log.entries.len()) as u64;
+            }
+            removed
         }))
     }
 

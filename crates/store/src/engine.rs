@@ -25,6 +25,9 @@ pub struct Dialect {
     /// Run after a user is inserted with an explicit uid (`$1`), to move the engine's
     /// own counter past it.
     pub uid_used: Option<&'static str>,
+    /// Run after a change is logged (`$1` app id), to wake other nodes' followers when
+    /// the transaction commits (PostgreSQL: `NOTIFY`).
+    pub notify: Option<&'static str>,
 }
 
 /// Largest `IN (…)` list; lists are padded to a few fixed lengths so the engines'
@@ -105,7 +108,7 @@ fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
     if needs.app {
         out.push(load(
             Fills::App,
-            "SELECT next_ord, enabled_dt_types FROM apps WHERE id = $1".into(),
+            "SELECT next_ord, enabled_dt_types, seq FROM apps WHERE id = $1".into(),
             vec![a()],
         ));
     }
@@ -317,6 +320,7 @@ fn absorb(l: &Load, rows: Vec<Row>, state: &mut State) -> StoreResult<()> {
                 Some(r) => Some(AppFacts {
                     next_ordinal: r.int(0)?,
                     enabled_dt_types: decode_types(&r.text(1)?),
+                    seq: u64::try_from(r.int(2)?).unwrap_or(0),
                 }),
                 None => None,
             });
@@ -479,16 +483,69 @@ fn json(v: &impl serde::Serialize) -> StoreResult<String> {
     serde_json::to_string(v).map_err(json_err)
 }
 
-/// Decides `rule` on a loaded `state`: its plan and the statements that write it.
+/// A decided write: its plan, the statements that write it and its change-log entry,
+/// and the seq it commits under.
+#[derive(Debug)]
+pub struct Decided<O> {
+    /// The plan.
+    pub plan: Plan<O>,
+    /// Run in order, in the transaction that loaded the state.
+    pub stmts: Vec<Stmt>,
+    /// The app's seq once committed: a new one when the plan changes anything, else
+    /// the app's current one.
+    pub seq: u64,
+}
+
+/// Decides `rule` on a loaded `state`: its plan and the statements that write it and,
+/// when it changes anything, record it in the change log under the app's next seq, in
+/// the same transaction. `at` is the commit time the log shows (ms).
 pub fn decide<R: roster_core::rules::Rule + ?Sized>(
     app: &AppId,
     rule: &R,
     state: &mut State,
     dialect: &Dialect,
-) -> StoreResult<(Plan<R::Outcome>, Vec<Stmt>)> {
+    at: i64,
+) -> StoreResult<Decided<R::Outcome>> {
+    let current = match &state.app {
+        Some(Some(facts)) => facts.seq,
+        _ => 0,
+    };
     let plan = roster_core::rules::plan(rule, state)?;
-    let stmts = writes(app, &plan, dialect)?;
-    Ok((plan, stmts))
+    let mut stmts = writes(app, &plan, dialect)?;
+    if plan.mutations.is_empty() {
+        return Ok(Decided {
+            plan,
+            stmts,
+            seq: current,
+        });
+    }
+    let seq = current + 1;
+    let body = roster_core::change::body(&plan.mutations)
+        .map_err(|e| StoreError::Backend(format!("change log line: {e}")))?;
+    let a = || Value::from(app.as_str());
+    let n = seq_value(seq);
+    stmts.push(Stmt::new(
+        "UPDATE apps SET seq = $2 WHERE id = $1",
+        vec![a(), n.clone()],
+    ));
+    stmts.push(Stmt::new(
+        "INSERT INTO changes (app_id, seq, at, lines, body) VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            a(),
+            n,
+            at.into(),
+            (plan.mutations.len() as i64).into(),
+            body.into(),
+        ],
+    ));
+    if let Some(notify) = dialect.notify {
+        stmts.push(Stmt::new(notify, vec![a()]));
+    }
+    Ok(Decided { plan, stmts, seq })
+}
+
+fn seq_value(seq: u64) -> Value {
+    Value::Int(i64::try_from(seq).unwrap_or(i64::MAX))
 }
 
 /// The statements that write a plan's mutations and secrets for `app`, in order.
@@ -790,6 +847,89 @@ pub fn app_of(rows: &[Row]) -> StoreResult<Option<App>> {
 /// Every app id.
 pub fn app_ids() -> Stmt {
     Stmt::new("SELECT id FROM apps ORDER BY id", Vec::new())
+}
+
+/// Every app's id and newest seq.
+pub fn app_seqs() -> Stmt {
+    Stmt::new("SELECT id, seq FROM apps ORDER BY id", Vec::new())
+}
+
+/// The (app, seq) pairs of [`app_seqs`]' rows.
+pub fn app_seqs_of(rows: &[Row]) -> StoreResult<Vec<(AppId, u64)>> {
+    let ids = ids_of(rows)?;
+    ids.into_iter()
+        .zip(rows)
+        .map(|(id, r)| Ok((id, seq_of(r.int(1)?))))
+        .collect()
+}
+
+fn seq_of(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Reads `app`'s log after `after`: the app's newest and last pruned seq, then at most
+/// `limit` entries, oldest first. Run on one snapshot.
+pub fn log_after(app: &AppId, after: u64, limit: usize) -> Vec<Stmt> {
+    vec![
+        Stmt::new(
+            "SELECT seq, pruned_through FROM apps WHERE id = $1",
+            vec![app.as_str().into()],
+        ),
+        Stmt::new(
+            "SELECT seq, at, lines, body FROM changes WHERE app_id = $1 AND seq > $2
+             ORDER BY seq LIMIT $3",
+            vec![
+                app.as_str().into(),
+                seq_value(after),
+                Value::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
+            ],
+        ),
+    ]
+}
+
+/// The log of [`log_after`]'s results; `None` when the app does not exist.
+pub fn log_read_of(results: &[Vec<Row>]) -> StoreResult<Option<crate::changes::LogRead>> {
+    let (Some(app), Some(entries)) = (results.first(), results.get(1)) else {
+        return Err(StoreError::Backend("log read gave no result".into()));
+    };
+    let Some(app) = app.first() else {
+        return Ok(None);
+    };
+    let entries = entries
+        .iter()
+        .map(|r| {
+            Ok(crate::changes::LogEntry {
+                seq: seq_of(r.int(0)?),
+                at: r.int(1)?,
+                lines: seq_of(r.int(2)?),
+                body: r.text(3)?,
+            })
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(Some(crate::changes::LogRead {
+        newest: seq_of(app.int(0)?),
+        pruned_through: seq_of(app.int(1)?),
+        entries,
+    }))
+}
+
+/// Removes the changes committed before `before` (ms), recording per app the last seq
+/// removed; the second statement's count is the entries removed.
+pub fn prune_changes(before: i64) -> Vec<Stmt> {
+    vec![
+        Stmt::new(
+            "UPDATE apps SET pruned_through =
+                (SELECT MAX(seq) FROM changes c WHERE c.app_id = apps.id AND c.at < $1)
+             WHERE EXISTS (SELECT 1 FROM changes c
+                WHERE c.app_id = apps.id AND c.at < $1 AND c.seq > apps.pruned_through)",
+            vec![before.into()],
+        ),
+        Stmt::new(
+            "DELETE FROM changes
+             WHERE seq <= (SELECT pruned_through FROM apps WHERE apps.id = changes.app_id)",
+            Vec::new(),
+        ),
+    ]
 }
 
 /// The ids of [`app_ids`]' rows.

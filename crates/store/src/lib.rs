@@ -15,6 +15,7 @@ use roster_core::{
     IdentityValue, NewApp, PhoneType, TagName, UserId,
 };
 
+pub mod changes;
 pub mod engine;
 mod registry;
 pub mod sql;
@@ -321,14 +322,49 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Option<Uid>>;
 }
 
+/// The change log: every committed write of an app under its own seq.
+#[async_trait]
+pub trait ChangeStore: Send + Sync {
+    /// A page of `app`'s changes after `after`: whole seqs, at most `limit` lines unless
+    /// the first seq alone has more. Unknown app: [`roster_core::Error::NotFound`].
+    async fn changes(
+        &self,
+        app: &AppId,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<changes::ChangePage>;
+    /// Told whenever this node applies a change of any app.
+    fn watch(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// How far this node has applied each app's log, at `now` (ms).
+    async fn node_progress(&self, now: i64) -> StoreResult<changes::NodeProgress>;
+    /// Removes the changes committed before `before` (ms); how many entries.
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64>;
+    /// Applies what other nodes committed and this node has not.
+    async fn catch_up(&self) -> StoreResult<()>;
+}
+
 /// Everything a roster node needs from its store.
 pub trait Store:
-    AppStore + TokenStore + DeviceStore + AliasStore + TagStore + AudienceStore + UserStore
+    AppStore
+    + TokenStore
+    + DeviceStore
+    + AliasStore
+    + TagStore
+    + AudienceStore
+    + UserStore
+    + ChangeStore
 {
 }
 
 impl<T> Store for T where
-    T: AppStore + TokenStore + DeviceStore + AliasStore + TagStore + AudienceStore + UserStore
+    T: AppStore
+        + TokenStore
+        + DeviceStore
+        + AliasStore
+        + TagStore
+        + AudienceStore
+        + UserStore
+        + ChangeStore
 {
 }
 

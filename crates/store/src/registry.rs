@@ -16,22 +16,36 @@ use roster_core::{
 };
 use roster_index::{AppIndex, Index, Node, RebuildStats};
 
+use crate::changes::{self, AppProgress, ChangePage, LogRead, NodeProgress, Progress};
 use crate::engine;
 use crate::value::{Row, RowExt, Stmt};
 use crate::{
-    AliasStore, AppStore, AudienceStore, Credential, DeviceStore, StoreError, StoreResult,
-    TagStore, TokenGrant, TokenStore, UserStore,
+    AliasStore, AppStore, AudienceStore, ChangeStore, Credential, DeviceStore, StoreError,
+    StoreResult, TagStore, TokenGrant, TokenStore, UserStore,
 };
 
-/// Follows committed plans, in commit order.
+/// Follows committed plans.
 pub trait Follower: Send + Sync {
-    /// The mutations of one committed plan of `app`.
-    fn committed(&self, app: &AppId, mutations: &[Mutation]);
+    /// The mutations of one committed plan of `app`, logged under `seq`.
+    fn committed(&self, app: &AppId, seq: u64, mutations: &[Mutation]);
 }
 
-impl Follower for Index {
-    fn committed(&self, app: &AppId, mutations: &[Mutation]) {
-        self.apply(app, mutations);
+/// A node's follower: applies each commit of its own to the audience index when it is
+/// the next in the app's log, so the index always equals the store as of
+/// [`Progress::applied`]; anything else is caught up from the log.
+#[derive(Debug, Default)]
+struct Tail {
+    index: Option<Arc<Index>>,
+    progress: Progress,
+}
+
+impl Follower for Tail {
+    fn committed(&self, app: &AppId, seq: u64, mutations: &[Mutation]) {
+        self.progress.follow(app, seq, || {
+            if let Some(index) = &self.index {
+                index.apply(app, mutations);
+            }
+        });
     }
 }
 
@@ -46,10 +60,14 @@ pub struct Write<R> {
 }
 
 impl<R> Write<R> {
-    /// Tells the follower, if any, of what committed.
-    pub fn committed(&self, mutations: &[Mutation]) {
+    /// Tells the follower, if any, of what committed under `seq` (nothing, when the
+    /// plan changed nothing).
+    pub fn committed(&self, seq: u64, mutations: &[Mutation]) {
+        if mutations.is_empty() {
+            return;
+        }
         if let Some(f) = &self.follower {
-            f.committed(&self.app, mutations);
+            f.committed(&self.app, seq, mutations);
         }
     }
 }
@@ -58,9 +76,10 @@ impl<R> Write<R> {
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Runs a write rule in one transaction that holds the app's write lock: loads
-    /// what it needs, plans, writes the plan, commits, then hands the mutations to
-    /// `follower` before another write of the app can commit.
-    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<R::Outcome>;
+    /// what it needs, plans, writes the plan and its change-log entry, commits, then
+    /// hands the mutations to `follower`. Returns the outcome and the app's seq after
+    /// it (unchanged when the plan changed nothing).
+    async fn write<R: Rule + 'static>(&self, w: Write<R>) -> StoreResult<(R::Outcome, u64)>;
 
     /// Runs a read rule on one consistent snapshot.
     async fn read<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome>;
@@ -71,8 +90,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Runs write statements in one transaction; the rows each changed.
     async fn execute(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<u64>>;
 
-    /// Builds one app's audience bitmaps from its stored devices.
-    async fn scan_index(&self, app: &AppId) -> StoreResult<AppIndex>;
+    /// Builds one app's audience bitmaps from its stored devices, with the app's seq
+    /// they are as of (read on the same snapshot).
+    async fn scan_index(&self, app: &AppId) -> StoreResult<(AppIndex, u64)>;
 
     // What is not a rule: apps as stored, credentials, tokens and SQL counts. A SQL
     // backend keeps these defaults, the statements of `engine`.
@@ -80,6 +100,27 @@ pub trait Backend: Send + Sync + 'static {
     /// Every app id.
     async fn app_ids(&self) -> StoreResult<Vec<AppId>> {
         engine::ids_of(&one(self.query(vec![engine::app_ids()]).await?)?)
+    }
+
+    /// Every app's id and newest seq.
+    async fn app_seqs(&self) -> StoreResult<Vec<(AppId, u64)>> {
+        engine::app_seqs_of(&one(self.query(vec![engine::app_seqs()]).await?)?)
+    }
+
+    /// `app`'s log after `after` (at most `limit` entries); `None`: no such app.
+    async fn log_after(
+        &self,
+        app: &AppId,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Option<LogRead>> {
+        engine::log_read_of(&self.query(engine::log_after(app, after, limit)).await?)
+    }
+
+    /// Removes the changes committed before `before` (ms); how many entries.
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
+        let changed = self.execute(engine::prune_changes(before)).await?;
+        Ok(changed.last().copied().unwrap_or(0))
     }
 
     /// An app as stored.
@@ -156,16 +197,26 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
-/// A store made of a backend and, optionally, an in-memory audience index.
+/// A store made of a backend and, optionally, an in-memory audience index that
+/// follows the change log.
 pub struct Registry<B> {
     backend: Arc<B>,
     index: Option<Arc<Index>>,
+    tail: Arc<Tail>,
+    /// One catch-up from the log at a time.
+    catching: tokio::sync::Mutex<()>,
+    /// What the last look at the store found: (when, every app's newest seq).
+    seen: std::sync::Mutex<Option<Seen>>,
 }
+
+/// When the store was last looked at, and every app's newest seq then.
+type Seen = (Instant, Vec<(AppId, u64)>);
 
 impl<B> std::fmt::Debug for Registry<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
             .field("indexed", &self.index.is_some())
+            .field("progress", &self.tail.progress)
             .finish_non_exhaustive()
     }
 }
@@ -173,24 +224,35 @@ impl<B> std::fmt::Debug for Registry<B> {
 impl<B: Backend> Registry<B> {
     /// Counts run in SQL.
     pub fn new(backend: Arc<B>) -> Self {
+        Self::with_index(backend, None)
+    }
+
+    fn with_index(backend: Arc<B>, index: Option<Arc<Index>>) -> Self {
         Registry {
             backend,
-            index: None,
+            tail: Arc::new(Tail {
+                index: index.clone(),
+                progress: Progress::default(),
+            }),
+            index,
+            catching: tokio::sync::Mutex::new(()),
+            seen: std::sync::Mutex::new(None),
         }
     }
 
     /// Builds the audience index of every app from `backend`; counts run on it.
     pub async fn indexed(backend: Arc<B>) -> StoreResult<(Self, RebuildStats)> {
         let start = Instant::now();
-        let index = Index::new();
-        let apps = backend.app_ids().await?;
+        let registry = Self::with_index(backend, Some(Arc::new(Index::new())));
+        let apps = registry.backend.app_ids().await?;
         for app in &apps {
-            index.insert(app.clone(), backend.scan_index(app).await?);
+            registry.rebuild(app).await?;
         }
+        let index = registry.tail.index.as_ref();
         let stats = RebuildStats {
             apps: apps.len(),
-            devices: index.devices(),
-            heap_bytes: index.heap_bytes(),
+            devices: index.map_or(0, |i| i.devices()),
+            heap_bytes: index.map_or(0, |i| i.heap_bytes()),
             elapsed: start.elapsed(),
         };
         tracing::info!(
@@ -200,13 +262,17 @@ impl<B: Backend> Registry<B> {
             ms = stats.elapsed.as_millis() as u64,
             "audience index built"
         );
-        Ok((
-            Registry {
-                backend,
-                index: Some(Arc::new(index)),
-            },
-            stats,
-        ))
+        Ok((registry, stats))
+    }
+
+    /// Rebuilds one app's bitmaps from the store and restarts its progress there.
+    async fn rebuild(&self, app: &AppId) -> StoreResult<()> {
+        let (ix, seq) = self.backend.scan_index(app).await?;
+        if let Some(index) = &self.index {
+            index.insert(app.clone(), ix);
+        }
+        self.tail.progress.reset(app, seq);
+        Ok(())
     }
 
     /// The backend.
@@ -220,15 +286,122 @@ impl<B: Backend> Registry<B> {
     }
 
     async fn write<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome> {
-        let follower = self.index.clone().map(|i| i as Arc<dyn Follower>);
-        let app = app.clone();
-        self.backend
+        let follower = self
+            .index
+            .as_ref()
+            .map(|_| self.tail.clone() as Arc<dyn Follower>);
+        let (outcome, seq) = self
+            .backend
             .write(Write {
-                app,
+                app: app.clone(),
                 rule,
                 follower,
             })
-            .await
+            .await?;
+        // Another node's commit came first (or this node's commits finished out of
+        // order): the log has what this node missed.
+        if self.index.is_some() && self.tail.progress.applied(app) < seq {
+            self.catch_up_app(app).await?;
+        }
+        changes::record_written(seq);
+        Ok(outcome)
+    }
+
+    /// Waits, when the request asked with `X-Roster-Min-Seq`, until this node has
+    /// applied `app`'s log that far; [`roster_core::Error::Unavailable`] after
+    /// [`changes::MIN_SEQ_WAIT`]. A registry without an index reads the store itself,
+    /// so it only waits for the store to have that seq.
+    async fn ready(&self, app: &AppId) -> StoreResult<()> {
+        let Some(min) = changes::min_seq() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + changes::MIN_SEQ_WAIT;
+        loop {
+            let applied = if self.index.is_some() {
+                self.tail.progress.applied(app)
+            } else {
+                self.backend
+                    .log_after(app, u64::MAX, 1)
+                    .await?
+                    .map_or(0, |r| r.newest)
+            };
+            if applied >= min {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(roster_core::Error::Unavailable(min).into());
+            }
+            if self.index.is_some() {
+                self.catch_up_app(app).await?;
+                if self.tail.progress.applied(app) >= min {
+                    return Ok(());
+                }
+            }
+            let nap = left.min(std::time::Duration::from_millis(50));
+            let _ = self.tail.progress.reach(app, min, nap).await;
+        }
+    }
+
+    /// Runs a read rule once the request's `X-Roster-Min-Seq` is met.
+    async fn read<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome> {
+        self.ready(app).await?;
+        self.backend.read(app, rule).await
+    }
+
+    /// Applies, in seq order, what the store's log of `app` holds beyond what this node
+    /// has applied; rebuilds the app from the store when retention has removed part of
+    /// what it missed.
+    pub async fn catch_up_app(&self, app: &AppId) -> StoreResult<()> {
+        const PAGE: usize = 1_000;
+        let _one = self.catching.lock().await;
+        loop {
+            let applied = self.tail.progress.applied(app);
+            let Some(read) = self.backend.log_after(app, applied, PAGE).await? else {
+                return Ok(());
+            };
+            if applied < read.pruned_through {
+                tracing::info!(app = %app, applied, "change log pruned past this node; rebuilding the app");
+                return self.rebuild(app).await;
+            }
+            let full = read.entries.len() == PAGE;
+            for e in read.entries {
+                let mutations = roster_core::change::parse_body(&e.body).map_err(|err| {
+                    StoreError::Backend(format!("change log entry {}: {err}", e.seq))
+                })?;
+                self.tail.progress.advance(app, e.seq, || {
+                    if let Some(index) = &self.index {
+                        index.apply(app, &mutations);
+                    }
+                });
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Applies whatever other nodes committed to any app that this node has not.
+    pub async fn catch_up(&self) -> StoreResult<()> {
+        if self.index.is_none() {
+            return Ok(());
+        }
+        let seqs = self.look().await?;
+        for (app, seq) in seqs {
+            if self.tail.progress.applied(&app) < seq {
+                self.catch_up_app(&app).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every app's newest seq, remembered with when it was seen.
+    async fn look(&self) -> StoreResult<Vec<(AppId, u64)>> {
+        let seqs = self.backend.app_seqs().await?;
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some((Instant::now(), seqs.clone()));
+        }
+        Ok(seqs)
     }
 
     /// Resolves alias and cid leaves to ordinals.
@@ -344,7 +517,7 @@ impl<B: Backend> DeviceStore for Registry<B> {
             cids: cids.to_vec(),
             now,
         };
-        self.backend.read(app, rule).await
+        self.read(app, rule).await
     }
 
     async fn set_blacklisted(&self, app: &AppId, cids: &[Cid], on: bool) -> StoreResult<()> {
@@ -396,12 +569,12 @@ impl<B: Backend> AliasStore for Registry<B> {
 
     async fn alias_of(&self, app: &AppId, cid: &Cid) -> StoreResult<Option<Alias>> {
         let cid = cid.clone();
-        self.backend.read(app, reads::AliasOf { cid }).await
+        self.read(app, reads::AliasOf { cid }).await
     }
 
     async fn cids_of_alias(&self, app: &AppId, alias: &Alias) -> StoreResult<Vec<Cid>> {
         let alias = alias.clone();
-        self.backend.read(app, reads::CidsOfAlias { alias }).await
+        self.read(app, reads::CidsOfAlias { alias }).await
     }
 }
 
@@ -433,13 +606,14 @@ impl<B: Backend> TagStore for Registry<B> {
 
     async fn tags_of(&self, app: &AppId, cid: &Cid) -> StoreResult<Vec<TagName>> {
         let cid = cid.clone();
-        self.backend.read(app, reads::TagsOf { cid }).await
+        self.read(app, reads::TagsOf { cid }).await
     }
 }
 
 #[async_trait]
 impl<B: Backend> AudienceStore for Registry<B> {
     async fn count_audience(&self, app: &AppId, query: &AudienceQuery) -> StoreResult<u64> {
+        self.ready(app).await?;
         let Some(index) = &self.index else {
             return self.backend.count_audience(app, query).await;
         };
@@ -454,6 +628,7 @@ impl<B: Backend> AudienceStore for Registry<B> {
         after: Option<u32>,
         limit: usize,
     ) -> StoreResult<Vec<(u32, Cid)>> {
+        self.ready(app).await?;
         let Some(index) = &self.index else {
             return self.backend.audience_page(app, query, after, limit).await;
         };
@@ -480,7 +655,7 @@ impl<B: Backend> UserStore for Registry<B> {
     }
 
     async fn ums_config(&self, app: &AppId) -> StoreResult<UmsConfig> {
-        self.backend.read(app, reads::GetUmsConfig).await
+        self.read(app, reads::GetUmsConfig).await
     }
 
     async fn create_ums_channel(
@@ -522,7 +697,7 @@ impl<B: Backend> UserStore for Registry<B> {
     }
 
     async fn identity_names(&self, app: &AppId) -> StoreResult<Vec<IdentityName>> {
-        self.backend.read(app, reads::IdentityNames).await
+        self.read(app, reads::IdentityNames).await
     }
 
     async fn create_identity_name(&self, app: &AppId, name: &IdentityName) -> StoreResult<()> {
@@ -570,7 +745,7 @@ impl<B: Backend> UserStore for Registry<B> {
 
     async fn get_users(&self, app: &AppId, uids: &[Uid]) -> StoreResult<Vec<User>> {
         let uids = uids.to_vec();
-        self.backend.read(app, reads::GetUsers { uids }).await
+        self.read(app, reads::GetUsers { uids }).await
     }
 
     async fn find_user(
@@ -583,6 +758,76 @@ impl<B: Backend> UserStore for Registry<B> {
             name: name.to_owned(),
             value: value.to_string(),
         };
-        self.backend.read(app, rule).await
+        self.read(app, rule).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> ChangeStore for Registry<B> {
+    async fn changes(&self, app: &AppId, after: u64, limit: usize) -> StoreResult<ChangePage> {
+        // Each entry has at least one line, so `limit` entries always fill a page.
+        let read = self
+            .backend
+            .log_after(app, after, limit.max(1))
+            .await?
+            .ok_or_else(|| roster_core::Error::NotFound("app".into()))?;
+        Ok(ChangePage::cut(read, after, limit))
+    }
+
+    fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.tail.progress.watch()
+    }
+
+    async fn node_progress(&self, now: i64) -> StoreResult<NodeProgress> {
+        let (reachable, seen) = match self.look().await {
+            Ok(seqs) => (true, seqs),
+            Err(e) => {
+                tracing::warn!(error = %e, "store unreachable for node progress");
+                let last = self.seen.lock().ok().and_then(|s| s.clone());
+                (false, last.map(|(_, s)| s).unwrap_or_default())
+            }
+        };
+        let since_seen = self
+            .seen
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(|(at, _)| at.elapsed().as_millis() as u64))
+            .unwrap_or(0);
+        let mut apps = Vec::with_capacity(seen.len());
+        for (app, store_seq) in seen {
+            let applied_seq = if self.index.is_some() {
+                self.tail.progress.applied(&app)
+            } else {
+                store_seq
+            };
+            let lag_ms = if !reachable {
+                since_seen
+            } else if applied_seq < store_seq {
+                let first = self.backend.log_after(&app, applied_seq, 1).await?;
+                first
+                    .and_then(|r| r.entries.first().map(|e| e.at))
+                    .map_or(0, |at| u64::try_from(now - at).unwrap_or(0))
+            } else {
+                0
+            };
+            apps.push(AppProgress {
+                app_id: app.to_string(),
+                applied_seq,
+                store_seq,
+                lag_ms,
+            });
+        }
+        Ok(NodeProgress {
+            store_reachable: reachable,
+            apps,
+        })
+    }
+
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
+        self.backend.prune_changes(before).await
+    }
+
+    async fn catch_up(&self) -> StoreResult<()> {
+        Registry::catch_up(self).await
     }
 }

@@ -46,6 +46,7 @@ pub struct TestServer {
     running: Option<Running>,
     clock_offset: Arc<AtomicI64>,
     edge: roster_server::EdgeLimits,
+    retention: std::time::Duration,
     recording: openapi::Recording,
 }
 
@@ -55,8 +56,17 @@ impl TestServer {
         Self::start_with_limits(roster_server::EdgeLimits::default()).await
     }
 
+    /// Starts a server whose change log keeps changes for `retention` only.
+    pub async fn start_with_retention(retention: std::time::Duration) -> Self {
+        Self::start_with(roster_server::EdgeLimits::default(), retention).await
+    }
+
     /// Starts a server whose HTTP edge has these timeouts and limits.
     pub async fn start_with_limits(edge: roster_server::EdgeLimits) -> Self {
+        Self::start_with(edge, roster_server::DEFAULT_CHANGES_RETENTION).await
+    }
+
+    async fn start_with(edge: roster_server::EdgeLimits, retention: std::time::Duration) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock_offset = Arc::new(AtomicI64::new(0));
         let mut server = TestServer {
@@ -66,6 +76,7 @@ impl TestServer {
             running: None,
             clock_offset,
             edge,
+            retention,
             recording: openapi::Recording::default(),
         };
         server.boot().await;
@@ -79,6 +90,7 @@ impl TestServer {
             store: None,
             admin_token: Some(ADMIN_TOKEN.into()),
             edge: self.edge.clone(),
+            changes_retention: self.retention,
         };
         let offset = self.clock_offset.clone();
         let clock: roster_core::time::Clock =
@@ -226,6 +238,8 @@ pub struct Reply {
     pub status: u16,
     /// Body.
     pub body: Value,
+    /// `X-Roster-Seq`: the app's seq after a write.
+    pub seq: Option<u64>,
 }
 
 impl Reply {
@@ -262,6 +276,8 @@ pub struct Getui {
     pub base: String,
     /// The auth token in use.
     pub token: String,
+    /// Sent as `X-Roster-Min-Seq` when set.
+    pub min_seq: Option<u64>,
     http: reqwest::Client,
 }
 
@@ -271,6 +287,7 @@ impl Getui {
         let mut g = Getui {
             base: format!("{base}/v2/{}", s(&app["app_id"])),
             token: String::new(),
+            min_seq: None,
             http: http.clone(),
         };
         let ts = roster_core::time::now_ms().to_string();
@@ -286,7 +303,17 @@ impl Getui {
         Getui {
             base: self.base.clone(),
             token: token.to_owned(),
+            min_seq: self.min_seq,
             http: self.http.clone(),
+        }
+    }
+
+    /// The same client, asking every read to wait until the node has applied `seq`
+    /// (`X-Roster-Min-Seq`).
+    pub fn after_seq(&self, seq: Option<u64>) -> Getui {
+        Getui {
+            min_seq: seq,
+            ..self.with_token(&self.token)
         }
     }
 
@@ -296,6 +323,9 @@ impl Getui {
         if !self.token.is_empty() {
             req = req.header("token", &self.token);
         }
+        if let Some(seq) = self.min_seq {
+            req = req.header("x-roster-min-seq", seq);
+        }
         if let Some(b) = body {
             req = req
                 .header("content-type", "application/json;charset=utf-8")
@@ -303,10 +333,15 @@ impl Getui {
         }
         let r = req.send().await.expect("send");
         let status = r.status().as_u16();
+        let seq = r
+            .headers()
+            .get("x-roster-seq")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let text = r.text().await.expect("body");
         let body = serde_json::from_str(&text)
             .unwrap_or_else(|_| panic!("reply is not JSON ({status}): {text}"));
-        Reply { status, body }
+        Reply { status, body, seq }
     }
 
     /// GET.

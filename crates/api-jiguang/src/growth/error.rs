@@ -66,6 +66,11 @@ fn growth_code(e: &Error) -> (StatusCode, i64, &'static str) {
             RATE_LIMITED,
             "Request rate over limit",
         ),
+        Error::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            -1,
+            "Service unavailable, retry later",
+        ),
         Error::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             -1,

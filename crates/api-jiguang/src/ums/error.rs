@@ -55,6 +55,7 @@ pub(crate) fn ums_code(e: &Error) -> (StatusCode, i64) {
         Error::Unauthenticated(_) | Error::PermissionRequired(_) => {
             (StatusCode::UNAUTHORIZED, 4005)
         }
+        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 5000),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 5000),
     }
 }

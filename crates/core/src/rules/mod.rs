@@ -56,6 +56,8 @@ pub struct AppFacts {
     pub next_ordinal: i64,
     /// bind_dt channels enabled beyond the defaults.
     pub enabled_dt_types: Vec<DtType>,
+    /// The seq of the app's last committed write (the change log's; no rule reads it).
+    pub seq: u64,
 }
 
 /// A device as stored: its facts and its dense per-app ordinal.

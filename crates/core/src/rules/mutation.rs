@@ -4,6 +4,7 @@
 //! index moves a device out of its old brand's bitmap; a feed shows before and after).
 //! Credentials are not registry changes: they travel beside the plan as [`Secret`]s.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{AppFacts, State, StoredDevice, UmsConfig};
@@ -12,8 +13,10 @@ use crate::ums::{SenderKind, UmsField};
 use crate::user::{IdentityName, Uid, User};
 use crate::{AppCredentials, Device, DtType};
 
-/// One committed change of an app's registry.
-#[derive(Debug, Clone, PartialEq)]
+/// One committed change of an app's registry. Its JSON form (tagged by `kind`, in
+/// snake_case) is the line of the change log and feed ([`crate::change`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Mutation {
     /// The app was created.
     AppCreated {
@@ -144,6 +147,7 @@ pub enum Mutation {
         /// Its ordinal.
         ordinal: u32,
         /// The channel.
+        #[serde(rename = "channel")]
         kind: DtType,
         /// The token.
         token: String,
@@ -159,6 +163,7 @@ pub enum Mutation {
         /// Its ordinal.
         ordinal: u32,
         /// The channel.
+        #[serde(rename = "channel")]
         kind: DtType,
         /// The brand after.
         brand: Option<String>,
@@ -209,6 +214,7 @@ pub enum Mutation {
         /// The user.
         uid: Uid,
         /// Contact kind.
+        #[serde(rename = "contact")]
         kind: String,
         /// Value.
         value: String,
@@ -218,6 +224,7 @@ pub enum Mutation {
         /// The user.
         uid: Uid,
         /// Contact kind.
+        #[serde(rename = "contact")]
         kind: String,
     },
     /// A UMS binding value was added.
@@ -236,6 +243,7 @@ pub enum Mutation {
         /// Sender code.
         code: String,
         /// Kind.
+        #[serde(rename = "sender_kind")]
         kind: SenderKind,
     },
     /// A channel was allowed to write a sender's bindings.
@@ -253,7 +261,7 @@ pub enum Mutation {
 }
 
 /// One value of a user's UMS field under a bind id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
     /// The user.
     pub uid: Uid,
@@ -354,6 +362,7 @@ impl State {
                 self.app = Some(Some(AppFacts {
                     next_ordinal: 0,
                     enabled_dt_types: Vec::new(),
+                    seq: 0,
                 }));
                 self.identity_names = Some(IdentityName::builtins().into());
                 self.ums = Some(UmsConfig::default());

@@ -16,6 +16,7 @@ use axum::response::Response;
 use futures_util::FutureExt;
 use http_body::Frame;
 use roster_edge::{Dialect, Refusal};
+use roster_store::changes::request_scope;
 use tracing::field::{display, Empty};
 use tracing::{Instrument, Span};
 
@@ -64,9 +65,13 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
         latency_ms = Empty,
     );
     span.in_scope(|| tracing::debug!("request received"));
+    let min_seq = match min_seq(&req) {
+        Ok(min) => min,
+        Err(()) => return refusal(by_path, Refusal::BadRequest),
+    };
     let (req, body_read) = track_request_body(req);
-    let result = AssertUnwindSafe(next.run(req))
-        .catch_unwind()
+    let handler = AssertUnwindSafe(next.run(req)).catch_unwind();
+    let (result, seq) = request_scope(min_seq, handler)
         .instrument(span.clone())
         .await;
     let mut resp = match result {
@@ -76,6 +81,10 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
             refusal(by_path, Refusal::Internal)
         }
     };
+    if let (Some(seq), true) = (seq, resp.status().is_success()) {
+        resp.headers_mut()
+            .insert(SEQ_HEADER, HeaderValue::from(seq));
+    }
     let (dialect, route) = match resp.extensions_mut().remove::<Matched>() {
         Some(m) => (m.dialect, m.route),
         None => {
@@ -109,6 +118,24 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
         bytes: 0,
     };
     resp.map(|body| Body::new(Guarded::new(body, log)))
+}
+
+/// On every successful write reply: the app's seq after the write.
+pub(crate) const SEQ_HEADER: &str = "x-roster-seq";
+/// On a read: answer only once this node has applied the app's changes this far.
+pub(crate) const MIN_SEQ_HEADER: &str = "x-roster-min-seq";
+
+/// The request's `X-Roster-Min-Seq`, if any; `Err` when it is not a seq.
+fn min_seq(req: &Request) -> Result<Option<u64>, ()> {
+    match req.headers().get(MIN_SEQ_HEADER) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or(()),
+    }
 }
 
 fn is_json(resp: &Response) -> bool {

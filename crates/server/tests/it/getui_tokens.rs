@@ -86,6 +86,7 @@ async fn node(path: &std::path::Path, data_dir: &std::path::Path) -> Running {
         store: Some(format!("sqlite:{}", path.display())),
         admin_token: Some(ADMIN_TOKEN.into()),
         edge: roster_server::EdgeLimits::default(),
+        changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
     };
     let offset = Arc::new(AtomicI64::new(0));
     let clock: roster_core::time::Clock =

@@ -1,6 +1,7 @@
 //! Two roster processes over one PostgreSQL database: every write through one node is
-//! visible through the other at once, and a Getui token revoked on one node dies on the
-//! other within a second.
+//! visible through the other once it has applied the write's seq (asked for with
+//! `X-Roster-Min-Seq`), and a Getui token revoked on one node dies on the other within
+//! a second.
 
 use std::path::Path;
 
@@ -49,27 +50,32 @@ async fn two_nodes_one_database() {
     let ga = Getui::connect(&http, &a.base, &app).await;
     let mut gb = Getui::connect(&http, &b.base, &app).await;
     gb.token = ga.token.clone();
-    gb.post(
-        "/user/alias",
-        json!({ "data_list": [{ "cid": cids[0], "alias": "shared" }] }),
-    )
-    .await
-    .ok();
+    let bound = gb
+        .post(
+            "/user/alias",
+            json!({ "data_list": [{ "cid": cids[0], "alias": "shared" }] }),
+        )
+        .await;
+    bound.ok();
     assert_eq!(
         ga.get("/user/cid/alias/shared").await.ok()["cid"],
         json!([cids[0]])
     );
 
-    // counts on A see tags written through B at once
-    assert_eq!(count(&ga).await, Some(2));
-    gb.put("/user/custom_tag/batch/x", json!({ "cid": [cids[1]] }))
-        .await
-        .ok();
-    assert_eq!(count(&ga).await, Some(1));
-    gb.post(&format!("/user/black/cid/{}", cids[0]), json!(null))
-        .await
-        .ok();
-    assert_eq!(count(&ga).await, Some(0));
+    // counts on A (from A's index) see tags written through B once A has applied B's
+    // seq, which a read asks for with X-Roster-Min-Seq
+    assert_eq!(count(&ga.after_seq(bound.seq)).await, Some(2));
+    let w = gb
+        .put("/user/custom_tag/batch/x", json!({ "cid": [cids[1]] }))
+        .await;
+    w.ok();
+    assert!(w.seq.is_some(), "a write reply carries X-Roster-Seq");
+    assert_eq!(count(&ga.after_seq(w.seq)).await, Some(1));
+    let w = gb
+        .post(&format!("/user/black/cid/{}", cids[0]), json!(null))
+        .await;
+    w.ok();
+    assert_eq!(count(&ga.after_seq(w.seq)).await, Some(0));
     let native = http
         .post(format!(
             "{}/api/v1/apps/{}/audience/count",

@@ -111,6 +111,8 @@ pub(crate) const CIDS: &str = "/api/v1/apps/{app_id}/audience/cids";
 pub(crate) const USERS: &str = "/api/v1/apps/{app_id}/users";
 pub(crate) const USER: &str = "/api/v1/apps/{app_id}/users/{uid}";
 pub(crate) const BY_IDENTITY: &str = "/api/v1/apps/{app_id}/users/by_identity/{name}/{value}";
+pub(crate) const CHANGES: &str = "/api/v1/apps/{app_id}/changes";
+pub(crate) const NODE: &str = "/admin/v1/node";
 
 #[tokio::test]
 async fn openapi_every_native_reply_is_documented() {
@@ -127,6 +129,7 @@ async fn openapi_every_native_reply_is_documented() {
     api::devices(&c, &srv, &app).await;
     api::audience(&c, &srv, &app).await;
     api::users(&c, &srv, &app).await;
+    api::changes(&c, &srv, &app).await;
     transport::body_transport(&c, &srv, &app).await;
     transport::edge_replies(&c, &srv, &app).await;
     transport::parser_refusals(&c, &srv).await;
@@ -371,6 +374,7 @@ async fn openapi_recorder_catches_a_reply_off_the_document() {
         store: None,
         admin_token: Some(ADMIN_TOKEN.into()),
         edge: roster_server::EdgeLimits::default(),
+        changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
     };
     let recording = Recording::default();
     let record = recorder(recording.clone());

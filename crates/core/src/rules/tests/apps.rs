@@ -196,6 +196,7 @@ fn a_new_ums_channel_secret_is_a_secret() {
         app: Some(Some(AppFacts {
             next_ordinal: 0,
             enabled_dt_types: Vec::new(),
+            seq: 0,
         })),
         ..State::default()
     };

@@ -288,6 +288,7 @@ fn with_app() -> State {
         app: Some(Some(crate::rules::AppFacts {
             next_ordinal: 0,
             enabled_dt_types: Vec::new(),
+            seq: 0,
         })),
         ..State::default()
     }

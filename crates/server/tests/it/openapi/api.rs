@@ -6,7 +6,7 @@ use roster_testkit::{s, TestServer};
 use serde_json::{json, Value};
 
 use super::conformance::{expect, Auth, Conformance};
-use super::{BY_IDENTITY, CIDS, COUNT, DEVICE, DEVICES, EVENTS, USER, USERS};
+use super::{BY_IDENTITY, CHANGES, CIDS, COUNT, DEVICE, DEVICES, EVENTS, NODE, USER, USERS};
 
 pub(crate) async fn devices(c: &Conformance, srv: &TestServer, app: &Value) {
     let id = s(&app["app_id"]);
@@ -255,4 +255,85 @@ pub(crate) async fn users(c: &Conformance, srv: &TestServer, app: &Value) {
         .send()
         .await;
     expect(&r, 401);
+}
+
+/// The change feed and the node's progress, with a second server whose retention is a
+/// second, for the 410.
+pub(crate) async fn changes(c: &Conformance, srv: &TestServer, app: &Value) {
+    let id = s(&app["app_id"]);
+    let get = |q: &str| {
+        c.call(srv, Method::GET, CHANGES, &[id])
+            .auth(Auth::app(app))
+            .query(q)
+    };
+    let r = get("after=0&limit=3").send().await;
+    expect(&r, 200);
+    let lines: Vec<Value> = r
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an NDJSON line"))
+        .collect();
+    assert!(!lines.is_empty());
+    assert_eq!(lines[0]["seq"], 1);
+    assert_eq!(lines[0]["kind"], "app_created");
+    let r = c
+        .call(srv, Method::GET, CHANGES, &[id])
+        .auth(Auth::app(app))
+        .send()
+        .await;
+    expect(&r, 200);
+    for bad in [
+        "after=x",
+        "limit=0",
+        "limit=10001",
+        "after=-1",
+        "follow=maybe",
+        "since=3",
+    ] {
+        expect(&get(bad).send().await, 400);
+    }
+    let r = c
+        .call(srv, Method::GET, CHANGES, &[id])
+        .query("after=0")
+        .send()
+        .await;
+    expect(&r, 401);
+    let r = c
+        .call(srv, Method::GET, NODE, &[])
+        .auth(Auth::Admin)
+        .send()
+        .await;
+    let node = expect(&r, 200);
+    assert!(node["apps"]
+        .as_array()
+        .expect("apps")
+        .iter()
+        .any(|a| a["app_id"] == id && a["applied_seq"] == a["store_seq"]));
+    for auth in [Auth::None, Auth::WrongBearer, Auth::app(app)] {
+        expect(
+            &c.call(srv, Method::GET, NODE, &[]).auth(auth).send().await,
+            401,
+        );
+    }
+
+    let short = TestServer::start_with_retention(std::time::Duration::from_secs(1)).await;
+    let app =
+        roster_testkit::create_app(&short.http, &short.base, roster_testkit::ADMIN_TOKEN).await;
+    let id = s(&app["app_id"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = c
+            .call(&short, Method::GET, CHANGES, &[id])
+            .auth(Auth::app(&app))
+            .send()
+            .await;
+        if r.status == 410 {
+            assert_eq!(r.body["error"]["code"], "changes_pruned");
+            assert_eq!(r.body["error"]["oldest_seq"], 2);
+            break;
+        }
+        expect(&r, 200);
+        assert!(std::time::Instant::now() < deadline, "never pruned");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -131,6 +131,12 @@ impl<'c> Call<'c> {
         self
     }
 
+    /// Appends `?query` to the path.
+    pub(crate) fn query(mut self, query: &str) -> Self {
+        self.path = format!("{}?{query}", self.path);
+        self
+    }
+
     pub(crate) fn json(mut self, body: Value) -> Self {
         self.payload = Payload::Json(body);
         self
