@@ -135,3 +135,92 @@ fn commit_group(conn: &Mutex<Connection>, mut jobs: Vec<Box<dyn Job>>) {
         job.finish(result.as_ref().map(|_| ()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> (tempfile::TempDir, Arc<Mutex<Connection>>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = Connection::open(dir.path().join("g.db")).expect("open");
+        c.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (v INTEGER NOT NULL)")
+            .expect("schema");
+        (dir, Arc::new(Mutex::new(c)))
+    }
+
+    fn insert(v: i64, fail: bool) -> impl FnOnce(&Transaction<'_>) -> StoreResult<i64> + Send {
+        move |tx| {
+            tx.execute("INSERT INTO t (v) VALUES (?1)", [v]).db()?;
+            if fail {
+                return Err(roster_core::Error::UnknownTarget.into());
+            }
+            if v < 0 {
+                panic!("a write that panics");
+            }
+            Ok(v)
+        }
+    }
+
+    fn values(c: &Mutex<Connection>) -> Vec<i64> {
+        let c = c.lock().expect("lock");
+        let mut s = c.prepare("SELECT v FROM t ORDER BY v").expect("prepare");
+        let rows = s.query_map([], |r| r.get(0)).expect("query");
+        rows.collect::<Result<_, _>>().expect("rows")
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_fails_alone_in_its_group() {
+        let (_dir, c) = conn();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut jobs = Vec::new();
+        let mut answers = Vec::new();
+        for (v, fail) in [(1, false), (2, true), (3, false), (-4, false), (5, false)] {
+            let seen = order.clone();
+            let (job, answer) = job(insert(v, fail), move |v: &i64| {
+                seen.lock().expect("lock").push(*v)
+            });
+            jobs.push(job);
+            answers.push(answer);
+        }
+        commit_group(&c, jobs);
+        let mut results = Vec::new();
+        for a in answers {
+            results.push(a.await.expect("answered").map_err(|e| e.to_string()));
+        }
+        assert_eq!(results[0], Ok(1));
+        assert!(results[1].is_err(), "the refused write fails");
+        assert_eq!(results[2], Ok(3));
+        assert!(results[3].is_err(), "the panicking write fails");
+        assert_eq!(results[4], Ok(5));
+        assert_eq!(
+            values(&c),
+            vec![1, 3, 5],
+            "only the successful writes are kept"
+        );
+        assert_eq!(
+            *order.lock().expect("lock"),
+            vec![1, 3, 5],
+            "followers are told in commit order"
+        );
+    }
+
+    #[tokio::test]
+    async fn queued_writes_are_each_answered() {
+        let (_dir, c) = conn();
+        let queue = start(c.clone()).expect("writer");
+        let mut answers = Vec::new();
+        for v in 0..200 {
+            let (job, answer) = job(insert(v, v % 7 == 3), |_: &i64| {});
+            queue.send(job).expect("queued");
+            answers.push(answer);
+        }
+        let mut ok = 0;
+        for a in answers {
+            ok += usize::from(a.await.expect("answered").is_ok());
+        }
+        let kept = values(&c);
+        assert_eq!(ok, 171, "every write but the 29 refused ones succeeds");
+        assert_eq!(kept.len(), ok);
+        assert!(kept.iter().all(|v| v % 7 != 3));
+    }
+}

@@ -415,6 +415,10 @@ async fn record(State(recording): State<Recording>, req: Request, next: Next) ->
         return next.run(req).await;
     }
     let (parts, body) = next.run(req).await.into_parts();
+    if parts.extensions.get::<roster_edge::Unbuffered>().is_some() {
+        // A live stream (a followed feed) has no end to wait for; it goes through as is.
+        return Response::from_parts(parts, body);
+    }
     let sized = body.size_hint().exact().is_some();
     let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),

@@ -36,8 +36,11 @@ use tower::ServiceExt;
 use super::body::Hooked;
 use super::{refusal, EdgeLimits};
 
+/// How long in-flight requests may go on once the server is stopping.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves `app` on `listener` until `shutdown` turns true, then lets in-flight requests
-/// finish and returns.
+/// finish (for at most [`STOP_GRACE`]) and returns.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
@@ -171,6 +174,12 @@ async fn serve_conn(
             _ = shutdown.wait_for(|stop| *stop), if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
+            }
+            // A response still streaming (a followed change feed never ends by itself)
+            // is cut after the grace period; its reader resumes from its last seq.
+            _ = tokio::time::sleep(STOP_GRACE), if stopping => {
+                tracing::debug!("connection closed at shutdown after the grace period");
+                return;
             }
         }
     }

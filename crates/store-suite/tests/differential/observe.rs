@@ -2,9 +2,11 @@
 //! generated cids and uids are renamed, so that the texts of all stores compare.
 
 use futures_util::future::join_all;
-use roster_core::user::User;
+use roster_core::user::{Uid, User};
 use roster_core::{Alias, App, AppId};
-use roster_store::Store;
+use roster_store::changes::ChangePage;
+use roster_store::{Store, StoreResult};
+use serde_json::Value;
 
 use crate::cmd::{ALIASES, ANON_IDS, NAMES, USERIDS, VALUES};
 use crate::harness::{shown, token_digest, Case, Run, Side, DAY};
@@ -242,5 +244,57 @@ pub async fn observe(
     });
     let text = shown(side, users, |u| format!("{u:#?}"))?;
     out.push(("get_users(every uid seen)".into(), text));
+    // The change log: every line (but its commit time) in order, then the same log
+    // read in pages of two lines, which must end at the same seq boundaries.
+    let whole = store.changes(app, 0, 10_000).await;
+    let text = feed_text(side, whole)?;
+    out.push(("changes(after 0)".into(), text));
+    let mut after = 0;
+    let mut pages = Vec::new();
+    loop {
+        match store.changes(app, after, 2).await {
+            Ok(ChangePage::Lines { count, last, .. }) if count > 0 => {
+                pages.push(format!("{count} lines to seq {last}"));
+                after = last;
+            }
+            other => {
+                pages.push(format!(
+                    "{:?}",
+                    other.map(|p| matches!(p, ChangePage::Gone { .. }))
+                ));
+                break;
+            }
+        }
+    }
+    out.push(("changes in pages of 2".into(), pages.join("; ")));
     Ok(out)
+}
+
+/// A feed page as text: each line without `at`, uids renamed, generated cids renamed.
+fn feed_text(side: &mut Side, page: StoreResult<ChangePage>) -> Result<String, String> {
+    let text = match page {
+        Ok(ChangePage::Lines {
+            text, last, newest, ..
+        }) => {
+            let mut out = format!("last={last} newest={newest}\n");
+            for line in text.lines() {
+                let mut v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("at");
+                    for key in ["uid", "previous"] {
+                        if let Some(n) = o.get(key).and_then(Value::as_i64) {
+                            let renamed = side.uid(Uid::new(n));
+                            o.insert(key.into(), Value::from(renamed));
+                        }
+                    }
+                }
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+            Ok(out)
+        }
+        Ok(ChangePage::Gone { oldest }) => Ok(format!("gone, oldest {oldest}")),
+        Err(e) => Err(e),
+    };
+    shown(side, text, |t| t)
 }
