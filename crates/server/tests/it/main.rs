@@ -3,6 +3,7 @@
 
 mod access_log;
 mod audience;
+mod changes_faults;
 mod cli;
 mod durability;
 mod edge;
