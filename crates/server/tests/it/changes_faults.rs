@@ -1314,3 +1314,21 @@ async fn postgres_node_outage_reports_lag_and_catches_up() {
     assert_eq!(o.b.count_all(Some(seq)).await, (200, Some(11)));
     assert!(o.b.read_all().await == o.a.read_all().await);
 }
+
+/// 6. A node that cannot reach PostgreSQL keeps answering counts from its last state
+/// (the issue: "A node whose PostgreSQL connection drops keeps answering counts from
+/// its last state"). Fails today: the native Basic auth reads the app from the store on
+/// every request, so the count is a 500 although the answer is in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_node_answers_counts_during_an_outage() {
+    let o = Outage::start().await;
+    o.proxy.cut();
+    o.a.register(five()).await;
+    let (status, n) = o.b.count_all(None).await;
+    assert_eq!(
+        (status, n),
+        (200, Some(5)),
+        "a native count on a node that cannot reach PostgreSQL: its Basic auth reads the \
+         app from the store on every request, so it fails although the count is in memory"
+    );
+}
