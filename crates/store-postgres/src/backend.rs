@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{Object, Transaction};
 use futures_util::future::try_join_all;
 use roster_core::rules::{self, Rule, State};
 use roster_core::AppId;
@@ -17,6 +17,7 @@ use roster_index::AppIndex;
 use roster_store::engine::{self, Dialect};
 use roster_store::value::{Row, Stmt, Value};
 use roster_store::{Backend, StoreResult, Write};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::IsolationLevel;
 
@@ -129,24 +130,65 @@ impl PgStore {
     where
         F: for<'t> FnOnce(&'t Transaction<'t>) -> Work<'t, T>,
     {
-        let mut c = self.client().await?;
-        let builder = c.build_transaction();
-        let tx = match mode {
-            Mode::Write(_) => builder.start().await.db()?,
-            Mode::Read => builder
+        // A pooled connection that died while idle (its server process terminated, the
+        // server restarted) before the pool noticed fails as the transaction begins,
+        // when nothing has been done on it: begin again on another. Every idle
+        // connection may have died at once, so up to one more than the pool holds.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut c = self.client().await?;
+            let e = match begin(&mut c, mode).await {
+                Ok(tx) => {
+                    if let (Mode::Write(Some(app)), Some(lock)) = (mode, DIALECT.lock_app) {
+                        tx.execute(lock, &[&app.as_str()]).await.db()?;
+                    }
+                    let out = f(&tx).await?;
+                    tx.commit().await.db()?;
+                    return Ok(out);
+                }
+                Err(e) => e,
+            };
+            if !connection_lost(&e) || attempts > crate::POOL_SIZE {
+                return Err(e).db();
+            }
+            tracing::debug!(error = %crate::connect::error_text(&e), "pooled connection lost; beginning on another");
+            // Not back into the pool: it is dead.
+            drop(Object::take(c));
+        }
+    }
+}
+
+/// Begins a transaction as `mode` says.
+async fn begin<'c>(
+    c: &'c mut Object,
+    mode: Mode<'_>,
+) -> Result<Transaction<'c>, tokio_postgres::Error> {
+    let builder = c.build_transaction();
+    match mode {
+        Mode::Write(_) => builder.start().await,
+        Mode::Read => {
+            builder
                 .isolation_level(IsolationLevel::RepeatableRead)
                 .read_only(true)
                 .start()
                 .await
-                .db()?,
-        };
-        if let (Mode::Write(Some(app)), Some(lock)) = (mode, DIALECT.lock_app) {
-            tx.execute(lock, &[&app.as_str()]).await.db()?;
         }
-        let out = f(&tx).await?;
-        tx.commit().await.db()?;
-        Ok(out)
     }
+}
+
+/// Whether `e` says the connection itself is gone (closed, reset, or its server
+/// process terminated), rather than that a statement failed.
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        return *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || code.code().starts_with("08");
+    }
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 #[async_trait]

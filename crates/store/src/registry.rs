@@ -800,6 +800,9 @@ impl<B: Backend> ChangeStore for Registry<B> {
             } else {
                 store_seq
             };
+            // What was seen of the store can be older than what this node has applied
+            // since (its own writes, a catch-up for a read): the store has at least that.
+            let store_seq = store_seq.max(applied_seq);
             let lag_ms = if !reachable {
                 since_seen
             } else if applied_seq < store_seq {

@@ -449,8 +449,20 @@ impl RosterProcess {
 
     /// Kills the process with SIGKILL (no shutdown path runs) and starts it again.
     pub async fn kill_and_restart(&mut self) {
+        self.kill();
+        self.restart().await;
+    }
+
+    /// Kills the process with SIGKILL (no shutdown path runs) and waits for it to die;
+    /// [`RosterProcess::restart`] starts it again.
+    pub fn kill(&mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
+    }
+
+    /// Starts the process again, as before and on the same port, after
+    /// [`RosterProcess::kill`], and waits for `/healthz`.
+    pub async fn restart(&mut self) {
         self.child = spawn(&self.binary, &self.data_dir, &self.launch, self.port);
         self.wait_ready().await;
     }

@@ -4,6 +4,7 @@
 mod access_log;
 mod audience;
 mod changes;
+mod changes_faults;
 mod cli;
 mod durability;
 mod edge;
