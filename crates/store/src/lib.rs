@@ -17,6 +17,7 @@ use roster_core::{
 
 pub mod changes;
 pub mod engine;
+mod known;
 mod registry;
 pub mod sql;
 pub mod value;

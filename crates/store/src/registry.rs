@@ -18,6 +18,7 @@ use roster_index::{AppIndex, Index, Node, RebuildStats};
 
 use crate::changes::{self, AppProgress, ChangePage, LogRead, NodeProgress, Progress};
 use crate::engine;
+use crate::known::Known;
 use crate::value::{Row, RowExt, Stmt};
 use crate::{
     AliasStore, AppStore, AudienceStore, ChangeStore, Credential, DeviceStore, StoreError,
@@ -207,6 +208,8 @@ pub struct Registry<B> {
     catching: tokio::sync::Mutex<()>,
     /// What the last look at the store found: (when, every app's newest seq).
     seen: std::sync::Mutex<Option<Seen>>,
+    /// Credentials as last read, for when the store cannot be reached.
+    known: Known,
 }
 
 /// When the store was last looked at, and every app's newest seq then.
@@ -237,6 +240,7 @@ impl<B: Backend> Registry<B> {
             index,
             catching: tokio::sync::Mutex::new(()),
             seen: std::sync::Mutex::new(None),
+            known: Known::default(),
         }
     }
 
@@ -453,7 +457,7 @@ impl<B: Backend> AppStore for Registry<B> {
     }
 
     async fn get_app(&self, app: &AppId) -> StoreResult<Option<App>> {
-        self.backend.get_app(app).await
+        self.known.app(app, self.backend.get_app(app).await)
     }
 
     async fn set_app_dt_types(&self, app: &AppId, types: &[DtType]) -> StoreResult<()> {
@@ -474,10 +478,12 @@ impl<B: Backend> TokenStore for Registry<B> {
     }
 
     async fn live_token(&self, digest: &str, now: i64) -> StoreResult<Option<TokenGrant>> {
-        self.backend.live_token(digest, now).await
+        self.known
+            .token(digest, now, self.backend.live_token(digest, now).await)
     }
 
     async fn revoke_token(&self, app: &AppId, digest: &str) -> StoreResult<bool> {
+        self.known.forget_token(digest);
         self.backend.revoke_token(app, digest).await
     }
 }
@@ -651,7 +657,8 @@ impl<B: Backend> AudienceStore for Registry<B> {
 #[async_trait]
 impl<B: Backend> UserStore for Registry<B> {
     async fn find_credential(&self, key: &str) -> StoreResult<Option<Credential>> {
-        self.backend.find_credential(key).await
+        self.known
+            .credential(key, self.backend.find_credential(key).await)
     }
 
     async fn ums_config(&self, app: &AppId) -> StoreResult<UmsConfig> {
