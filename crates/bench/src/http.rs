@@ -51,10 +51,10 @@ impl Phase {
 /// that client's own seeded random source.
 type MakeRequest = dyn Fn(usize, &mut StdRng) -> reqwest::RequestBuilder + Send + Sync;
 
-/// `args.http_concurrency` clients sending what `make` makes for `seconds`; fails on
-/// the first reply that is not a 2xx. `seed` seeds the clients' random sources.
+/// `clients` concurrent clients sending what `make` makes for `seconds`; fails on the
+/// first reply that is not a 2xx. `seed` seeds the clients' random sources.
 async fn load(
-    args: &Args,
+    clients: usize,
     seconds: f64,
     seed: u64,
     what: &'static str,
@@ -63,7 +63,7 @@ async fn load(
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
-    for worker in 0..args.http_concurrency.max(1) {
+    for worker in 0..clients.max(1) {
         let (make, seed) = (make.clone(), seed ^ worker as u64);
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed);
@@ -73,12 +73,22 @@ async fn load(
                 let request = make(i, &mut rng);
                 i += 1;
                 let t = Instant::now();
-                let ok = match request.send().await {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    _ => false,
+                let failure = match request.send().await {
+                    Ok(r) => {
+                        let status = r.status();
+                        match r.bytes().await {
+                            Ok(_) if status.is_success() => None,
+                            Ok(body) => Some(format!(
+                                "{status} {}",
+                                String::from_utf8_lossy(&body[..body.len().min(200)])
+                            )),
+                            Err(e) => Some(format!("{status}, body: {e}")),
+                        }
+                    }
+                    Err(e) => Some(e.to_string()),
                 };
-                if !ok {
-                    bail!("{what} failed under load");
+                if let Some(failure) = failure {
+                    bail!("{what} failed under load: {failure}");
                 }
                 lat.push(t.elapsed());
             }
@@ -146,26 +156,30 @@ async fn token(http: &reqwest::Client, base: &str, creds: &Value) -> anyhow::Res
         .to_owned())
 }
 
-/// Serves `store` and measures, with the same clients: `user/count` over queries 1–8
-/// in turn, then `GET /healthz`, the headline count and `user/detail` of random
-/// existing cids taking turns, each of the three with its throughput relative to
-/// `/healthz`'s.
-pub(crate) async fn http_load(
-    args: &Args,
-    store: Arc<dyn Store>,
-    creds: &Value,
-    mix: &[queries::Query],
-) -> anyhow::Result<()> {
-    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(err)?;
-    let cids = sample_cids(store.as_ref(), &app, args.devices, DETAIL_CIDS, args.seed).await?;
-    let running = roster_server::serve_store(
+/// Serves `store` in-process on a free port of 127.0.0.1.
+pub(crate) async fn serve(store: Arc<dyn Store>) -> anyhow::Result<roster_server::Running> {
+    roster_server::serve_store(
         store,
         "127.0.0.1:0",
         roster_core::time::system_clock(),
         "bench".into(),
     )
-    .await?;
-    let root = format!("http://{}", running.addr);
+    .await
+}
+
+/// Measures, against the server at `root` (serving `store`) and with the same clients:
+/// `user/count` over queries 1–8 in turn, then `GET /healthz`, the headline count and
+/// `user/detail` of random existing cids taking turns, each of the three with its
+/// throughput relative to `/healthz`'s.
+pub(crate) async fn http_load(
+    args: &Args,
+    root: &str,
+    store: &dyn Store,
+    creds: &Value,
+    mix: &[queries::Query],
+) -> anyhow::Result<()> {
+    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(err)?;
+    let cids = sample_cids(store, &app, args.devices, DETAIL_CIDS, args.seed).await?;
     let base = format!("{root}/v2/{app}");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.http_concurrency)
@@ -179,7 +193,14 @@ pub(crate) async fn http_load(
     let bodies: Vec<Value> = mix.iter().filter_map(|q| q.getui.clone()).collect();
     let count = post_count.clone();
     let make: Arc<MakeRequest> = Arc::new(move |i, _| count(&bodies[i % bodies.len()]));
-    let mut all = load(args, args.http_seconds, args.seed, "user/count", make).await?;
+    let mut all = load(
+        args.http_concurrency,
+        args.http_seconds,
+        args.seed,
+        "user/count",
+        make,
+    )
+    .await?;
     let (p50, p99) = all.quantiles();
     println!();
     println!(
@@ -234,7 +255,8 @@ pub(crate) async fn http_load(
         for (_, what, make, phase) in &mut rows {
             let seconds = args.http_seconds / slices as f64;
             let seed = args.seed ^ (slice << 32);
-            phase.add(load(args, seconds, seed, what, make.clone()).await?);
+            let clients = args.http_concurrency;
+            phase.add(load(clients, seconds, seed, what, make.clone()).await?);
         }
     }
 
@@ -262,5 +284,5 @@ pub(crate) async fn http_load(
             phase.rate() / base_rate
         );
     }
-    running.stop().await
+    Ok(())
 }

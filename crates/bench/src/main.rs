@@ -280,7 +280,10 @@ async fn measure<S: roster_store::Backend>(
         // Serve what `roster serve` serves: the index over the embedded store, SQL counts
         // on PostgreSQL (where other nodes write too).
         let serving: Arc<dyn Store> = if args.store.is_some() { store } else { indexed };
-        http::http_load(args, serving, creds, &mix).await?;
+        let running = http::serve(serving.clone()).await?;
+        let root = format!("http://{}", running.addr);
+        http::http_load(args, &root, serving.as_ref(), creds, &mix).await?;
+        running.stop().await?;
     }
     Ok(())
 }
