@@ -5,12 +5,14 @@
 //! endpoints compared with `/healthz` take turns in one-second slices, so that a change
 //! in the machine's background load during the run weighs on all of them alike.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use roster_core::{AppId, AudienceQuery, Selector};
 use roster_store::Store;
 use serde_json::{json, Value};
@@ -51,19 +53,41 @@ impl Phase {
 /// that client's own seeded random source.
 type MakeRequest = dyn Fn(usize, &mut StdRng) -> reqwest::RequestBuilder + Send + Sync;
 
-/// `args.http_concurrency` clients sending what `make` makes for `seconds`; fails on
-/// the first reply that is not a 2xx. `seed` seeds the clients' random sources.
+/// What makes a reply a success, beyond a 2xx status.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// Any 2xx.
+    Status,
+    /// A 2xx whose JSON body has Getui's `"code": 0` (Getui answers some refusals with
+    /// 200 and a non-zero code).
+    GetuiOk,
+}
+
+impl Reply {
+    fn accepts(self, body: &[u8]) -> bool {
+        match self {
+            Reply::Status => true,
+            Reply::GetuiOk => serde_json::from_slice::<Value>(body)
+                .is_ok_and(|v| v.get("code").and_then(Value::as_i64) == Some(0)),
+        }
+    }
+}
+
+/// `clients` concurrent clients sending what `make` makes for `seconds`; fails on the
+/// first reply that is not a 2xx (or that `reply` refuses). `seed` seeds the clients'
+/// random sources.
 async fn load(
-    args: &Args,
+    clients: usize,
     seconds: f64,
     seed: u64,
     what: &'static str,
     make: Arc<MakeRequest>,
+    reply: Reply,
 ) -> anyhow::Result<Phase> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
-    for worker in 0..args.http_concurrency.max(1) {
+    for worker in 0..clients.max(1) {
         let (make, seed) = (make.clone(), seed ^ worker as u64);
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed);
@@ -73,12 +97,22 @@ async fn load(
                 let request = make(i, &mut rng);
                 i += 1;
                 let t = Instant::now();
-                let ok = match request.send().await {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    _ => false,
+                let failure = match request.send().await {
+                    Ok(r) => {
+                        let status = r.status();
+                        match r.bytes().await {
+                            Ok(body) if status.is_success() && reply.accepts(&body) => None,
+                            Ok(body) => Some(format!(
+                                "{status} {}",
+                                String::from_utf8_lossy(&body[..body.len().min(200)])
+                            )),
+                            Err(e) => Some(format!("{status}, body: {e}")),
+                        }
+                    }
+                    Err(e) => Some(e.to_string()),
                 };
-                if !ok {
-                    bail!("{what} failed under load");
+                if let Some(failure) = failure {
+                    bail!("{what} failed under load: {failure}");
                 }
                 lat.push(t.elapsed());
             }
@@ -146,26 +180,30 @@ async fn token(http: &reqwest::Client, base: &str, creds: &Value) -> anyhow::Res
         .to_owned())
 }
 
-/// Serves `store` and measures, with the same clients: `user/count` over queries 1–8
-/// in turn, then `GET /healthz`, the headline count and `user/detail` of random
-/// existing cids taking turns, each of the three with its throughput relative to
-/// `/healthz`'s.
-pub(crate) async fn http_load(
-    args: &Args,
-    store: Arc<dyn Store>,
-    creds: &Value,
-    mix: &[queries::Query],
-) -> anyhow::Result<()> {
-    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(err)?;
-    let cids = sample_cids(store.as_ref(), &app, args.devices, DETAIL_CIDS, args.seed).await?;
-    let running = roster_server::serve_store(
+/// Serves `store` in-process on a free port of 127.0.0.1.
+pub(crate) async fn serve(store: Arc<dyn Store>) -> anyhow::Result<roster_server::Running> {
+    roster_server::serve_store(
         store,
         "127.0.0.1:0",
         roster_core::time::system_clock(),
         "bench".into(),
     )
-    .await?;
-    let root = format!("http://{}", running.addr);
+    .await
+}
+
+/// Measures, against the server at `root` (serving `store`) and with the same clients:
+/// `user/count` over queries 1–8 in turn, then `GET /healthz`, the headline count and
+/// `user/detail` of random existing cids taking turns, each of the three with its
+/// throughput relative to `/healthz`'s.
+pub(crate) async fn http_load(
+    args: &Args,
+    root: &str,
+    store: &dyn Store,
+    creds: &Value,
+    mix: &[queries::Query],
+) -> anyhow::Result<()> {
+    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(err)?;
+    let cids = sample_cids(store, &app, args.devices, DETAIL_CIDS, args.seed).await?;
     let base = format!("{root}/v2/{app}");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.http_concurrency)
@@ -179,7 +217,15 @@ pub(crate) async fn http_load(
     let bodies: Vec<Value> = mix.iter().filter_map(|q| q.getui.clone()).collect();
     let count = post_count.clone();
     let make: Arc<MakeRequest> = Arc::new(move |i, _| count(&bodies[i % bodies.len()]));
-    let mut all = load(args, args.http_seconds, args.seed, "user/count", make).await?;
+    let mut all = load(
+        args.http_concurrency,
+        args.http_seconds,
+        args.seed,
+        "user/count",
+        make,
+        Reply::Status,
+    )
+    .await?;
     let (p50, p99) = all.quantiles();
     println!();
     println!(
@@ -234,7 +280,8 @@ pub(crate) async fn http_load(
         for (_, what, make, phase) in &mut rows {
             let seconds = args.http_seconds / slices as f64;
             let seed = args.seed ^ (slice << 32);
-            phase.add(load(args, seconds, seed, what, make.clone()).await?);
+            let clients = args.http_concurrency;
+            phase.add(load(clients, seconds, seed, what, make.clone(), Reply::Status).await?);
         }
     }
 
@@ -262,5 +309,134 @@ pub(crate) async fn http_load(
             phase.rate() / base_rate
         );
     }
-    running.stop().await
+    Ok(())
+}
+
+/// Measures the durable write curve against the server at `root`: at each connection
+/// count of `args.write_curve`, `GET /healthz`, native login events
+/// (`POST /api/v1/apps/{app}/devices/{cid}/events`, `{"type":"login"}`) and Getui alias
+/// binds (`POST /v2/{app}/user/alias`, one pair) take turns in slices, with one fresh
+/// client per point holding that many connections. Every write goes to the next cid of
+/// `cids` (existing devices of the app in `creds`, shuffled), so that no cid is
+/// written twice until the whole list has been, and every alias is new.
+pub(crate) async fn write_curve(
+    args: &Args,
+    root: &str,
+    creds: &Value,
+    cids: Vec<String>,
+) -> anyhow::Result<()> {
+    if cids.is_empty() {
+        bail!("no devices to write to");
+    }
+    let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(err)?;
+    let getui_base = format!("{root}/v2/{app}");
+    let setup = reqwest::Client::new();
+    let token = token(&setup, &getui_base, creds).await?;
+    // The native API's Basic `app_key:master_secret`, encoded once.
+    let basic = setup
+        .get(root)
+        .basic_auth(
+            creds["getui"]["app_key"].as_str().unwrap_or_default(),
+            Some(creds["getui"]["master_secret"].as_str().unwrap_or_default()),
+        )
+        .build()?
+        .headers()
+        .get(AUTHORIZATION)
+        .cloned()
+        .context("no Basic authorization header")?;
+    let cids = Arc::new(cids);
+    // The number of writes so far, over both endpoints: picks the cid and the alias.
+    let next = Arc::new(AtomicUsize::new(0));
+
+    println!();
+    println!(
+        "durable write curve over HTTP: {:.1} s per endpoint and point, in turns; req/s, p50 ms, p99 ms, and throughput / /healthz's",
+        args.write_seconds
+    );
+    println!(
+        "{:>5} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>6} | {:>8} {:>8} {:>8} {:>6}",
+        "conns",
+        "healthz",
+        "p50",
+        "p99",
+        "login",
+        "p50",
+        "p99",
+        "/hz",
+        "alias",
+        "p50",
+        "p99",
+        "/hz"
+    );
+    let mut most_in_a_point = 0usize;
+    for (point, &clients) in args.write_curve.iter().enumerate() {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(clients)
+            .build()?;
+        let healthz: Arc<MakeRequest> = {
+            let (http, url) = (http.clone(), format!("{root}/healthz"));
+            Arc::new(move |_, _| http.get(&url))
+        };
+        let login: Arc<MakeRequest> = {
+            let (http, cids, next, basic) =
+                (http.clone(), cids.clone(), next.clone(), basic.clone());
+            let base = format!("{root}/api/v1/apps/{app}/devices");
+            Arc::new(move |_, _| {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                http.post(format!("{base}/{}/events", cids[k % cids.len()]))
+                    .header(AUTHORIZATION, basic.clone())
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(r#"{"type":"login"}"#)
+            })
+        };
+        let alias: Arc<MakeRequest> = {
+            let (http, cids, next, token) =
+                (http.clone(), cids.clone(), next.clone(), token.clone());
+            let url = format!("{getui_base}/user/alias");
+            Arc::new(move |_, _| {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let body = json!({ "data_list": [{ "cid": cids[k % cids.len()], "alias": format!("bw{k}") }] });
+                http.post(&url).header("token", &token).json(&body)
+            })
+        };
+        let mut rows = [
+            ("/healthz", healthz, Reply::Status, Phase::default()),
+            ("native login event", login, Reply::Status, Phase::default()),
+            ("Getui alias bind", alias, Reply::GetuiOk, Phase::default()),
+        ];
+        let before = next.load(Ordering::Relaxed);
+        let slices = args.write_seconds.round().max(1.0) as u64;
+        for slice in 0..slices {
+            for (what, make, reply, phase) in &mut rows {
+                let seconds = args.write_seconds / slices as f64;
+                let seed = args.seed ^ (slice << 32) ^ ((point as u64) << 48);
+                phase.add(load(clients, seconds, seed, what, make.clone(), *reply).await?);
+            }
+        }
+        most_in_a_point = most_in_a_point.max(next.load(Ordering::Relaxed) - before);
+        let base_rate = rows[0].3.rate().max(1e-9);
+        let mut cells = Vec::new();
+        for (i, (_, _, _, phase)) in rows.iter_mut().enumerate() {
+            let (p50, p99) = phase.quantiles();
+            cells.push(format!("{:>8.0} {p50:>8} {p99:>8}", phase.rate()));
+            if i > 0 {
+                cells.push(format!("{:>5.2}x", phase.rate() / base_rate));
+            }
+        }
+        println!(
+            "{clients:>5} | {} | {} {} | {} {}",
+            cells[0], cells[1], cells[2], cells[3], cells[4]
+        );
+    }
+    let writes = next.load(Ordering::Relaxed);
+    println!(
+        "{writes} writes on {} existing cids of a scratch app; at most {most_in_a_point} in one point{}",
+        cids.len(),
+        if most_in_a_point > cids.len() {
+            " (more than the cids: some cids written twice in a point; raise --write-devices)"
+        } else {
+            " (no cid written twice in a point)"
+        }
+    );
+    Ok(())
 }

@@ -3,14 +3,19 @@
 //! from it, and prints rebuild time, index memory, count latency of a fixed query mix
 //! against the same queries in SQL on the same data, durable write throughput, and, over
 //! HTTP under concurrent load, the throughput of Getui `POST /user/count` and of a
-//! headline count and `user/detail` each next to `GET /healthz`'s.
+//! headline count and `user/detail` each next to `GET /healthz`'s, and the durable write
+//! curve: native login events and Getui alias binds next to `GET /healthz` at several
+//! connection counts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use roster_core::{AppId, DeviceUpsert, NewApp, PhoneType, TagName};
 use roster_store::{AppStore, AudienceStore, ImportDevice, Registry, Store};
 use roster_store_postgres::PgStore;
@@ -53,9 +58,47 @@ struct Args {
     /// Seconds of HTTP load (0 skips it).
     #[arg(long, default_value_t = 5.0)]
     http_seconds: f64,
-    /// Concurrent HTTP clients, the same number in every HTTP phase.
+    /// Concurrent HTTP clients, the same number in every endpoint of the HTTP phase.
     #[arg(long, default_value_t = 64)]
     http_concurrency: usize,
+    /// Connection counts of the durable write curve (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64,256")]
+    write_curve: Vec<usize>,
+    /// Seconds of load per endpoint at each point of the write curve (0 skips it).
+    #[arg(long, default_value_t = 2.0)]
+    write_seconds: f64,
+    /// Devices of the scratch app that the write curve writes to.
+    #[arg(long, default_value_t = 50_000)]
+    write_devices: u64,
+    /// Run only these phases (comma-separated; default: all). Generation and the index
+    /// rebuild always run.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    only: Vec<Only>,
+}
+
+/// The phases `--only` picks from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Only {
+    /// Index counts of the query mix next to SQL.
+    Counts,
+    /// Durable writes on the store, in process.
+    Writes,
+    /// HTTP reads next to `GET /healthz`.
+    Http,
+    /// The durable write curve over HTTP.
+    WriteCurve,
+}
+
+impl Args {
+    fn runs(&self, phase: Only) -> bool {
+        let picked = self.only.is_empty() || self.only.contains(&phase);
+        picked
+            && match phase {
+                Only::Counts | Only::Writes => true,
+                Only::Http => self.http_seconds > 0.0,
+                Only::WriteCurve => self.write_seconds > 0.0 && !self.write_curve.is_empty(),
+            }
+    }
 }
 
 fn rss_bytes() -> u64 {
@@ -188,17 +231,58 @@ async fn main() -> anyhow::Result<()> {
             "embedded SQLite"
         }
     );
-    let creds = prepare(&args, &dir, &backend).await?;
-    match backend {
-        Backend::Sqlite(s) => measure(&args, s, &creds).await,
-        Backend::Postgres(s) => measure(&args, s, &creds).await,
+    if args.write_curve.contains(&0) {
+        bail!("--write-curve: connection counts start at 1");
     }
+    let creds = prepare(&args, &dir, &backend).await?;
+    let pool = if args.runs(Only::WriteCurve) {
+        Some(write_app(&args, &backend).await?)
+    } else {
+        None
+    };
+    match backend {
+        Backend::Sqlite(s) => measure(&args, s, &creds, pool).await,
+        Backend::Postgres(s) => measure(&args, s, &creds, pool).await,
+    }
+}
+
+/// A scratch app of `--write-devices` generated devices for the write curve to write
+/// to, so that the measured app stays as generated; its credentials and its cids,
+/// shuffled.
+async fn write_app(args: &Args, backend: &Backend) -> anyhow::Result<(Value, Vec<String>)> {
+    let app = NewApp::new("bench write curve", roster_core::time::now_ms()).map_err(err)?;
+    backend.store().create_app(&app).await.map_err(err)?;
+    let id = &app.credentials.app_id;
+    let started = Instant::now();
+    let mut generator = gen::Generator::new(gen::Shape {
+        devices: args.write_devices.max(1),
+        tags: args.tags,
+        seed: args.seed ^ 0x5752_4954,
+    })?;
+    let mut cids = Vec::new();
+    loop {
+        let batch = generator.batch(50_000);
+        if batch.is_empty() {
+            break;
+        }
+        cids.extend(batch.iter().map(|d| d.cid.clone()));
+        backend.import(id, batch).await?;
+    }
+    println!(
+        "write-curve scratch app: {} devices imported in {:.1} s",
+        cids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    // Login events arrive on random devices, not in the order they were stored.
+    cids.shuffle(&mut StdRng::seed_from_u64(args.seed));
+    Ok((serde_json::to_value(&app.credentials)?, cids))
 }
 
 async fn measure<S: roster_store::Backend>(
     args: &Args,
     backend: Arc<S>,
     creds: &Value,
+    pool: Option<(Value, Vec<String>)>,
 ) -> anyhow::Result<()> {
     let app = AppId::parse(creds["app_id"].as_str().unwrap_or_default()).map_err(err)?;
     let store = Arc::new(Registry::new(backend.clone()));
@@ -207,7 +291,14 @@ async fn measure<S: roster_store::Backend>(
     let rss1 = rss_bytes();
     let n = stats.devices.max(1) as f64;
     println!();
-    println!("devices              {}", stats.devices);
+    println!(
+        "devices              {}{}",
+        stats.devices,
+        pool.as_ref().map_or(String::new(), |(_, cids)| format!(
+            " ({} of them in the write curve's scratch app)",
+            cids.len()
+        ))
+    );
     println!("index rebuild        {:.2} s", stats.elapsed.as_secs_f64());
     println!(
         "index heap           {:.1} MB = {:.1} bytes/device (bitmap payloads + keys)",
@@ -221,6 +312,41 @@ async fn measure<S: roster_store::Backend>(
     );
 
     let mix = queries::mix();
+    if args.runs(Only::Counts) {
+        counts(args, &app, &store, &indexed, &mix).await?;
+    }
+
+    let indexed = Arc::new(indexed);
+    if args.runs(Only::Writes) {
+        writes(args, store.clone(), indexed.clone()).await?;
+    }
+    let http = args.runs(Only::Http);
+    if http || pool.is_some() {
+        // Serve what `roster serve` serves: the index over the embedded store, SQL counts
+        // on PostgreSQL (where other nodes write too).
+        let serving: Arc<dyn Store> = if args.store.is_some() { store } else { indexed };
+        let running = http::serve(serving.clone()).await?;
+        let root = format!("http://{}", running.addr);
+        if http {
+            http::http_load(args, &root, serving.as_ref(), creds, &mix).await?;
+        }
+        if let Some((creds, cids)) = pool {
+            http::write_curve(args, &root, &creds, cids).await?;
+        }
+        running.stop().await?;
+    }
+    Ok(())
+}
+
+/// Count latency of the query mix on the index, each checked against and compared with
+/// the same count in SQL.
+async fn counts<S: roster_store::Backend>(
+    args: &Args,
+    app: &AppId,
+    store: &Registry<S>,
+    indexed: &Registry<S>,
+    mix: &[queries::Query],
+) -> anyhow::Result<()> {
     println!();
     println!(
         "{:<28} {:>10} {:>10} {:>10} {:>12} {:>9}",
@@ -228,12 +354,12 @@ async fn measure<S: roster_store::Backend>(
     );
     let mut all_samples = Vec::new();
     let mut ratios = Vec::new();
-    for q in &mix {
-        let want = store.count_audience(&app, &q.query).await.map_err(err)?;
+    for q in mix {
+        let want = store.count_audience(app, &q.query).await.map_err(err)?;
         let mut samples = Vec::with_capacity(args.iters);
         for _ in 0..args.iters.max(1) {
             let t = Instant::now();
-            let got = indexed.count_audience(&app, &q.query).await.map_err(err)?;
+            let got = indexed.count_audience(app, &q.query).await.map_err(err)?;
             samples.push(t.elapsed());
             if got != want {
                 bail!("{}: index counted {got}, SQL counted {want}", q.name);
@@ -242,7 +368,7 @@ async fn measure<S: roster_store::Backend>(
         let mut sql = Vec::with_capacity(args.sql_iters);
         for _ in 0..args.sql_iters.max(1) {
             let t = Instant::now();
-            store.count_audience(&app, &q.query).await.map_err(err)?;
+            store.count_audience(app, &q.query).await.map_err(err)?;
             sql.push(t.elapsed());
         }
         samples.sort();
@@ -273,15 +399,6 @@ async fn measure<S: roster_store::Backend>(
         ratios[ratios.len() / 2],
         ratios[0]
     );
-
-    let indexed = Arc::new(indexed);
-    writes(args, store.clone(), indexed.clone()).await?;
-    if args.http_seconds > 0.0 {
-        // Serve what `roster serve` serves: the index over the embedded store, SQL counts
-        // on PostgreSQL (where other nodes write too).
-        let serving: Arc<dyn Store> = if args.store.is_some() { store } else { indexed };
-        http::http_load(args, serving, creds, &mix).await?;
-    }
     Ok(())
 }
 
