@@ -22,6 +22,7 @@ use roster_store_postgres::PgStore;
 use roster_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
+mod feed;
 mod gen;
 mod http;
 mod queries;
@@ -70,6 +71,10 @@ struct Args {
     /// Devices of the scratch app that the write curve writes to.
     #[arg(long, default_value_t = 50_000)]
     write_devices: u64,
+    /// Changes written to a fresh app and then read back through the change feed
+    /// (0 skips the feed phase).
+    #[arg(long, default_value_t = 200_000)]
+    feed_changes: usize,
     /// Run only these phases (comma-separated; default: all). Generation and the index
     /// rebuild always run.
     #[arg(long, value_delimiter = ',', value_enum)]
@@ -87,6 +92,8 @@ enum Only {
     Http,
     /// The durable write curve over HTTP.
     WriteCurve,
+    /// The change feed read by one reader over HTTP.
+    Feed,
 }
 
 impl Args {
@@ -97,6 +104,7 @@ impl Args {
                 Only::Counts | Only::Writes => true,
                 Only::Http => self.http_seconds > 0.0,
                 Only::WriteCurve => self.write_seconds > 0.0 && !self.write_curve.is_empty(),
+                Only::Feed => self.feed_changes > 0,
             }
     }
 }
@@ -321,10 +329,11 @@ async fn measure<S: roster_store::Backend>(
         writes(args, store.clone(), indexed.clone()).await?;
     }
     let http = args.runs(Only::Http);
-    if http || pool.is_some() {
-        // Serve what `roster serve` serves: the index over the embedded store, SQL counts
-        // on PostgreSQL (where other nodes write too).
-        let serving: Arc<dyn Store> = if args.store.is_some() { store } else { indexed };
+    let feed = args.runs(Only::Feed);
+    if http || pool.is_some() || feed {
+        // Serve what `roster serve` serves: the index over either store (on PostgreSQL it
+        // follows other nodes' writes through the change log).
+        let serving: Arc<dyn Store> = indexed;
         let running = http::serve(serving.clone()).await?;
         let root = format!("http://{}", running.addr);
         if http {
@@ -332,6 +341,9 @@ async fn measure<S: roster_store::Backend>(
         }
         if let Some((creds, cids)) = pool {
             http::write_curve(args, &root, &creds, cids).await?;
+        }
+        if feed {
+            feed::feed(args, &root, &serving).await?;
         }
         running.stop().await?;
     }
