@@ -26,6 +26,7 @@ mod feed;
 mod gen;
 mod http;
 mod queries;
+mod replication;
 
 /// Audience benchmark: bitmap index vs SQL on the same stored data.
 #[derive(Debug, Parser)]
@@ -75,6 +76,13 @@ struct Args {
     /// (0 skips the feed phase).
     #[arg(long, default_value_t = 200_000)]
     feed_changes: usize,
+    /// PostgreSQL only: seconds of steady writes on one node while another is asked for
+    /// them (0 skips the replication phase).
+    #[arg(long, default_value_t = 5.0)]
+    replication_seconds: f64,
+    /// Writes per second of the replication phase.
+    #[arg(long, default_value_t = 1000.0)]
+    replication_rate: f64,
     /// Run only these phases (comma-separated; default: all). Generation and the index
     /// rebuild always run.
     #[arg(long, value_delimiter = ',', value_enum)]
@@ -94,6 +102,8 @@ enum Only {
     WriteCurve,
     /// The change feed read by one reader over HTTP.
     Feed,
+    /// Replication lag between two nodes (PostgreSQL only).
+    Replication,
 }
 
 impl Args {
@@ -105,6 +115,7 @@ impl Args {
                 Only::Http => self.http_seconds > 0.0,
                 Only::WriteCurve => self.write_seconds > 0.0 && !self.write_curve.is_empty(),
                 Only::Feed => self.feed_changes > 0,
+                Only::Replication => self.replication_seconds > 0.0 && self.store.is_some(),
             }
     }
 }
@@ -249,9 +260,13 @@ async fn main() -> anyhow::Result<()> {
         None
     };
     match backend {
-        Backend::Sqlite(s) => measure(&args, s, &creds, pool).await,
-        Backend::Postgres(s) => measure(&args, s, &creds, pool).await,
+        Backend::Sqlite(s) => measure(&args, s, &creds, pool).await?,
+        Backend::Postgres(s) => measure(&args, s, &creds, pool).await?,
     }
+    if let (true, Some(url)) = (args.runs(Only::Replication), &args.store) {
+        replication::replication(&args, url).await?;
+    }
+    Ok(())
 }
 
 /// A scratch app of `--write-devices` generated devices for the write curve to write
