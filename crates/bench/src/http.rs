@@ -230,7 +230,11 @@ pub(crate) async fn http_load(
     println!();
     println!(
         "HTTP POST /v2/{{appId}}/user/count ({}, queries 1-8 in turn): {} requests in {:.1} s = {:.0} req/s with {} clients (p50 {} ms, p99 {} ms; client and server share the machine)",
-        if args.store.is_some() { "SQL counts" } else { "index counts" },
+        if args.store.is_some() {
+            "index counts, PostgreSQL store"
+        } else {
+            "index counts, embedded store"
+        },
         all.lat.len(),
         all.secs,
         all.rate(),

@@ -13,4 +13,5 @@ CREATE TABLE changes (
     PRIMARY KEY (app_id, seq)
 );
 
-CREATE INDEX changes_at ON changes (at);
+-- Retention looks for each app's changes older than a time.
+CREATE INDEX changes_at ON changes (app_id, at);

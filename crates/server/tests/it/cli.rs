@@ -340,3 +340,88 @@ fn a_bad_store_url_is_explained_without_its_password() {
     assert!(!err.contains("s3cr3tpw"), "{err}");
     assert_human(&err);
 }
+
+/// `roster changes` prints an app's change log from the store (what a server wrote
+/// included), resumes after a seq, follows new changes, and refuses a bad `--app` or
+/// `--changes-retention` in the user's terms.
+#[tokio::test]
+async fn changes_prints_follows_and_resumes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("utf-8");
+    let out = run(&["app", "create", "--name", "feed", "--data-dir", d], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let app: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let id = app["app_id"].as_str().expect("id");
+    let lines = |out: &Output| -> Vec<Value> {
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("an NDJSON line"))
+            .collect()
+    };
+    let out = run(&["changes", "--app", id, "--data-dir", d], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all = lines(&out);
+    assert_eq!(all[0]["kind"], "app_created");
+    assert!(all.iter().all(|l| l["seq"] == 1));
+    let out = run(
+        &["changes", "--app", id, "--after", "1", "--data-dir", d],
+        &[],
+    );
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "nothing after the last seq");
+
+    // a follower in another process prints what a server commits
+    let follower = roster(
+        &[
+            "changes",
+            "--app",
+            id,
+            "--after",
+            "1",
+            "--follow",
+            "--data-dir",
+            d,
+        ],
+        &[],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn");
+    let mut follower = Serving(follower);
+    let server = RosterProcess::start(bin(), dir.path()).await;
+    let http = reqwest::Client::new();
+    let cids = roster_testkit::register(
+        &http,
+        &server.base,
+        &app,
+        serde_json::json!([{ "phone_type": "ios" }]),
+    )
+    .await;
+    let stdout = follower.0.stdout.take().expect("stdout");
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).map(|_| line)
+    });
+    let line = tokio::time::timeout(std::time::Duration::from_secs(10), first)
+        .await
+        .expect("a line within 10 s")
+        .expect("join")
+        .expect("read");
+    let line: Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(
+        (line["seq"].as_u64(), &line["kind"]),
+        (Some(2), &serde_json::json!("device_inserted"))
+    );
+    assert_eq!(line["cid"], cids[0].as_str());
+
+    let out = run(&["changes", "--app", "not an id", "--data-dir", d], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--app"), "{}", text(&out.stderr));
+    let out = run(
+        &["changes", "--app", id, "--data-dir", d],
+        &[("ROSTER_CHANGES_RETENTION", "soon")],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("7d"), "{}", text(&out.stderr));
+}
