@@ -47,6 +47,7 @@ impl ToSql for Bind<'_> {
             Value::Int(v) => v.to_sql(ty, out),
             Value::Bool(v) => v.to_sql(ty, out),
             Value::Text(v) => v.to_sql(ty, out),
+            Value::Array(items) => items.iter().map(Bind).collect::<Vec<_>>().to_sql(ty, out),
         }
     }
 
