@@ -14,7 +14,7 @@ use futures_util::future::try_join_all;
 use roster_core::rules::{self, Rule, State};
 use roster_core::AppId;
 use roster_index::AppIndex;
-use roster_store::engine::{self, Dialect};
+use roster_store::engine::{self, Dialect, Lists};
 use roster_store::value::{Row, Stmt, Value};
 use roster_store::{Backend, StoreResult, Write};
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
@@ -30,7 +30,8 @@ const DIALECT: Dialect = Dialect {
         "SELECT pg_advisory_xact_lock(7301131)",
         "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM users_uid_seq",
     ],
-    uid_used: Some("SELECT setval('users_uid_seq', $1)"),
+    uid_used: Some("SELECT setval('users_uid_seq', r.uid) FROM r"),
+    lists: Lists::Arrays,
 };
 
 #[derive(Debug)]

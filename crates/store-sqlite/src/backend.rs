@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use roster_core::rules::{self, Rule, State};
 use roster_core::AppId;
 use roster_index::AppIndex;
-use roster_store::engine::{self, Dialect};
+use roster_store::engine::{self, Dialect, Lists};
 use roster_store::value::{Row, Stmt, Value};
 use roster_store::{Backend, StoreResult, Write};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -20,7 +20,13 @@ const DIALECT: Dialect = Dialect {
     lock_app: None,
     next_uid: &["SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'users'), 0) + 1"],
     uid_used: None,
+    lists: Lists::Values {
+        max_params: MAX_PARAMS,
+    },
 };
+
+/// SQLite's default limit on host parameters per statement (`SQLITE_MAX_VARIABLE_NUMBER`).
+const MAX_PARAMS: usize = 32_766;
 
 struct Bind<'a>(&'a Value);
 
