@@ -3,6 +3,8 @@
 //! statements of apps, credentials and tokens. A backend only runs statements and hands
 //! rows back; the few spots where the engines differ are its [`Dialect`].
 
+use std::collections::HashMap;
+
 use roster_core::rules::{AppFacts, Mutation, Needs, Plan, Secret, State, StoredDevice, UmsConfig};
 use roster_core::ums::SenderKind;
 use roster_core::user::{IdentityName, Uid, User};
@@ -766,6 +768,9 @@ fn user_write(uid: Uid) -> Key<'static> {
 fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<Stmt>> {
     use shapes::*;
     let mut b = Batch::default();
+    // Devices this plan inserts, with the earliest login day it records for each: they
+    // have no other days, so forgetting days before a later one deletes nothing.
+    let mut fresh: HashMap<&Cid, i64> = HashMap::new();
     for m in &plan.mutations {
         match m {
             Mutation::AppCreated { name, created_at } => {
@@ -793,6 +798,7 @@ fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<
                 [Key::write(Space::DtTypes, ""), app_read()],
             ),
             Mutation::DeviceInserted { ordinal, device: d } => {
+                fresh.insert(&d.cid, i64::MAX);
                 b.push(
                     DEVICE_INSERT,
                     device_row(d, *ordinal)?,
@@ -879,6 +885,12 @@ fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<
                     vec![cid.as_str().into(), (*day).into()],
                     [days.clone().item(day.to_string()), dev_read(cid)],
                 );
+                if let Some(earliest) = fresh.get_mut(cid) {
+                    *earliest = (*earliest).min(*day);
+                    if *earliest >= *forget_before {
+                        continue;
+                    }
+                }
                 b.push(
                     LOGIN_DAYS_FORGET,
                     vec![cid.as_str().into(), (*forget_before).into()],
@@ -1336,20 +1348,17 @@ mod tests {
     }
 
     #[test]
-    fn a_thousand_new_devices_are_four_statements_on_arrays() {
+    fn a_thousand_new_devices_are_three_statements_on_arrays() {
         let p = upsert(1000);
         assert_eq!(p.mutations.len(), 2000, "a device and a login day each");
         let stmts = writes(&app(), &p, &ARRAYS).expect("writes");
-        // Devices, the app's next ordinal, login days recorded and forgotten.
-        assert_eq!(stmts.len(), 4, "{stmts:#?}");
+        // Devices, the app's next ordinal, login days; no day of a new device to forget.
+        assert_eq!(stmts.len(), 3, "{stmts:#?}");
         assert_eq!(
             stmts.iter().map(table).collect::<Vec<_>>(),
-            ["devices", "apps", "device_login_days", "device_login_days"]
+            ["devices", "apps", "device_login_days"]
         );
-        assert_eq!(
-            stmts.iter().map(rows).collect::<Vec<_>>(),
-            [1000, 1, 1000, 1000]
-        );
+        assert_eq!(stmts.iter().map(rows).collect::<Vec<_>>(), [1000, 1, 1000]);
         // The ordinal after the last device.
         assert_eq!(stmts[1].params[1], Value::Array(vec![Value::Int(1007)]));
         for s in &stmts {
@@ -1361,11 +1370,10 @@ mod tests {
     fn values_lists_come_in_few_sizes_within_the_parameter_limit() {
         let p = upsert(1000);
         let stmts = writes(&app(), &p, &VALUES).expect("writes");
-        // 1000 = 3 × 256 + 3 × 64 + 2 × 16 + 2 × 4, for devices and for login days
-        // recorded and forgotten.
-        assert_eq!(stmts.len(), 10 + 1 + 10 + 10, "{}", stmts.len());
+        // 1000 = 3 × 256 + 3 × 64 + 2 × 16 + 2 × 4, for devices and for login days.
+        assert_eq!(stmts.len(), 10 + 1 + 10, "{}", stmts.len());
         let texts: BTreeSet<&str> = stmts.iter().map(|s| s.sql.as_ref()).collect();
-        assert!(texts.len() <= 3 * 4 + 1, "{} texts", texts.len());
+        assert!(texts.len() <= 2 * 4 + 1, "{} texts", texts.len());
         let devices: usize = stmts
             .iter()
             .filter(|s| table(s) == "devices")
@@ -1427,7 +1435,6 @@ mod tests {
                 "INSERT devices 2",
                 "UPDATE apps 1",
                 "INSERT device_login_days 2",
-                "DELETE device_login_days 2",
                 // Both devices' tags cleared and set together, after their rows.
                 "DELETE device_tags 2",
                 "INSERT device_tags 4",
