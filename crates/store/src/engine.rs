@@ -63,6 +63,26 @@ fn chunks(items: Vec<String>) -> Vec<Vec<Value>> {
     out
 }
 
+/// Conditions on a cid (`= ANY ($2)` or `IN ($2, …)`) that together cover `cids`, each
+/// with its parameters from `$2` on: one array, or padded `IN` lists.
+fn cid_lists<'c>(
+    cids: impl IntoIterator<Item = &'c Cid>,
+    lists: Lists,
+) -> Vec<(String, Vec<Value>)> {
+    let cids: Vec<String> = cids.into_iter().map(|c| c.to_string()).collect();
+    match lists {
+        _ if cids.is_empty() => Vec::new(),
+        Lists::Arrays => vec![(
+            "= ANY ($2::text[])".into(),
+            vec![Value::Array(cids.into_iter().map(Value::Text).collect())],
+        )],
+        Lists::Values { .. } => chunks(cids)
+            .into_iter()
+            .map(|vals| (format!("IN ({})", in_list(2, vals.len())), vals))
+            .collect(),
+    }
+}
+
 const DEVICE_COLUMNS: &str = "d.cid, d.kind, d.phone_type, d.brand, d.phone_model, \
     d.package_name, d.client_app_id, d.device_token, d.device_token_type, \
     d.notification_switch, d.region, d.app_version, d.os, d.properties, d.online, \
@@ -116,23 +136,19 @@ fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
             vec![a()],
         ));
     }
-    let cids: Vec<String> = needs.devices.iter().map(|c| c.to_string()).collect();
-    for vals in chunks(cids) {
-        let list = in_list(2, vals.len());
+    for (list, vals) in cid_lists(&needs.devices, dialect.lists) {
         let mut params = vec![a()];
         params.extend(vals);
         out.push(load(
             Fills::Devices,
-            format!(
-                "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.app_id = $1 AND d.cid IN ({list})"
-            ),
+            format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.app_id = $1 AND d.cid {list}"),
             params.clone(),
         ));
         out.push(load(
             Fills::Tags,
             format!(
                 "SELECT d.cid, t.tag FROM devices d JOIN device_tags t ON t.device_id = d.id
-                 WHERE d.app_id = $1 AND d.cid IN ({list})"
+                 WHERE d.app_id = $1 AND d.cid {list}"
             ),
             params,
         ));
@@ -214,16 +230,14 @@ fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
             out.push(load(Fills::NextUid, (*sql).into(), Vec::new()));
         }
     }
-    let cids: Vec<String> = needs.login_days.iter().map(|c| c.to_string()).collect();
-    for vals in chunks(cids) {
-        let list = in_list(2, vals.len());
+    for (list, vals) in cid_lists(&needs.login_days, dialect.lists) {
         let mut params = vec![a()];
         params.extend(vals);
         out.push(load(
             Fills::LoginDays,
             format!(
                 "SELECT d.cid, l.day FROM devices d JOIN device_login_days l ON l.device_id = d.id
-                 WHERE d.app_id = $1 AND d.cid IN ({list})"
+                 WHERE d.app_id = $1 AND d.cid {list}"
             ),
             params,
         ));
@@ -1468,6 +1482,27 @@ mod tests {
         let stmts = writes(&app(), &plan(vec![m]), &VALUES).expect("writes");
         assert_eq!(stmts.len(), 2);
         assert!(stmts[1].sql.contains("DELETE FROM device_login_days"));
+    }
+
+    #[test]
+    fn a_thousand_known_cids_are_loaded_by_four_queries_on_arrays() {
+        let rule = UpsertDevices {
+            devices: (0..1000)
+                .map(|_| DeviceUpsert {
+                    cid: Some(Cid::generate()),
+                    ..Default::default()
+                })
+                .collect(),
+            now: 0,
+        };
+        let needs = roster_core::rules::needs(&rule, &State::default());
+        // The app, the devices, their tags, their login days.
+        let loads = super::loads(&app(), &needs, &ARRAYS);
+        assert_eq!(loads.len(), 4);
+        assert!(loads.iter().all(|l| l.stmt.params.len() <= 2));
+        // In padded IN lists of up to 256: 1 + 4 × 3.
+        let loads = super::loads(&app(), &needs, &VALUES);
+        assert_eq!(loads.len(), 13);
     }
 
     #[test]
