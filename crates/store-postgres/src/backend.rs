@@ -102,10 +102,8 @@ async fn execute(tx: &Transaction<'_>, s: &Stmt) -> StoreResult<u64> {
 async fn load<R: Rule + ?Sized>(tx: &Transaction<'_>, app: &AppId, rule: &R) -> StoreResult<State> {
     let mut state = State::default();
     while let Some(step) = engine::step(app, rule, &state, &DIALECT) {
-        let mut results = Vec::new();
-        for s in step.statements() {
-            results.push(query(tx, s).await?);
-        }
+        // The queries of a step are independent: sent together, one round trip.
+        let results = try_join_all(step.statements().map(|s| query(tx, s))).await?;
         step.finish(results, &mut state)?;
     }
     Ok(state)
