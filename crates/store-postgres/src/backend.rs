@@ -140,7 +140,8 @@ impl PgStore {
                 .db()?,
         };
         if let (Mode::Write(Some(app)), Some(lock)) = (mode, DIALECT.lock_app) {
-            tx.execute(lock, &[&app.as_str()]).await.db()?;
+            let lock = tx.prepare_cached(lock).await.db()?;
+            tx.execute(&lock, &[&app.as_str()]).await.db()?;
         }
         let out = f(&tx).await?;
         tx.commit().await.db()?;
