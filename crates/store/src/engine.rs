@@ -83,6 +83,15 @@ fn cid_lists<'c>(
     }
 }
 
+/// The app of the devices a load reads by cid: `$1` as a subquery, so that PostgreSQL
+/// plans for an app of average size and looks the cids up in the (app, cid) index.
+/// Given the value, it plans for what its statistics say of that app, and an app
+/// created since they were gathered has one row: any index on the app would do, and
+/// it would read every device an import has just given the app to find a few cids.
+/// (Not in the writes' joins: there an app of average size can look small enough to
+/// hash whole, which for the largest app of many small ones it is not.)
+const APP: &str = "(SELECT $1)";
+
 const DEVICE_COLUMNS: &str = "d.cid, d.kind, d.phone_type, d.brand, d.phone_model, \
     d.package_name, d.client_app_id, d.device_token, d.device_token_type, \
     d.notification_switch, d.region, d.app_version, d.os, d.properties, d.online, \
@@ -141,14 +150,16 @@ fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
         params.extend(vals);
         out.push(load(
             Fills::Devices,
-            format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.app_id = $1 AND d.cid {list}"),
+            format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.app_id = {APP} AND d.cid {list}"
+            ),
             params.clone(),
         ));
         out.push(load(
             Fills::Tags,
             format!(
                 "SELECT d.cid, t.tag FROM devices d JOIN device_tags t ON t.device_id = d.id
-                 WHERE d.app_id = $1 AND d.cid {list}"
+                 WHERE d.app_id = {APP} AND d.cid {list}"
             ),
             params,
         ));
@@ -237,7 +248,7 @@ fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
             Fills::LoginDays,
             format!(
                 "SELECT d.cid, l.day FROM devices d JOIN device_login_days l ON l.device_id = d.id
-                 WHERE d.app_id = $1 AND d.cid {list}"
+                 WHERE d.app_id = {APP} AND d.cid {list}"
             ),
             params,
         ));
