@@ -34,7 +34,10 @@ impl Ty {
 pub(crate) struct Shape {
     /// The columns of `r`: name and type.
     pub cols: &'static [(&'static str, Ty)],
-    /// The statement over `r`; `$1` is the app id when `app` is set.
+    /// The statement over `r`; `$1` is the app id when `app` is set, and `{cids}`
+    /// stands for "in the cids of `r`" as a list: `= ANY ($n)` of the array of the
+    /// `cid` column (PostgreSQL, where it makes an index condition, whatever join of `r`
+    /// the planner picks) or `IN (SELECT r.cid FROM r)`.
     pub body: &'static str,
     /// Whether `body` uses `$1`, the app id.
     pub app: bool,
@@ -51,6 +54,21 @@ impl Shape {
             app: true,
             last_wins: false,
         }
+    }
+
+    /// The body, `{cids}` spelled for `lists`; the columns' parameters start at `first`.
+    fn body(&self, lists: Lists, first: usize) -> Cow<'static, str> {
+        if !self.body.contains("{cids}") {
+            return Cow::Borrowed(self.body);
+        }
+        let list = match lists {
+            Lists::Arrays => {
+                let at = self.cols.iter().position(|(n, _)| *n == "cid").unwrap_or(0);
+                format!("= ANY (${}::text[])", first + at)
+            }
+            Lists::Values { .. } => "IN (SELECT r.cid FROM r)".to_owned(),
+        };
+        Cow::Owned(self.body.replace("{cids}", &list))
     }
 
     /// A shape whose body does not use the app id.
@@ -271,6 +289,7 @@ impl<'a> Batch<'a> {
         let mut out = Vec::with_capacity(self.groups.len());
         for g in self.groups {
             let first = if g.shape.app { 2 } else { 1 };
+            let body = g.shape.body(lists, first);
             let names = g
                 .shape
                 .cols
@@ -304,10 +323,7 @@ impl<'a> Batch<'a> {
                     }
                     params.extend(columns.into_iter().map(Value::Array));
                     out.push(Stmt::built(
-                        format!(
-                            "WITH r ({names}) AS (SELECT * FROM UNNEST({arrays})) {}",
-                            g.shape.body
-                        ),
+                        format!("WITH r ({names}) AS (SELECT * FROM UNNEST({arrays})) {body}"),
                         params,
                     ));
                 }
@@ -335,11 +351,7 @@ impl<'a> Batch<'a> {
                             params.extend(row);
                         }
                         out.push(Stmt::built(
-                            format!(
-                                "WITH r ({names}) AS (VALUES {}) {}",
-                                tuples.join(", "),
-                                g.shape.body
-                            ),
+                            format!("WITH r ({names}) AS (VALUES {}) {body}", tuples.join(", ")),
                             params,
                         ));
                     }

@@ -83,13 +83,14 @@ fn cid_lists<'c>(
     }
 }
 
-/// The app of the devices a load reads by cid: `$1` as a subquery, so that PostgreSQL
-/// plans for an app of average size and looks the cids up in the (app, cid) index.
-/// Given the value, it plans for what its statistics say of that app, and an app
-/// created since they were gathered has one row: any index on the app would do, and
-/// it would read every device an import has just given the app to find a few cids.
-/// (Not in the writes' joins: there an app of average size can look small enough to
-/// hash whole, which for the largest app of many small ones it is not.)
+/// The app of devices read or written by cid, `$1` as a subquery, always beside a list
+/// of the cids (never a join on cid alone): PostgreSQL then looks them up in the
+/// (app_id, cid) index whatever it knows of the app. Given the app id itself, it plans
+/// for what its statistics say of that app, and an app created since they were
+/// gathered has one row: any index on app_id looks as good, and it was seen to read
+/// every device an import had just given the app to find a few. Joined on cid alone,
+/// it may hash every device of the app, which for the largest of many apps is far more
+/// than it guesses.
 const APP: &str = "(SELECT $1)";
 
 const DEVICE_COLUMNS: &str = "d.cid, d.kind, d.phone_type, d.brand, d.phone_model, \
@@ -556,17 +557,20 @@ const DEVICE_ROW: &[(&str, Ty)] = &[
 mod shapes {
     use super::{Shape, B, DEVICE_ROW, I, T};
 
-    /// `r` joined to the devices of its cids.
+    // Devices are found by app and a list of cids, as [`super::APP`] says why.
+
+    /// `r` joined to the devices of its cids, as `d`.
     macro_rules! of_devices {
         () => {
-            "r JOIN devices d ON d.app_id = $1 AND d.cid = r.cid"
+            "r JOIN devices d ON d.cid = r.cid WHERE d.app_id = (SELECT $1) AND d.cid {cids}"
         };
     }
 
     /// `devices` rows matching the cids of `r`.
     macro_rules! where_devices {
         () => {
-            "FROM r WHERE devices.app_id = $1 AND devices.cid = r.cid"
+            "FROM r WHERE devices.cid = r.cid
+                AND devices.app_id = (SELECT $1) AND devices.cid {cids}"
         };
     }
 
@@ -602,15 +606,13 @@ mod shapes {
             online = r.online, create_time = r.create_time,
             last_login_time = r.last_login_time, badge = r.badge,
             blacklisted = r.blacklisted, alias = r.alias
-         FROM r WHERE devices.app_id = $1 AND devices.cid = r.cid AND devices.ord = r.ord",
+         FROM r WHERE devices.cid = r.cid AND devices.ord = r.ord
+            AND devices.app_id = (SELECT $1) AND devices.cid {cids}",
     );
     pub const TAGS_CLEAR: Shape = Shape::new(
         &[("cid", T)],
-        concat!(
-            "DELETE FROM device_tags WHERE device_id IN (SELECT d.id FROM ",
-            of_devices!(),
-            ")"
-        ),
+        "DELETE FROM device_tags WHERE device_id IN
+            (SELECT d.id FROM devices d WHERE d.app_id = (SELECT $1) AND d.cid {cids})",
     );
     pub const TAG_INSERT: Shape = Shape::new(
         &[("cid", T), ("tag", T)],
@@ -666,12 +668,10 @@ mod shapes {
     );
     pub const LOGIN_DAYS_FORGET: Shape = Shape::new(
         &[("cid", T), ("forget_before", I)],
-        concat!(
-            "DELETE FROM device_login_days WHERE (device_id, day) IN
-                (SELECT l.device_id, l.day FROM ",
-            of_devices!(),
-            " JOIN device_login_days l ON l.device_id = d.id AND l.day < r.forget_before)"
-        ),
+        "DELETE FROM device_login_days WHERE (device_id, day) IN
+            (SELECT l.device_id, l.day FROM r JOIN devices d ON d.cid = r.cid
+                JOIN device_login_days l ON l.device_id = d.id AND l.day < r.forget_before
+             WHERE d.app_id = (SELECT $1) AND d.cid {cids})",
     );
     pub const TOKEN_BIND: Shape = Shape::new(
         &[
