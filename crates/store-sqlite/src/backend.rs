@@ -20,20 +20,15 @@ const DIALECT: Dialect = Dialect {
     lock_app: None,
     next_uid: &["SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'users'), 0) + 1"],
     uid_used: None,
-    lists: Lists::Values {
-        max_params: MAX_PARAMS,
-    },
+    lists: Lists::Rows,
 };
-
-/// SQLite's default limit on host parameters per statement (`SQLITE_MAX_VARIABLE_NUMBER`).
-const MAX_PARAMS: usize = 32_766;
 
 struct Bind<'a>(&'a Value);
 
 impl ToSql for Bind<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self.0 {
-            // Arrays are for PostgreSQL: the engine gives SQLite `VALUES` and `IN` lists.
+            // Arrays are for PostgreSQL: the engine gives SQLite a statement per row.
             Value::Array(_) => {
                 return Err(rusqlite::Error::ToSqlConversionFailure(
                     "SQLite binds no arrays".into(),

@@ -3,6 +3,7 @@
 //! since touches something it touches ([`Key`]), so a plan of a thousand devices is a
 //! handful of statements, and a statement that depends on an earlier one (tags on the
 //! device inserted before them, the second change of one cid) still runs after it.
+//! Where a statement costs no round trip (SQLite), each row is a statement of its own.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -29,17 +30,19 @@ impl Ty {
 }
 
 /// A statement that writes any number of rows: `body` reads them from `r`, whose
-/// columns are `cols`.
+/// columns are `cols`; `row` writes one.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shape {
     /// The columns of `r`: name and type.
     pub cols: &'static [(&'static str, Ty)],
     /// The statement over `r`; `$1` is the app id when `app` is set, and `{cids}`
-    /// stands for "in the cids of `r`" as a list: `= ANY ($n)` of the array of the
-    /// `cid` column (PostgreSQL, where it makes an index condition, whatever join of `r`
-    /// the planner picks) or `IN (SELECT r.cid FROM r)`.
+    /// stands for "in the cids of `r`" as a list, the `cid` column's array: `= ANY ($n)`
+    /// makes an index condition, whatever join of `r` the planner picks.
     pub body: &'static str,
-    /// Whether `body` uses `$1`, the app id.
+    /// The statement of one row: `$1` is the app id when `app` is set, the columns
+    /// follow in order. Empty: `body` over an `r` of one row.
+    pub row: &'static str,
+    /// Whether the statements use `$1`, the app id.
     pub app: bool,
     /// Only the last row counts: a value set again and again (a counter), not a row
     /// per item.
@@ -47,31 +50,21 @@ pub(crate) struct Shape {
 }
 
 impl Shape {
-    pub const fn new(cols: &'static [(&'static str, Ty)], body: &'static str) -> Self {
+    pub const fn new(
+        cols: &'static [(&'static str, Ty)],
+        body: &'static str,
+        row: &'static str,
+    ) -> Self {
         Shape {
             cols,
             body,
+            row,
             app: true,
             last_wins: false,
         }
     }
 
-    /// The body, `{cids}` spelled for `lists`; the columns' parameters start at `first`.
-    fn body(&self, lists: Lists, first: usize) -> Cow<'static, str> {
-        if !self.body.contains("{cids}") {
-            return Cow::Borrowed(self.body);
-        }
-        let list = match lists {
-            Lists::Arrays => {
-                let at = self.cols.iter().position(|(n, _)| *n == "cid").unwrap_or(0);
-                format!("= ANY (${}::text[])", first + at)
-            }
-            Lists::Values { .. } => "IN (SELECT r.cid FROM r)".to_owned(),
-        };
-        Cow::Owned(self.body.replace("{cids}", &list))
-    }
-
-    /// A shape whose body does not use the app id.
+    /// A shape whose statements do not use the app id.
     pub const fn without_app(self) -> Self {
         Shape { app: false, ..self }
     }
@@ -83,24 +76,32 @@ impl Shape {
             ..self
         }
     }
+
+    /// `body` with `{cids}` spelled out; `$first` is the first column's parameter.
+    fn body(&self, first: usize, arrays: bool) -> Cow<'static, str> {
+        if !self.body.contains("{cids}") {
+            return Cow::Borrowed(self.body);
+        }
+        let list = match self.cols.iter().position(|(n, _)| *n == "cid") {
+            Some(at) if arrays => format!("= ANY (${}::text[])", first + at),
+            _ => "IN (SELECT r.cid FROM r)".to_owned(),
+        };
+        Cow::Owned(self.body.replace("{cids}", &list))
+    }
 }
 
 /// How a statement receives many values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lists {
     /// One array parameter per column (PostgreSQL: `UNNEST`, `= ANY`): one statement,
-    /// and one statement text per shape, whatever the number of rows.
+    /// and one statement text, per shape whatever the number of rows, with a
+    /// parameter per column, far below any limit.
     Arrays,
-    /// `VALUES` lists and `IN` lists of a few fixed lengths, so that statement caches
-    /// see few texts, each statement binding at most `max_params` parameters.
-    Values {
-        /// The engine's limit on parameters per statement.
-        max_params: usize,
-    },
+    /// One statement per row, and `IN` lists of a few fixed lengths for loads (SQLite,
+    /// where a statement is a function call, not a round trip: a thousand one-row
+    /// inserts of devices took less time than the same rows in `VALUES` lists).
+    Rows,
 }
-
-/// Row counts of one `VALUES` statement; a batch is split into these.
-pub(crate) const VALUES_SIZES: [usize; 5] = [1, 4, 16, 64, 256];
 
 /// What a row reads or writes, for ordering: rows whose keys conflict keep their order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -225,8 +226,8 @@ struct Group {
 #[derive(Debug, Default)]
 pub(crate) struct Batch<'a> {
     groups: Vec<Group>,
-    /// The last group of each shape, by body.
-    last: HashMap<&'static str, usize>,
+    /// The last group of each shape, by body (a plan has a handful of shapes).
+    last: Vec<(&'static str, usize)>,
     subjects: HashMap<(Space, Cow<'a, str>), Subject<'a>>,
 }
 
@@ -262,15 +263,23 @@ impl<'a> Batch<'a> {
             None => true,
             Some(b) => g > b || (shape.last_wins && g == b),
         };
-        let group = match self.last.get(shape.body) {
-            Some(&g) if fits(g) => g,
-            _ => {
+        // One text is most often one literal: compare addresses before bytes.
+        let last = self
+            .last
+            .iter_mut()
+            .find(|(b, _)| std::ptr::eq(*b, shape.body) || *b == shape.body);
+        let group = match last {
+            Some((_, g)) if fits(*g) => *g,
+            found => {
                 self.groups.push(Group {
                     shape,
                     rows: Vec::new(),
                 });
                 let g = self.groups.len() - 1;
-                self.last.insert(shape.body, g);
+                match found {
+                    Some((_, at)) => *at = g,
+                    None => self.last.push((shape.body, g)),
+                }
                 g
             }
         };
@@ -289,7 +298,7 @@ impl<'a> Batch<'a> {
         let mut out = Vec::with_capacity(self.groups.len());
         for g in self.groups {
             let first = if g.shape.app { 2 } else { 1 };
-            let body = g.shape.body(lists, first);
+            let width = g.shape.cols.len();
             let names = g
                 .shape
                 .cols
@@ -297,23 +306,20 @@ impl<'a> Batch<'a> {
                 .map(|(n, _)| *n)
                 .collect::<Vec<_>>()
                 .join(", ");
-            let head = |params: &mut Vec<Value>| {
+            let head = || {
+                let mut params = Vec::with_capacity(first + width);
                 if g.shape.app {
                     params.push(app.clone());
                 }
+                params
             };
             match lists {
                 Lists::Arrays => {
-                    let arrays = (0..g.shape.cols.len())
+                    let arrays = (0..width)
                         .map(|i| format!("${}::{}", first + i, g.shape.cols[i].1.array()))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    let mut params = Vec::with_capacity(first + g.shape.cols.len());
-                    head(&mut params);
-                    let mut columns: Vec<Vec<Value>> = g
-                        .shape
-                        .cols
-                        .iter()
+                    let mut columns: Vec<Vec<Value>> = (0..width)
                         .map(|_| Vec::with_capacity(g.rows.len()))
                         .collect();
                     for row in g.rows {
@@ -321,39 +327,26 @@ impl<'a> Batch<'a> {
                             c.push(v);
                         }
                     }
+                    let mut params = head();
                     params.extend(columns.into_iter().map(Value::Array));
+                    let body = g.shape.body(first, true);
                     out.push(Stmt::built(
                         format!("WITH r ({names}) AS (SELECT * FROM UNNEST({arrays})) {body}"),
                         params,
                     ));
                 }
-                Lists::Values { max_params } => {
-                    let width = g.shape.cols.len();
-                    let most = (max_params + 1 - first) / width;
-                    let mut rows = g.rows.into_iter();
-                    loop {
-                        let left = rows.len();
-                        if left == 0 {
-                            break;
-                        }
-                        let n = VALUES_SIZES
-                            .iter()
-                            .copied()
-                            .filter(|s| *s <= left.min(most))
-                            .max()
-                            .unwrap_or(1);
-                        let mut params = Vec::with_capacity(first - 1 + n * width);
-                        head(&mut params);
-                        let mut tuples = Vec::with_capacity(n);
-                        for row in rows.by_ref().take(n) {
-                            let at = params.len() + 1;
-                            tuples.push(format!("({})", crate::engine::in_list(at, width)));
-                            params.extend(row);
-                        }
-                        out.push(Stmt::built(
-                            format!("WITH r ({names}) AS (VALUES {}) {body}", tuples.join(", ")),
-                            params,
-                        ));
+                Lists::Rows => {
+                    let one = crate::engine::in_list(first, width);
+                    for row in g.rows {
+                        let mut params = head();
+                        params.extend(row);
+                        out.push(if g.shape.row.is_empty() {
+                            let body = g.shape.body(first, false);
+                            let sql = format!("WITH r ({names}) AS (VALUES ({one})) {body}");
+                            Stmt::built(sql, params)
+                        } else {
+                            Stmt::new(g.shape.row, params)
+                        });
                     }
                 }
             }
@@ -370,55 +363,80 @@ mod tests {
     const SHAPE: Shape = Shape::new(
         &[("cid", Ty::Text), ("tag", Ty::Text), ("n", Ty::Int)],
         "INSERT INTO t (app, cid, tag, n) SELECT $1, r.* FROM r",
+        "INSERT INTO t (app, cid, tag, n) VALUES ($1, $2, $3, $4)",
+    );
+
+    const OTHER: Shape = Shape::new(
+        &[("cid", Ty::Text)],
+        "DELETE FROM t WHERE app = $1 AND cid {cids}",
+        "",
     );
 
     #[test]
-    fn values_statements_keep_under_the_parameter_limit() {
-        let mut b = Batch::default();
-        for i in 0..40_000i64 {
-            let cid = format!("c{i}");
-            let row = vec![cid.clone().into(), "t".into(), i.into()];
-            b.push(SHAPE, row, [Key::write(Space::Tag, cid).item("t")]);
-        }
-        let stmts = b.statements(&"app".into(), Lists::Values { max_params: 1_000 });
-        let mut n = 0;
-        for s in &stmts {
-            assert!(s.params.len() <= 1_000, "{}", s.params.len());
-            assert_eq!(s.params[0], Value::from("app"));
-            assert_eq!((s.params.len() - 1) % 3, 0);
-            n += (s.params.len() - 1) / 3;
-        }
-        assert_eq!(n, 40_000);
-        // 333 rows' worth of parameters at most: 256-row statements, and 64 rows.
-        assert_eq!(stmts.len(), 40_000 / 256 + 1, "{}", stmts.len());
+    fn a_shape_is_one_statement_of_arrays_or_a_statement_per_row() {
+        let fill = || {
+            let mut b = Batch::default();
+            for i in 0..1_000i64 {
+                let cid = format!("c{i}");
+                let row = vec![cid.clone().into(), "t".into(), i.into()];
+                b.push(SHAPE, row, [Key::write(Space::Tag, cid).item("t")]);
+                b.push(
+                    OTHER,
+                    vec![format!("d{i}").into()],
+                    [Key::write(Space::Device, format!("d{i}"))],
+                );
+            }
+            b
+        };
+        let app = Value::from("app");
+        let stmts = fill().statements(&app, Lists::Arrays);
+        assert_eq!(stmts.len(), 2);
+        assert_eq!(stmts[0].params.len(), 4, "the app and an array per column");
+        assert_eq!(
+            stmts[0].params[3],
+            Value::Array((0..1_000).map(Value::Int).collect())
+        );
+        assert_eq!(
+            stmts[1].sql,
+            "WITH r (cid) AS (SELECT * FROM UNNEST($2::text[])) \
+             DELETE FROM t WHERE app = $1 AND cid = ANY ($2::text[])"
+        );
+        let stmts = fill().statements(&app, Lists::Rows);
+        assert_eq!(stmts.len(), 2_000);
+        assert_eq!(stmts[0].sql, SHAPE.row);
+        assert_eq!(
+            stmts[999].params,
+            [app.clone(), "c999".into(), "t".into(), Value::Int(999)]
+        );
+        // Without a statement of one row, the body over one row.
+        assert_eq!(
+            stmts[1_000].sql,
+            "WITH r (cid) AS (VALUES ($2)) DELETE FROM t WHERE app = $1 AND cid IN (SELECT r.cid FROM r)"
+        );
     }
 
     #[test]
     fn rows_with_conflicting_keys_keep_their_order() {
         let mut b = Batch::default();
         let row = |n: i64| vec!["c".into(), "t".into(), n.into()];
-        let other = Shape::new(
-            &[("cid", Ty::Text)],
-            "DELETE FROM t WHERE cid IN (SELECT cid FROM r)",
-        );
         // Reads of one subject go together; a write waits for them; a read after the
         // write waits for it.
         b.push(SHAPE, row(1), [Key::read(Space::Device, "c")]);
-        b.push(other, vec!["c".into()], [Key::write(Space::Device, "c")]);
+        b.push(OTHER, vec!["c".into()], [Key::write(Space::Device, "c")]);
         b.push(SHAPE, row(2), [Key::read(Space::Device, "c")]);
         b.push(SHAPE, row(3), [Key::read(Space::Device, "d")]);
         // One item of a subject is not another; the whole subject is every item.
         b.push(
-            other,
+            OTHER,
             vec!["d".into()],
             [Key::write(Space::Tag, "d").item("x")],
         );
         b.push(
-            other,
+            OTHER,
             vec!["e".into()],
             [Key::write(Space::Tag, "d").item("y")],
         );
-        b.push(other, vec!["f".into()], [Key::write(Space::Tag, "d")]);
+        b.push(OTHER, vec!["f".into()], [Key::write(Space::Tag, "d")]);
         let stmts = b.statements(&"app".into(), Lists::Arrays);
         let sizes: Vec<(bool, usize)> = stmts
             .iter()
