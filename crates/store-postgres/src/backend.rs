@@ -14,7 +14,7 @@ use futures_util::future::try_join_all;
 use roster_core::rules::{self, Rule, State};
 use roster_core::AppId;
 use roster_index::AppIndex;
-use roster_store::engine::{self, Dialect};
+use roster_store::engine::{self, Dialect, Lists};
 use roster_store::value::{Row, Stmt, Value};
 use roster_store::{Backend, StoreResult, Write};
 use tokio_postgres::error::SqlState;
@@ -31,8 +31,9 @@ const DIALECT: Dialect = Dialect {
         "SELECT pg_advisory_xact_lock(7301131)",
         "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM users_uid_seq",
     ],
-    uid_used: Some("SELECT setval('users_uid_seq', $1)"),
+    uid_used: Some("SELECT setval('users_uid_seq', r.uid) FROM r"),
     notify: Some("SELECT pg_notify('roster_changes', $1)"),
+    lists: Lists::Arrays,
 };
 
 #[derive(Debug)]
@@ -49,6 +50,7 @@ impl ToSql for Bind<'_> {
             Value::Int(v) => v.to_sql(ty, out),
             Value::Bool(v) => v.to_sql(ty, out),
             Value::Text(v) => v.to_sql(ty, out),
+            Value::Array(items) => items.iter().map(Bind).collect::<Vec<_>>().to_sql(ty, out),
         }
     }
 
@@ -102,10 +104,8 @@ async fn execute(tx: &Transaction<'_>, s: &Stmt) -> StoreResult<u64> {
 async fn load<R: Rule + ?Sized>(tx: &Transaction<'_>, app: &AppId, rule: &R) -> StoreResult<State> {
     let mut state = State::default();
     while let Some(step) = engine::step(app, rule, &state, &DIALECT) {
-        let mut results = Vec::new();
-        for s in step.statements() {
-            results.push(query(tx, s).await?);
-        }
+        // The queries of a step are independent: sent together, one round trip.
+        let results = try_join_all(step.statements().map(|s| query(tx, s))).await?;
         step.finish(results, &mut state)?;
     }
     Ok(state)
@@ -141,7 +141,8 @@ impl PgStore {
             let e = match begin(&mut c, mode).await {
                 Ok(tx) => {
                     if let (Mode::Write(Some(app)), Some(lock)) = (mode, DIALECT.lock_app) {
-                        tx.execute(lock, &[&app.as_str()]).await.db()?;
+                        let lock = tx.prepare_cached(lock).await.db()?;
+                        tx.execute(&lock, &[&app.as_str()]).await.db()?;
                     }
                     let out = f(&tx).await?;
                     tx.commit().await.db()?;

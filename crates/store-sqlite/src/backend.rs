@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use roster_core::rules::{self, Rule, State};
 use roster_core::AppId;
 use roster_index::AppIndex;
-use roster_store::engine::{self, Dialect};
+use roster_store::engine::{self, Dialect, Lists};
 use roster_store::value::{Row, Stmt, Value};
 use roster_store::{Backend, StoreResult, Write};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -21,6 +21,7 @@ const DIALECT: Dialect = Dialect {
     next_uid: &["SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'users'), 0) + 1"],
     uid_used: None,
     notify: None,
+    lists: Lists::Rows,
 };
 
 struct Bind<'a>(&'a Value);
@@ -28,6 +29,12 @@ struct Bind<'a>(&'a Value);
 impl ToSql for Bind<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self.0 {
+            // Arrays are for PostgreSQL: the engine gives SQLite a statement per row.
+            Value::Array(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "SQLite binds no arrays".into(),
+                ))
+            }
             Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
             Value::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
             Value::Bool(v) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*v))),

@@ -3,6 +3,8 @@
 //! statements of apps, credentials and tokens. A backend only runs statements and hands
 //! rows back; the few spots where the engines differ are its [`Dialect`].
 
+use std::collections::HashMap;
+
 use roster_core::rules::{AppFacts, Mutation, Needs, Plan, Secret, State, StoredDevice, UmsConfig};
 use roster_core::ums::SenderKind;
 use roster_core::user::{IdentityName, Uid, User};
@@ -10,6 +12,7 @@ use roster_core::{
     Alias, App, AppCredentials, AppId, Cid, Device, DeviceKind, DtType, PhoneType, TagName,
 };
 
+use crate::batch::{Batch, Key, Shape, Space, Ty};
 use crate::value::{Row, RowExt, Stmt, Value};
 use crate::{Credential, CredentialKind, StoreError, StoreResult};
 
@@ -22,19 +25,23 @@ pub struct Dialect {
     /// Statements answering the next uid, the last one's first column (PostgreSQL takes
     /// a lock first, as all apps share one sequence).
     pub next_uid: &'static [&'static str],
-    /// Run after a user is inserted with an explicit uid (`$1`), to move the engine's
-    /// own counter past it.
+    /// Run after users are inserted with explicit uids, to move the engine's own
+    /// counter past them: a statement over `r (uid)`, one row, the last uid.
     pub uid_used: Option<&'static str>,
     /// Run after a change is logged (`$1` app id), to wake other nodes' followers when
     /// the transaction commits (PostgreSQL: `NOTIFY`).
     pub notify: Option<&'static str>,
+    /// How a statement receives many rows or values.
+    pub lists: Lists,
 }
+
+pub use crate::batch::Lists;
 
 /// Largest `IN (…)` list; lists are padded to a few fixed lengths so the engines'
 /// statement caches see few distinct texts.
 const IN_SIZES: [usize; 5] = [1, 4, 16, 64, 256];
 
-fn in_list(first: usize, n: usize) -> String {
+pub(crate) fn in_list(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -58,6 +65,36 @@ fn chunks(items: Vec<String>) -> Vec<Vec<Value>> {
     }
     out
 }
+
+/// Conditions on a cid (`= ANY ($2)` or `IN ($2, …)`) that together cover `cids`, each
+/// with its parameters from `$2` on: one array, or padded `IN` lists.
+fn cid_lists<'c>(
+    cids: impl IntoIterator<Item = &'c Cid>,
+    lists: Lists,
+) -> Vec<(String, Vec<Value>)> {
+    let cids: Vec<String> = cids.into_iter().map(|c| c.to_string()).collect();
+    match lists {
+        _ if cids.is_empty() => Vec::new(),
+        Lists::Arrays => vec![(
+            "= ANY ($2::text[])".into(),
+            vec![Value::Array(cids.into_iter().map(Value::Text).collect())],
+        )],
+        Lists::Rows => chunks(cids)
+            .into_iter()
+            .map(|vals| (format!("IN ({})", in_list(2, vals.len())), vals))
+            .collect(),
+    }
+}
+
+/// The app of devices read or written by cid, `$1` as a subquery, always beside a list
+/// of the cids (never a join on cid alone): PostgreSQL then looks them up in the
+/// (app_id, cid) index whatever it knows of the app. Given the app id itself, it plans
+/// for what its statistics say of that app, and an app created since they were
+/// gathered has one row: any index on app_id looks as good, and it was seen to read
+/// every device an import had just given the app to find a few. Joined on cid alone,
+/// it may hash every device of the app, which for the largest of many apps is far more
+/// than it guesses.
+const APP: &str = "(SELECT $1)";
 
 const DEVICE_COLUMNS: &str = "d.cid, d.kind, d.phone_type, d.brand, d.phone_model, \
     d.package_name, d.client_app_id, d.device_token, d.device_token_type, \
@@ -112,15 +149,13 @@ fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
             vec![a()],
         ));
     }
-    let cids: Vec<String> = needs.devices.iter().map(|c| c.to_string()).collect();
-    for vals in chunks(cids) {
-        let list = in_list(2, vals.len());
+    for (list, vals) in cid_lists(&needs.devices, dialect.lists) {
         let mut params = vec![a()];
         params.extend(vals);
         out.push(load(
             Fills::Devices,
             format!(
-                "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.app_id = $1 AND d.cid IN ({list})"
+                "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.app_id = {APP} AND d.cid {list}"
             ),
             params.clone(),
         ));
@@ -128,7 +163,7 @@ fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
             Fills::Tags,
             format!(
                 "SELECT d.cid, t.tag FROM devices d JOIN device_tags t ON t.device_id = d.id
-                 WHERE d.app_id = $1 AND d.cid IN ({list})"
+                 WHERE d.app_id = {APP} AND d.cid {list}"
             ),
             params,
         ));
@@ -212,16 +247,14 @@ fn loads(app: &AppId, needs: &Needs, dialect: &Dialect) -> Vec<Load> {
             out.push(load(Fills::NextUid, (*sql).into(), Vec::new()));
         }
     }
-    let cids: Vec<String> = needs.login_days.iter().map(|c| c.to_string()).collect();
-    for vals in chunks(cids) {
-        let list = in_list(2, vals.len());
+    for (list, vals) in cid_lists(&needs.login_days, dialect.lists) {
         let mut params = vec![a()];
         params.extend(vals);
         out.push(load(
             Fills::LoginDays,
             format!(
                 "SELECT d.cid, l.day FROM devices d JOIN device_login_days l ON l.device_id = d.id
-                 WHERE d.app_id = $1 AND d.cid IN ({list})"
+                 WHERE d.app_id = {APP} AND d.cid {list}"
             ),
             params,
         ));
@@ -550,11 +583,333 @@ fn seq_value(seq: u64) -> Value {
     Value::Int(i64::try_from(seq).unwrap_or(i64::MAX))
 }
 
-/// The statements that write a plan's mutations and secrets for `app`, in order.
+const T: Ty = Ty::Text;
+const I: Ty = Ty::Int;
+const B: Ty = Ty::Bool;
+
+/// The columns of a device row, `ord` last.
+const DEVICE_ROW: &[(&str, Ty)] = &[
+    ("cid", T),
+    ("kind", T),
+    ("phone_type", T),
+    ("brand", T),
+    ("phone_model", T),
+    ("package_name", T),
+    ("client_app_id", T),
+    ("device_token", T),
+    ("device_token_type", T),
+    ("notification_switch", B),
+    ("region", T),
+    ("app_version", T),
+    ("os", T),
+    ("properties", T),
+    ("online", B),
+    ("create_time", I),
+    ("last_login_time", I),
+    ("badge", I),
+    ("blacklisted", B),
+    ("alias", T),
+    ("ord", I),
+];
+
+/// The statements of [`writes`]: each writes the rows `r` of one kind of change.
+mod shapes {
+    use super::{Shape, B, DEVICE_ROW, I, T};
+
+    // Devices are found by app and a list of cids, as [`super::APP`] says why.
+
+    /// `r` joined to the devices of its cids, as `d`.
+    macro_rules! of_devices {
+        () => {
+            "r JOIN devices d ON d.cid = r.cid WHERE d.app_id = (SELECT $1) AND d.cid {cids}"
+        };
+    }
+
+    /// `devices` rows matching the cids of `r`.
+    macro_rules! where_devices {
+        () => {
+            "FROM r WHERE devices.cid = r.cid
+                AND devices.app_id = (SELECT $1) AND devices.cid {cids}"
+        };
+    }
+
+    pub const APP_INSERT: Shape = Shape::new(
+        &[("name", T), ("created_at", I), ("credentials", T)],
+        "INSERT INTO apps (id, name, created_at, credentials) SELECT $1, r.* FROM r",
+        "INSERT INTO apps (id, name, created_at, credentials) VALUES ($1, $2, $3, $4)",
+    );
+    pub const DT_TYPES: Shape = Shape::new(
+        &[("enabled_dt_types", T)],
+        "UPDATE apps SET enabled_dt_types = r.enabled_dt_types FROM r WHERE apps.id = $1",
+        "UPDATE apps SET enabled_dt_types = $2 WHERE id = $1",
+    );
+    pub const NEXT_ORD: Shape = Shape::new(
+        &[("next_ord", I)],
+        "UPDATE apps SET next_ord = r.next_ord FROM r WHERE apps.id = $1",
+        "UPDATE apps SET next_ord = $2 WHERE id = $1",
+    )
+    .last_wins();
+    pub const DEVICE_INSERT: Shape = Shape::new(
+        DEVICE_ROW,
+        "INSERT INTO devices (app_id, cid, kind, phone_type, brand, phone_model,
+            package_name, client_app_id, device_token, device_token_type,
+            notification_switch, region, app_version, os, properties, online,
+            create_time, last_login_time, badge, blacklisted, alias, ord)
+         SELECT $1, r.* FROM r",
+        "INSERT INTO devices (app_id, cid, kind, phone_type, brand, phone_model,
+            package_name, client_app_id, device_token, device_token_type,
+            notification_switch, region, app_version, os, properties, online,
+            create_time, last_login_time, badge, blacklisted, alias, ord)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+            $18, $19, $20, $21, $22)",
+    );
+    pub const DEVICE_UPDATE: Shape = Shape::new(
+        DEVICE_ROW,
+        "UPDATE devices SET kind = r.kind, phone_type = r.phone_type, brand = r.brand,
+            phone_model = r.phone_model, package_name = r.package_name,
+            client_app_id = r.client_app_id, device_token = r.device_token,
+            device_token_type = r.device_token_type,
+            notification_switch = r.notification_switch, region = r.region,
+            app_version = r.app_version, os = r.os, properties = r.properties,
+            online = r.online, create_time = r.create_time,
+            last_login_time = r.last_login_time, badge = r.badge,
+            blacklisted = r.blacklisted, alias = r.alias
+         FROM r WHERE devices.cid = r.cid AND devices.ord = r.ord
+            AND devices.app_id = (SELECT $1) AND devices.cid {cids}",
+        "UPDATE devices SET kind = $3, phone_type = $4, brand = $5, phone_model = $6,
+            package_name = $7, client_app_id = $8, device_token = $9,
+            device_token_type = $10, notification_switch = $11, region = $12,
+            app_version = $13, os = $14, properties = $15, online = $16,
+            create_time = $17, last_login_time = $18, badge = $19,
+            blacklisted = $20, alias = $21
+         WHERE app_id = $1 AND cid = $2 AND ord = $22",
+    );
+    pub const TAGS_CLEAR: Shape = Shape::new(
+        &[("cid", T)],
+        "DELETE FROM device_tags WHERE device_id IN
+            (SELECT d.id FROM devices d WHERE d.app_id = (SELECT $1) AND d.cid {cids})",
+        "DELETE FROM device_tags WHERE device_id =
+            (SELECT id FROM devices WHERE app_id = $1 AND cid = $2)",
+    );
+    pub const TAG_INSERT: Shape = Shape::new(
+        &[("cid", T), ("tag", T)],
+        concat!(
+            "INSERT INTO device_tags (device_id, tag) SELECT d.id, r.tag FROM ",
+            of_devices!()
+        ),
+        "INSERT INTO device_tags (device_id, tag)
+         SELECT id, $3 FROM devices WHERE app_id = $1 AND cid = $2",
+    );
+    pub const TAG_DELETE: Shape = Shape::new(
+        &[("cid", T), ("tag", T)],
+        concat!(
+            "DELETE FROM device_tags WHERE (device_id, tag) IN (SELECT d.id, r.tag FROM ",
+            of_devices!(),
+            ")"
+        ),
+        "DELETE FROM device_tags WHERE device_id =
+            (SELECT id FROM devices WHERE app_id = $1 AND cid = $2) AND tag = $3",
+    );
+    pub const ALIAS_BIND: Shape = Shape::new(
+        &[("cid", T), ("alias", T)],
+        concat!("UPDATE devices SET alias = r.alias ", where_devices!()),
+        "UPDATE devices SET alias = $3 WHERE app_id = $1 AND cid = $2",
+    );
+    pub const ALIAS_UNBIND: Shape = Shape::new(
+        &[("cid", T)],
+        concat!("UPDATE devices SET alias = NULL ", where_devices!()),
+        "UPDATE devices SET alias = NULL WHERE app_id = $1 AND cid = $2",
+    );
+    pub const BLACKLIST: Shape = Shape::new(
+        &[("cid", T), ("blacklisted", B)],
+        concat!(
+            "UPDATE devices SET blacklisted = r.blacklisted ",
+            where_devices!()
+        ),
+        "UPDATE devices SET blacklisted = $3 WHERE app_id = $1 AND cid = $2",
+    );
+    pub const BADGE: Shape = Shape::new(
+        &[("cid", T), ("badge", I)],
+        concat!("UPDATE devices SET badge = r.badge ", where_devices!()),
+        "UPDATE devices SET badge = $3 WHERE app_id = $1 AND cid = $2",
+    );
+    pub const PRESENCE: Shape = Shape::new(
+        &[("cid", T), ("online", B)],
+        concat!("UPDATE devices SET online = r.online ", where_devices!()),
+        "UPDATE devices SET online = $3 WHERE app_id = $1 AND cid = $2",
+    );
+    pub const LOGIN: Shape = Shape::new(
+        &[("cid", T), ("online", B), ("last_login_time", I)],
+        concat!(
+            "UPDATE devices SET online = r.online, last_login_time = r.last_login_time ",
+            where_devices!()
+        ),
+        "UPDATE devices SET online = $3, last_login_time = $4 WHERE app_id = $1 AND cid = $2",
+    );
+    pub const LOGIN_DAY_INSERT: Shape = Shape::new(
+        &[("cid", T), ("day", I)],
+        concat!(
+            "INSERT INTO device_login_days (device_id, day) SELECT d.id, r.day FROM ",
+            of_devices!()
+        ),
+        "INSERT INTO device_login_days (device_id, day)
+         SELECT id, CAST($3 AS BIGINT) FROM devices WHERE app_id = $1 AND cid = $2",
+    );
+    pub const LOGIN_DAYS_FORGET: Shape = Shape::new(
+        &[("cid", T), ("forget_before", I)],
+        "DELETE FROM device_login_days WHERE (device_id, day) IN
+            (SELECT l.device_id, l.day FROM r JOIN devices d ON d.cid = r.cid
+                JOIN device_login_days l ON l.device_id = d.id AND l.day < r.forget_before
+             WHERE d.app_id = (SELECT $1) AND d.cid {cids})",
+        "DELETE FROM device_login_days WHERE device_id =
+            (SELECT id FROM devices WHERE app_id = $1 AND cid = $2) AND day < $3",
+    );
+    pub const TOKEN_BIND: Shape = Shape::new(
+        &[
+            ("cid", T),
+            ("device_token", T),
+            ("device_token_type", T),
+            ("brand", T),
+        ],
+        concat!(
+            "UPDATE devices SET device_token = r.device_token,
+                device_token_type = r.device_token_type, brand = r.brand ",
+            where_devices!()
+        ),
+        "UPDATE devices SET device_token = $3, device_token_type = $4, brand = $5
+         WHERE app_id = $1 AND cid = $2",
+    );
+    pub const TOKEN_UNBIND: Shape = Shape::new(
+        &[("cid", T), ("brand", T)],
+        concat!(
+            "UPDATE devices SET device_token = NULL, device_token_type = NULL, brand = r.brand ",
+            where_devices!()
+        ),
+        "UPDATE devices SET device_token = NULL, device_token_type = NULL, brand = $3
+         WHERE app_id = $1 AND cid = $2",
+    );
+    pub const USER_INSERT: Shape = Shape::new(
+        &[("uid", I), ("created_at", I)],
+        "INSERT INTO users (uid, app_id, created_at) SELECT r.uid, $1, r.created_at FROM r",
+        "INSERT INTO users (uid, app_id, created_at) VALUES ($2, $1, $3)",
+    );
+    // Identities, contacts and bindings go with it (ON DELETE CASCADE).
+    pub const USER_DELETE: Shape = Shape::new(
+        &[("uid", I)],
+        "DELETE FROM users WHERE app_id = $1 AND uid IN (SELECT r.uid FROM r)",
+        "DELETE FROM users WHERE uid = $2 AND app_id = $1",
+    );
+    // `WHERE true`: SQLite's parser needs it before ON CONFLICT.
+    pub const IDENTITY_SET: Shape = Shape::new(
+        &[("name", T), ("value", T), ("uid", I)],
+        "INSERT INTO user_identities (app_id, name, value, uid)
+         SELECT $1, r.name, r.value, r.uid FROM r WHERE true
+         ON CONFLICT (app_id, name, value) DO UPDATE SET uid = excluded.uid",
+        "INSERT INTO user_identities (app_id, name, value, uid) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (app_id, name, value) DO UPDATE SET uid = excluded.uid",
+    );
+    pub const IDENTITY_DELETE: Shape = Shape::new(
+        &[("name", T), ("value", T), ("uid", I)],
+        "DELETE FROM user_identities WHERE app_id = $1
+            AND (name, value, uid) IN (SELECT r.name, r.value, r.uid FROM r)",
+        "DELETE FROM user_identities
+         WHERE app_id = $1 AND name = $2 AND value = $3 AND uid = $4",
+    );
+    pub const USER_PROPERTIES: Shape = Shape::new(
+        &[("uid", I), ("properties", T)],
+        "UPDATE users SET properties = r.properties FROM r WHERE users.uid = r.uid",
+        "UPDATE users SET properties = $2 WHERE uid = $1",
+    )
+    .without_app();
+    pub const CONTACT_SET: Shape = Shape::new(
+        &[("uid", I), ("kind", T), ("value", T)],
+        "INSERT INTO user_contacts (uid, kind, value) SELECT r.* FROM r WHERE true
+         ON CONFLICT (uid, kind) DO UPDATE SET value = excluded.value",
+        "INSERT INTO user_contacts (uid, kind, value) VALUES ($1, $2, $3)
+         ON CONFLICT (uid, kind) DO UPDATE SET value = excluded.value",
+    )
+    .without_app();
+    pub const CONTACT_DELETE: Shape = Shape::new(
+        &[("uid", I), ("kind", T)],
+        "DELETE FROM user_contacts WHERE (uid, kind) IN (SELECT r.uid, r.kind FROM r)",
+        "DELETE FROM user_contacts WHERE uid = $1 AND kind = $2",
+    )
+    .without_app();
+    const BINDING: &[(&str, super::Ty)] = &[("uid", I), ("field", T), ("bind_id", T), ("value", T)];
+    pub const BINDING_INSERT: Shape = Shape::new(
+        BINDING,
+        "INSERT INTO ums_bindings (uid, field, bind_id, value) SELECT r.* FROM r",
+        "INSERT INTO ums_bindings (uid, field, bind_id, value) VALUES ($1, $2, $3, $4)",
+    )
+    .without_app();
+    pub const BINDING_DELETE: Shape = Shape::new(
+        BINDING,
+        "DELETE FROM ums_bindings WHERE (uid, field, bind_id, value) IN
+            (SELECT r.uid, r.field, r.bind_id, r.value FROM r)",
+        "DELETE FROM ums_bindings
+         WHERE uid = $1 AND field = $2 AND bind_id = $3 AND value = $4",
+    )
+    .without_app();
+    pub const CHANNEL_INSERT: Shape = Shape::new(
+        &[("channel_key", T), ("code", T)],
+        "INSERT INTO ums_channels (channel_key, app_id, code)
+         SELECT r.channel_key, $1, r.code FROM r",
+        "INSERT INTO ums_channels (channel_key, app_id, code) VALUES ($2, $1, $3)",
+    );
+    pub const SENDER_INSERT: Shape = Shape::new(
+        &[("code", T), ("kind", T)],
+        "INSERT INTO ums_senders (app_id, code, kind) SELECT $1, r.* FROM r",
+        "INSERT INTO ums_senders (app_id, code, kind) VALUES ($1, $2, $3)",
+    );
+    pub const GRANT_INSERT: Shape = Shape::new(
+        &[("channel_key", T), ("sender_code", T)],
+        "INSERT INTO ums_grants (channel_key, sender_code) SELECT r.* FROM r",
+        "INSERT INTO ums_grants (channel_key, sender_code) VALUES ($1, $2)",
+    )
+    .without_app();
+    pub const IDENTITY_NAME_INSERT: Shape = Shape::new(
+        &[("name", T), ("is_unique", B), ("priority", I)],
+        "INSERT INTO identity_names (app_id, name, is_unique, priority) SELECT $1, r.* FROM r",
+        "INSERT INTO identity_names (app_id, name, is_unique, priority)
+         VALUES ($1, $2, $3, $4)",
+    );
+    pub const CREDENTIAL_INSERT: Shape = Shape::new(
+        &[("key", T), ("secret", T), ("kind", T)],
+        "INSERT INTO credentials (key, secret, app_id, kind)
+         SELECT r.key, r.secret, $1, r.kind FROM r",
+        "INSERT INTO credentials (key, secret, app_id, kind) VALUES ($2, $3, $1, $4)",
+    );
+}
+
+/// Keys of rows that change a device row, and of rows that need it.
+fn dev_write(cid: &Cid) -> Key<'_> {
+    Key::write(Space::Device, cid.as_str())
+}
+
+fn dev_read(cid: &Cid) -> Key<'_> {
+    Key::read(Space::Device, cid.as_str())
+}
+
+fn app_read() -> Key<'static> {
+    Key::read(Space::App, "")
+}
+
+fn user_read(uid: Uid) -> Key<'static> {
+    Key::read(Space::User, uid.get().to_string())
+}
+
+fn user_write(uid: Uid) -> Key<'static> {
+    Key::write(Space::User, uid.get().to_string())
+}
+
+/// The statements that write a plan's mutations and secrets for `app`, in order: rows
+/// of one kind go together in multi-row statements, after whatever they depend on.
 fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<Stmt>> {
-    let a = || Value::from(app.as_str());
-    let mut out = Vec::new();
-    let mut push = |sql: &'static str, params: Vec<Value>| out.push(Stmt::new(sql, params));
+    use shapes::*;
+    let mut b = Batch::default();
+    // Devices this plan inserts, with the earliest login day it records for each: they
+    // have no other days, so forgetting days before a later one deletes nothing.
+    let mut fresh: HashMap<&Cid, i64> = HashMap::new();
     for m in &plan.mutations {
         match m {
             Mutation::AppCreated { name, created_at } => {
@@ -566,108 +921,119 @@ fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<
                         _ => None,
                     })
                     .ok_or_else(|| StoreError::Backend("app created without credentials".into()))?;
-                push(
-                    "INSERT INTO apps (id, name, created_at, credentials) VALUES ($1, $2, $3, $4)",
-                    vec![a(), name.into(), (*created_at).into(), json(creds)?.into()],
+                b.push(
+                    APP_INSERT,
+                    vec![name.into(), (*created_at).into(), json(creds)?.into()],
+                    [
+                        Key::write(Space::App, ""),
+                        Key::write(Space::NextOrd, ""),
+                        Key::write(Space::DtTypes, ""),
+                    ],
                 );
             }
-            Mutation::DtTypesSet { types } => push(
-                "UPDATE apps SET enabled_dt_types = $2 WHERE id = $1",
-                vec![a(), encode_types(types).into()],
+            Mutation::DtTypesSet { types } => b.push(
+                DT_TYPES,
+                vec![encode_types(types).into()],
+                [Key::write(Space::DtTypes, ""), app_read()],
             ),
             Mutation::DeviceInserted { ordinal, device: d } => {
-                push(
-                    "INSERT INTO devices (app_id, cid, kind, phone_type, brand, phone_model,
-                        package_name, client_app_id, device_token, device_token_type,
-                        notification_switch, region, app_version, os, properties, online,
-                        create_time, last_login_time, badge, blacklisted, alias, ord)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                        $16, $17, $18, $19, $20, $21, $22)",
-                    device_values(a(), d, *ordinal)?,
+                fresh.insert(&d.cid, i64::MAX);
+                b.push(
+                    DEVICE_INSERT,
+                    device_row(d, *ordinal)?,
+                    [dev_write(&d.cid), app_read()],
                 );
-                push(
-                    "UPDATE apps SET next_ord = $2 WHERE id = $1",
-                    vec![a(), (i64::from(*ordinal) + 1).into()],
+                b.push(
+                    NEXT_ORD,
+                    vec![(i64::from(*ordinal) + 1).into()],
+                    [Key::write(Space::NextOrd, ""), app_read()],
                 );
             }
-            Mutation::DeviceUpdated { after: d, ordinal, .. } => {
-                push(
-                    "UPDATE devices SET kind = $3, phone_type = $4, brand = $5, phone_model = $6,
-                        package_name = $7, client_app_id = $8, device_token = $9,
-                        device_token_type = $10, notification_switch = $11, region = $12,
-                        app_version = $13, os = $14, properties = $15, online = $16,
-                        create_time = $17, last_login_time = $18, badge = $19,
-                        blacklisted = $20, alias = $21
-                     WHERE app_id = $1 AND cid = $2 AND ord = $22",
-                    device_values(a(), d, *ordinal)?,
-                );
-            }
+            Mutation::DeviceUpdated {
+                after: d, ordinal, ..
+            } => b.push(DEVICE_UPDATE, device_row(d, *ordinal)?, [dev_write(&d.cid)]),
             Mutation::TagsSet { cid, tags, .. } => {
-                push(
-                    "DELETE FROM device_tags WHERE device_id =
-                        (SELECT id FROM devices WHERE app_id = $1 AND cid = $2)",
-                    vec![a(), cid.as_str().into()],
+                let all = Key::write(Space::Tag, cid.as_str());
+                b.push(
+                    TAGS_CLEAR,
+                    vec![cid.as_str().into()],
+                    [all.clone(), dev_read(cid)],
                 );
                 for t in tags {
-                    push(
-                        "INSERT INTO device_tags (device_id, tag)
-                         SELECT id, $3 FROM devices WHERE app_id = $1 AND cid = $2",
-                        vec![a(), cid.as_str().into(), t.as_str().into()],
+                    b.push(
+                        TAG_INSERT,
+                        vec![cid.as_str().into(), t.as_str().into()],
+                        [all.clone().item(t.as_str()), dev_read(cid)],
                     );
                 }
             }
-            Mutation::TagAdded { cid, tag, .. } => push(
-                "INSERT INTO device_tags (device_id, tag)
-                 SELECT id, $3 FROM devices WHERE app_id = $1 AND cid = $2",
-                vec![a(), cid.as_str().into(), tag.as_str().into()],
+            Mutation::TagAdded { cid, tag, .. } | Mutation::TagRemoved { cid, tag, .. } => {
+                let shape = match m {
+                    Mutation::TagAdded { .. } => TAG_INSERT,
+                    _ => TAG_DELETE,
+                };
+                b.push(
+                    shape,
+                    vec![cid.as_str().into(), tag.as_str().into()],
+                    [
+                        Key::write(Space::Tag, cid.as_str()).item(tag.as_str()),
+                        dev_read(cid),
+                    ],
+                );
+            }
+            Mutation::AliasBound { cid, alias, .. } => b.push(
+                ALIAS_BIND,
+                vec![cid.as_str().into(), alias.as_str().into()],
+                [dev_write(cid)],
             ),
-            Mutation::TagRemoved { cid, tag, .. } => push(
-                "DELETE FROM device_tags WHERE device_id =
-                    (SELECT id FROM devices WHERE app_id = $1 AND cid = $2) AND tag = $3",
-                vec![a(), cid.as_str().into(), tag.as_str().into()],
+            Mutation::AliasUnbound { cid, .. } => {
+                b.push(ALIAS_UNBIND, vec![cid.as_str().into()], [dev_write(cid)]);
+            }
+            Mutation::BlacklistSet { cid, on, .. } => b.push(
+                BLACKLIST,
+                vec![cid.as_str().into(), (*on).into()],
+                [dev_write(cid)],
             ),
-            Mutation::AliasBound { cid, alias, .. } => push(
-                "UPDATE devices SET alias = $3 WHERE app_id = $1 AND cid = $2",
-                vec![a(), cid.as_str().into(), alias.as_str().into()],
+            Mutation::BadgeSet { cid, badge, .. } => b.push(
+                BADGE,
+                vec![cid.as_str().into(), (*badge).into()],
+                [dev_write(cid)],
             ),
-            Mutation::AliasUnbound { cid, .. } => push(
-                "UPDATE devices SET alias = NULL WHERE app_id = $1 AND cid = $2",
-                vec![a(), cid.as_str().into()],
-            ),
-            Mutation::BlacklistSet { cid, on, .. } => push(
-                "UPDATE devices SET blacklisted = $3 WHERE app_id = $1 AND cid = $2",
-                vec![a(), cid.as_str().into(), (*on).into()],
-            ),
-            Mutation::BadgeSet { cid, badge, .. } => push(
-                "UPDATE devices SET badge = $3 WHERE app_id = $1 AND cid = $2",
-                vec![a(), cid.as_str().into(), (*badge).into()],
-            ),
-            Mutation::PresenceSet { cid, online, .. } => push(
-                "UPDATE devices SET online = $3 WHERE app_id = $1 AND cid = $2",
-                vec![a(), cid.as_str().into(), (*online).into()],
+            Mutation::PresenceSet { cid, online, .. } => b.push(
+                PRESENCE,
+                vec![cid.as_str().into(), (*online).into()],
+                [dev_write(cid)],
             ),
             Mutation::LoggedIn {
                 cid,
                 last_login_time,
                 ..
-            } => push(
-                "UPDATE devices SET online = $3, last_login_time = $4 WHERE app_id = $1 AND cid = $2",
-                vec![a(), cid.as_str().into(), true.into(), (*last_login_time).into()],
+            } => b.push(
+                LOGIN,
+                vec![cid.as_str().into(), true.into(), (*last_login_time).into()],
+                [dev_write(cid)],
             ),
             Mutation::LoginDayRecorded {
                 cid,
                 day,
                 forget_before,
             } => {
-                push(
-                    "INSERT INTO device_login_days (device_id, day)
-                     SELECT id, CAST($3 AS BIGINT) FROM devices WHERE app_id = $1 AND cid = $2",
-                    vec![a(), cid.as_str().into(), (*day).into()],
+                let days = Key::write(Space::LoginDay, cid.as_str());
+                b.push(
+                    LOGIN_DAY_INSERT,
+                    vec![cid.as_str().into(), (*day).into()],
+                    [days.clone().item(day.to_string()), dev_read(cid)],
                 );
-                push(
-                    "DELETE FROM device_login_days WHERE device_id =
-                        (SELECT id FROM devices WHERE app_id = $1 AND cid = $2) AND day < $3",
-                    vec![a(), cid.as_str().into(), (*forget_before).into()],
+                if let Some(earliest) = fresh.get_mut(cid) {
+                    *earliest = (*earliest).min(*day);
+                    if *earliest >= *forget_before {
+                        continue;
+                    }
+                }
+                b.push(
+                    LOGIN_DAYS_FORGET,
+                    vec![cid.as_str().into(), (*forget_before).into()],
+                    [days, dev_read(cid)],
                 );
             }
             Mutation::DeviceTokenBound {
@@ -676,89 +1042,123 @@ fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<
                 token,
                 brand,
                 ..
-            } => push(
-                "UPDATE devices SET device_token = $3, device_token_type = $4, brand = $5
-                 WHERE app_id = $1 AND cid = $2",
+            } => b.push(
+                TOKEN_BIND,
                 vec![
-                    a(),
                     cid.as_str().into(),
                     token.into(),
                     kind.as_str().into(),
                     brand.as_deref().into(),
                 ],
+                [dev_write(cid)],
             ),
-            Mutation::DeviceTokenUnbound { cid, brand, .. } => push(
-                "UPDATE devices SET device_token = NULL, device_token_type = NULL, brand = $3
-                 WHERE app_id = $1 AND cid = $2",
-                vec![a(), cid.as_str().into(), brand.as_deref().into()],
+            Mutation::DeviceTokenUnbound { cid, brand, .. } => b.push(
+                TOKEN_UNBIND,
+                vec![cid.as_str().into(), brand.as_deref().into()],
+                [dev_write(cid)],
             ),
             Mutation::UserCreated { uid, created_at } => {
-                push(
-                    "INSERT INTO users (uid, app_id, created_at) VALUES ($1, $2, $3)",
-                    vec![(*uid).into(), a(), (*created_at).into()],
+                b.push(
+                    USER_INSERT,
+                    vec![(*uid).into(), (*created_at).into()],
+                    [user_write(*uid), app_read()],
                 );
-                if let Some(sql) = dialect.uid_used {
-                    push(sql, vec![(*uid).into()]);
+                if let Some(body) = dialect.uid_used {
+                    let shape = Shape::new(&[("uid", I)], body, "")
+                        .without_app()
+                        .last_wins();
+                    b.push(shape, vec![(*uid).into()], [Key::write(Space::UidSeq, "")]);
                 }
             }
-            Mutation::UserDeleted { uid } => push(
-                // Identities, contacts and bindings go with it (ON DELETE CASCADE).
-                "DELETE FROM users WHERE uid = $1 AND app_id = $2",
-                vec![(*uid).into(), a()],
-            ),
+            Mutation::UserDeleted { uid } => {
+                let u = uid.get().to_string();
+                b.push(
+                    USER_DELETE,
+                    vec![(*uid).into()],
+                    [
+                        user_write(*uid),
+                        Key::write(Space::Contact, u.clone()),
+                        Key::write(Space::Binding, u),
+                        Key::write(Space::Identity, ""),
+                    ],
+                );
+            }
             Mutation::IdentitySet {
                 uid, name, value, ..
-            } => push(
-                "INSERT INTO user_identities (app_id, name, value, uid) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (app_id, name, value) DO UPDATE SET uid = excluded.uid",
-                vec![a(), name.into(), value.into(), (*uid).into()],
-            ),
-            Mutation::IdentityRemoved { uid, name, value } => push(
-                "DELETE FROM user_identities
-                 WHERE app_id = $1 AND name = $2 AND value = $3 AND uid = $4",
-                vec![a(), name.into(), value.into(), (*uid).into()],
-            ),
-            Mutation::UserPropertiesSet { uid, properties } => push(
-                "UPDATE users SET properties = $2 WHERE uid = $1",
+            }
+            | Mutation::IdentityRemoved { uid, name, value } => {
+                let shape = match m {
+                    Mutation::IdentitySet { .. } => IDENTITY_SET,
+                    _ => IDENTITY_DELETE,
+                };
+                b.push(
+                    shape,
+                    vec![name.into(), value.into(), (*uid).into()],
+                    [
+                        Key::write(Space::Identity, "").item(format!("{name}\0{value}")),
+                        user_read(*uid),
+                    ],
+                );
+            }
+            Mutation::UserPropertiesSet { uid, properties } => b.push(
+                USER_PROPERTIES,
                 vec![(*uid).into(), json(properties)?.into()],
+                [user_write(*uid)],
             ),
-            Mutation::ContactSet { uid, kind, value } => push(
-                "INSERT INTO user_contacts (uid, kind, value) VALUES ($1, $2, $3)
-                 ON CONFLICT (uid, kind) DO UPDATE SET value = excluded.value",
+            Mutation::ContactSet { uid, kind, value } => b.push(
+                CONTACT_SET,
                 vec![(*uid).into(), kind.into(), value.into()],
+                [contact(*uid, kind), user_read(*uid)],
             ),
-            Mutation::ContactRemoved { uid, kind } => push(
-                "DELETE FROM user_contacts WHERE uid = $1 AND kind = $2",
+            Mutation::ContactRemoved { uid, kind } => b.push(
+                CONTACT_DELETE,
                 vec![(*uid).into(), kind.into()],
+                [contact(*uid, kind), user_read(*uid)],
             ),
-            Mutation::BindingSet(b) => push(
-                "INSERT INTO ums_bindings (uid, field, bind_id, value) VALUES ($1, $2, $3, $4)",
-                binding_values(b),
+            Mutation::BindingSet(x) | Mutation::BindingRemoved(x) => {
+                let shape = match m {
+                    Mutation::BindingSet(_) => BINDING_INSERT,
+                    _ => BINDING_DELETE,
+                };
+                let item = format!("{}\0{}\0{}", x.field.as_str(), x.bind_id, x.value);
+                b.push(
+                    shape,
+                    binding_values(x),
+                    [
+                        Key::write(Space::Binding, x.uid.get().to_string()).item(item),
+                        user_read(x.uid),
+                    ],
+                );
+            }
+            Mutation::UmsChannelCreated { channel_key, code } => b.push(
+                CHANNEL_INSERT,
+                vec![channel_key.into(), code.into()],
+                [Key::write(Space::Channel, channel_key), app_read()],
             ),
-            Mutation::BindingRemoved(b) => push(
-                "DELETE FROM ums_bindings
-                 WHERE uid = $1 AND field = $2 AND bind_id = $3 AND value = $4",
-                binding_values(b),
-            ),
-            Mutation::UmsChannelCreated { channel_key, code } => push(
-                "INSERT INTO ums_channels (channel_key, app_id, code) VALUES ($1, $2, $3)",
-                vec![channel_key.into(), a(), code.into()],
-            ),
-            Mutation::UmsSenderCreated { code, kind } => push(
-                "INSERT INTO ums_senders (app_id, code, kind) VALUES ($1, $2, $3)",
-                vec![a(), code.into(), kind.as_str().into()],
+            Mutation::UmsSenderCreated { code, kind } => b.push(
+                SENDER_INSERT,
+                vec![code.into(), kind.as_str().into()],
+                [Key::write(Space::Sender, code), app_read()],
             ),
             Mutation::UmsSenderGranted {
                 channel_key,
                 sender_code,
-            } => push(
-                "INSERT INTO ums_grants (channel_key, sender_code) VALUES ($1, $2)",
+            } => b.push(
+                GRANT_INSERT,
                 vec![channel_key.into(), sender_code.into()],
+                [
+                    Key::write(Space::Grant, channel_key).item(sender_code),
+                    Key::read(Space::Channel, channel_key),
+                ],
             ),
-            Mutation::IdentityNameCreated { name } => push(
-                "INSERT INTO identity_names (app_id, name, is_unique, priority)
-                 VALUES ($1, $2, $3, $4)",
-                vec![a(), (&name.name).into(), name.unique.into(), name.priority.into()],
+            Mutation::IdentityNameCreated { name } => b.push(
+                IDENTITY_NAME_INSERT,
+                vec![
+                    (&name.name).into(),
+                    name.unique.into(),
+                    name.priority.into(),
+                ],
+                [Key::write(Space::IdentityName, &name.name), app_read()],
             ),
         }
     }
@@ -778,13 +1178,19 @@ fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<
             )],
         };
         for (key, secret, kind) in rows {
-            push(
-                "INSERT INTO credentials (key, secret, app_id, kind) VALUES ($1, $2, $3, $4)",
-                vec![key.into(), secret.into(), a(), kind.as_str().into()],
+            let keys = [Key::write(Space::Credential, key.clone()), app_read()];
+            b.push(
+                CREDENTIAL_INSERT,
+                vec![key.into(), secret.into(), kind.as_str().into()],
+                keys,
             );
         }
     }
-    Ok(out)
+    Ok(b.statements(&Value::from(app.as_str()), dialect.lists))
+}
+
+fn contact(uid: Uid, kind: &str) -> Key<'_> {
+    Key::write(Space::Contact, uid.get().to_string()).item(kind)
 }
 
 fn binding_values(b: &roster_core::rules::Binding) -> Vec<Value> {
@@ -796,9 +1202,9 @@ fn binding_values(b: &roster_core::rules::Binding) -> Vec<Value> {
     ]
 }
 
-fn device_values(app: Value, d: &Device, ordinal: u32) -> StoreResult<Vec<Value>> {
+/// A device's row, in the order of [`DEVICE_ROW`].
+fn device_row(d: &Device, ordinal: u32) -> StoreResult<Vec<Value>> {
     Ok(vec![
-        app,
         d.cid.as_str().into(),
         d.kind.as_str().into(),
         d.phone_type.as_str().into(),
@@ -1073,4 +1479,252 @@ pub fn cids_of_ordinals(app: &AppId, ordinals: &[u32]) -> Vec<Stmt> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use roster_core::rules::{AppFacts, Mutation, Plan, State, UpsertDevices};
+    use roster_core::{AppId, Cid, DeviceUpsert, PhoneType, TagName};
+
+    use super::{writes, Dialect, Lists};
+    use crate::value::{Stmt, Value};
+
+    const ARRAYS: Dialect = Dialect {
+        lock_app: None,
+        next_uid: &[],
+        uid_used: Some("SELECT setval('users_uid_seq', r.uid) FROM r"),
+        notify: None,
+        lists: Lists::Arrays,
+    };
+    const ROWS: Dialect = Dialect {
+        lock_app: None,
+        next_uid: &[],
+        uid_used: None,
+        notify: None,
+        lists: Lists::Rows,
+    };
+
+    fn app() -> AppId {
+        AppId::generate()
+    }
+
+    fn plan(mutations: Vec<Mutation>) -> Plan<()> {
+        Plan {
+            outcome: (),
+            mutations,
+            secrets: Vec::new(),
+        }
+    }
+
+    /// The plan of upserting `n` new devices, as the rule makes it.
+    fn upsert(n: usize) -> Plan<Vec<Cid>> {
+        let mut state = State {
+            app: Some(Some(AppFacts {
+                next_ordinal: 7,
+                enabled_dt_types: Vec::new(),
+                seq: 0,
+            })),
+            ..State::default()
+        };
+        let rule = UpsertDevices {
+            devices: vec![
+                DeviceUpsert {
+                    phone_type: Some(PhoneType::Android),
+                    ..Default::default()
+                };
+                n
+            ],
+            now: 1_700_000_000_000,
+        };
+        roster_core::rules::plan(&rule, &mut state).expect("plan")
+    }
+
+    /// A statement without its rows: the part after `WITH r (…) AS (…)`.
+    fn body(s: &Stmt) -> &str {
+        s.sql.split_once(")) ").map_or("", |(_, b)| b)
+    }
+
+    /// Rows a statement writes: the length of its arrays.
+    fn rows(s: &Stmt) -> usize {
+        s.params
+            .iter()
+            .find_map(|p| match p {
+                Value::Array(a) => Some(a.len()),
+                _ => None,
+            })
+            .unwrap_or(1)
+    }
+
+    /// The table a statement writes.
+    fn table(s: &Stmt) -> String {
+        let sql = if s.sql.starts_with("WITH") {
+            body(s)
+        } else {
+            &s.sql
+        };
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        let at = words
+            .iter()
+            .position(|w| ["INTO", "UPDATE", "FROM"].contains(w))
+            .map_or(0, |i| i + 1);
+        words.get(at).copied().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn a_thousand_new_devices_are_three_statements_on_arrays() {
+        let p = upsert(1000);
+        assert_eq!(p.mutations.len(), 2000, "a device and a login day each");
+        let stmts = writes(&app(), &p, &ARRAYS).expect("writes");
+        // Devices, the app's next ordinal, login days; no day of a new device to forget.
+        assert_eq!(stmts.len(), 3, "{stmts:#?}");
+        assert_eq!(
+            stmts.iter().map(table).collect::<Vec<_>>(),
+            ["devices", "apps", "device_login_days"]
+        );
+        assert_eq!(stmts.iter().map(rows).collect::<Vec<_>>(), [1000, 1, 1000]);
+        // The ordinal after the last device.
+        assert_eq!(stmts[1].params[1], Value::Array(vec![Value::Int(1007)]));
+        for s in &stmts {
+            assert!(s.params.len() <= 22, "one parameter per column: {}", s.sql);
+        }
+    }
+
+    #[test]
+    fn rows_are_a_statement_each_of_three_texts() {
+        let p = upsert(1000);
+        let stmts = writes(&app(), &p, &ROWS).expect("writes");
+        // Devices, then the app's next ordinal once, then login days.
+        assert_eq!(stmts.len(), 1000 + 1 + 1000);
+        let texts: BTreeSet<&str> = stmts.iter().map(|s| s.sql.as_ref()).collect();
+        assert_eq!(texts.len(), 3);
+        assert_eq!(table(&stmts[999]), "devices");
+        assert_eq!(table(&stmts[1000]), "apps");
+        assert_eq!(table(&stmts[1001]), "device_login_days");
+        for s in &stmts {
+            assert!(s.params.len() <= 22);
+            assert!(!s.params.iter().any(|p| matches!(p, Value::Array(_))));
+        }
+    }
+
+    #[test]
+    fn rows_that_depend_on_earlier_ones_stay_after_them() {
+        let p = upsert(2);
+        let cids: Vec<Cid> = p.outcome.clone();
+        let tag = |t: &str| TagName::parse(t).expect("tag");
+        let mut mutations = p.mutations.clone();
+        // Tags of the new devices, a second badge on the first, then a tag removed again.
+        for (i, c) in cids.iter().enumerate() {
+            mutations.push(Mutation::TagsSet {
+                cid: c.clone(),
+                ordinal: 7 + i as u32,
+                tags: vec![tag("a"), tag("b")],
+                previous: Vec::new(),
+            });
+            mutations.push(Mutation::BadgeSet {
+                cid: c.clone(),
+                ordinal: 7 + i as u32,
+                badge: 1,
+            });
+        }
+        mutations.push(Mutation::BadgeSet {
+            cid: cids[0].clone(),
+            ordinal: 7,
+            badge: 2,
+        });
+        mutations.push(Mutation::TagRemoved {
+            cid: cids[1].clone(),
+            ordinal: 8,
+            tag: tag("a"),
+        });
+        mutations.push(Mutation::TagAdded {
+            cid: cids[1].clone(),
+            ordinal: 8,
+            tag: tag("a"),
+        });
+        let stmts = writes(&app(), &plan(mutations), &ARRAYS).expect("writes");
+        let kinds: Vec<String> = stmts
+            .iter()
+            .map(|s| {
+                let verb = body(s).split_whitespace().next().unwrap_or("");
+                format!("{verb} {} {}", table(s), rows(s))
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "INSERT devices 2",
+                "UPDATE apps 1",
+                "INSERT device_login_days 2",
+                // Both devices' tags cleared and set together, after their rows.
+                "DELETE device_tags 2",
+                "INSERT device_tags 4",
+                // Both first badges, then the second badge of the first device.
+                "UPDATE devices 2",
+                "UPDATE devices 1",
+                // The removal after the insert of the same tag, the insert after it.
+                "DELETE device_tags 1",
+                "INSERT device_tags 1",
+            ]
+        );
+        let badges: Vec<&Stmt> = stmts
+            .iter()
+            .filter(|s| body(s).starts_with("UPDATE devices"))
+            .collect();
+        assert_eq!(
+            badges[1].params[2],
+            Value::Array(vec![Value::Int(2)]),
+            "the last badge is written last"
+        );
+    }
+
+    #[test]
+    fn a_login_day_of_a_known_device_forgets_old_days() {
+        let c = Cid::generate();
+        let m = Mutation::LoginDayRecorded {
+            cid: c,
+            day: 100,
+            forget_before: 40,
+        };
+        let stmts = writes(&app(), &plan(vec![m]), &ROWS).expect("writes");
+        assert_eq!(stmts.len(), 2);
+        assert!(stmts[1].sql.contains("DELETE FROM device_login_days"));
+    }
+
+    #[test]
+    fn a_thousand_known_cids_are_loaded_by_four_queries_on_arrays() {
+        let rule = UpsertDevices {
+            devices: (0..1000)
+                .map(|_| DeviceUpsert {
+                    cid: Some(Cid::generate()),
+                    ..Default::default()
+                })
+                .collect(),
+            now: 0,
+        };
+        let needs = roster_core::rules::needs(&rule, &State::default());
+        // The app, the devices, their tags, their login days.
+        let loads = super::loads(&app(), &needs, &ARRAYS);
+        assert_eq!(loads.len(), 4);
+        assert!(loads.iter().all(|l| l.stmt.params.len() <= 2));
+        // In padded IN lists of up to 256: 1 + 4 × 3.
+        let loads = super::loads(&app(), &needs, &ROWS);
+        assert_eq!(loads.len(), 13);
+    }
+
+    #[test]
+    fn uids_used_leave_one_statement_with_the_last() {
+        use roster_core::user::Uid;
+        let mutations = (1..=5)
+            .map(|u| Mutation::UserCreated {
+                uid: Uid::new(u),
+                created_at: 0,
+            })
+            .collect();
+        let stmts = writes(&app(), &plan(mutations), &ARRAYS).expect("writes");
+        assert_eq!(stmts.len(), 2);
+        assert_eq!(rows(&stmts[0]), 5);
+        assert_eq!(stmts[1].params, [Value::Array(vec![Value::Int(5)])]);
+    }
 }

@@ -15,6 +15,7 @@ use roster_core::{
     IdentityValue, NewApp, PhoneType, TagName, UserId,
 };
 
+mod batch;
 pub mod changes;
 pub mod engine;
 mod known;

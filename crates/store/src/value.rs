@@ -17,6 +17,9 @@ pub enum Value {
     Text(String),
     /// A boolean.
     Bool(bool),
+    /// An array of one type, bound as one parameter (PostgreSQL only: the rows of a
+    /// multi-row statement, one array per column, or an `= ANY` list).
+    Array(Vec<Value>),
 }
 
 impl From<i64> for Value {
