@@ -50,6 +50,12 @@ impl EngagelabError {
     );
     /// 55000: anything the server could not do.
     pub const SYSTEM: Self = Self::new(StatusCode::INTERNAL_SERVER_ERROR, 55000, "System error");
+    /// 55000 with HTTP 503: the node cannot answer yet (`X-Roster-Min-Seq` not reached).
+    pub const UNAVAILABLE: Self = Self::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        55000,
+        "System busy, please try again later.",
+    );
 }
 
 impl DialectError for EngagelabError {
@@ -69,7 +75,8 @@ impl DialectError for EngagelabError {
             | Error::AlreadyExists(_) => Self::PAYLOAD,
             Error::Unauthenticated(_) | Error::PermissionRequired(_) => Self::AUTH,
             Error::RateLimited { .. } => Self::RATE,
-            Error::Unavailable(_) | Error::Internal(_) => Self::SYSTEM,
+            Error::Unavailable(_) => Self::UNAVAILABLE,
+            Error::Internal(_) => Self::SYSTEM,
         }
     }
 }
@@ -133,6 +140,7 @@ mod tests {
                 55110,
             ),
             (Error::Internal("disk".into()), 500, 55000),
+            (Error::Unavailable(9), 503, 55000),
         ];
         for (e, status, code) in cases {
             let g = EngagelabError::from(e.clone());

@@ -220,6 +220,12 @@ mod tests {
                 500,
                 "internal error",
             ),
+            (
+                Error::Unavailable(9),
+                503,
+                503,
+                "changes up to seq 9 not yet applied on this node, retry",
+            ),
         ];
         for (e, status, code, msg) in cases {
             let g = GetuiError::from(e.clone());

@@ -146,6 +146,7 @@ mod tests {
                 2002,
             ),
             (Error::Internal("disk".into()), 500, -1),
+            (Error::Unavailable(9), 503, -1),
         ];
         for (e, status, code) in cases {
             let g = GrowthError::from(e.clone());

@@ -138,6 +138,7 @@ mod tests {
                 4004,
             ),
             (Error::Internal("disk".into()), 500, 5000),
+            (Error::Unavailable(9), 503, 5000),
         ];
         for (e, status, code) in cases {
             let u = UmsError::from(e.clone());
