@@ -612,7 +612,8 @@ const DEVICE_ROW: &[(&str, Ty)] = &[
     ("ord", I),
 ];
 
-/// The statements of [`writes`]: each writes the rows `r` of one kind of change.
+/// The statements of [`writes`], each kind of change twice: over its rows `r`
+/// (PostgreSQL, one statement for them all), and for one row (SQLite).
 mod shapes {
     use super::{Shape, B, DEVICE_ROW, I, T};
 

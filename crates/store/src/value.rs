@@ -70,8 +70,8 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// A statement with `$1…$n` placeholders, numbered in order of first appearance (which
-/// both PostgreSQL and SQLite accept), and its parameters.
+/// A statement with `$1…$n` placeholders, bound by number (not necessarily in order
+/// of appearance: the SQLite backend runs them as `?1…?n`), and its parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stmt {
     /// SQL text.
