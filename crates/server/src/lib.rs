@@ -155,6 +155,14 @@ pub async fn open_serving_store(settings: &Settings) -> anyhow::Result<Arc<dyn S
     Ok(open_node(settings).await?.store)
 }
 
+/// The store as the CLI uses it: no audience index (counts in SQL), nothing to follow.
+async fn open_cli_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match open_store(settings).await? {
+        StoreChoice::Sqlite(s) => Arc::new(Registry::new(s)),
+        StoreChoice::Postgres(s) => Arc::new(Registry::new(s)),
+    })
+}
+
 /// Prints `app`'s changes after `after` to stdout as NDJSON, page by page (the CLI's
 /// `changes`); with `follow`, keeps looking for new ones every 100 ms until stopped.
 pub async fn print_changes(
@@ -165,10 +173,7 @@ pub async fn print_changes(
 ) -> anyhow::Result<()> {
     use roster_store::changes::ChangePage;
     use std::io::Write as _;
-    let store: Arc<dyn Store> = match open_store(settings).await? {
-        StoreChoice::Sqlite(s) => Arc::new(Registry::new(s)),
-        StoreChoice::Postgres(s) => Arc::new(Registry::new(s)),
-    };
+    let store = open_cli_store(settings).await?;
     loop {
         let page = store
             .changes(app, after, 10_000)
@@ -194,10 +199,7 @@ pub async fn print_changes(
 
 /// Creates an app directly in the store (the CLI's `app create`).
 pub async fn create_app(settings: &Settings, name: &str) -> anyhow::Result<AppCredentials> {
-    let store: Arc<dyn Store> = match open_store(settings).await? {
-        StoreChoice::Sqlite(s) => Arc::new(Registry::new(s)),
-        StoreChoice::Postgres(s) => Arc::new(Registry::new(s)),
-    };
+    let store = open_cli_store(settings).await?;
     let app = NewApp::new(name, roster_core::time::now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
     store
         .create_app(&app)
