@@ -25,9 +25,12 @@ pub use text::{features, words};
 /// Weight of an opened text's similarity relative to a tag's.
 pub const W_OPEN: f64 = 1.0;
 
-/// A single similarity at or below this counts as 0: one shared common bigram does
-/// not make a tag or a text relevant.
-pub const FLOOR: f64 = 0.05;
+/// A single similarity at or below this counts as 0, so that sharing one common word
+/// (今晚, 直播) or bigram with the copy does not make a tag or a text relevant. Such
+/// matches measure about 0.03–0.06 against a copy of ten-odd features; a shared
+/// topical word measures 0.08 and up. Calibrated on generated data
+/// (`tests/relevance.rs`); see `docs/crowds.md`.
+pub const FLOOR: f64 = 0.08;
 
 /// How many times a copy's topic counts against its content.
 pub const TOPIC_WEIGHT: f64 = 2.0;

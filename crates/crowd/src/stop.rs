@@ -1,5 +1,6 @@
-//! The stop words: common Chinese and English function words that never become
-//! features. Matching is exact, on the lower-cased token.
+//! The stop words: common Chinese and English function words, and a few push
+//! boilerplate words, that never become features.
+//! Matching is exact, on the lower-cased token.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -12,7 +13,27 @@ const CHINESE: &[&str] = &[
     "不", "很", "还", "又", "等", "被", "把", "让", "给", "对", "从", "到", "为", "之", "其", "或",
     "但", "并", "于", "以", "着", "过", "会", "要", "能", "可以", "我们", "你们", "他们", "她们",
     "它们", "这个", "那个", "这些", "那些", "什么", "怎么", "因为", "所以", "如果", "就是", "还是",
-    "只是", "已经", "自己", "一些", "而且", "或者", "以及", "但是",
+    "只是", "已经", "自己", "一些", "而且", "或者", "以及", "但是", "哪", "哪里", "哪儿", "去",
+    "来", "有", "说", "看", "么",
+];
+
+/// Push boilerplate: calls to action that appear in copy about anything and say
+/// nothing about its subject.
+const BOILERPLATE: &[&str] = &[
+    "不要",
+    "错过",
+    "别错过",
+    "精彩",
+    "快来",
+    "速来",
+    "赶紧",
+    "马上",
+    "立即",
+    "点击",
+    "查看",
+    "戳",
+    "速戳",
+    "福利",
 ];
 
 /// English function words.
@@ -25,8 +46,14 @@ const ENGLISH: &[&str] = &[
     "more", "most", "up", "out", "about", "into", "over",
 ];
 
-static STOP: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| CHINESE.iter().chain(ENGLISH).copied().collect());
+static STOP: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    CHINESE
+        .iter()
+        .chain(BOILERPLATE)
+        .chain(ENGLISH)
+        .copied()
+        .collect()
+});
 
 /// Whether `token` (already lower-cased) is a stop word.
 pub(crate) fn is_stop(token: &str) -> bool {
@@ -49,6 +76,9 @@ mod tests {
 
     #[test]
     fn lists_hold_no_duplicates() {
-        assert_eq!(STOP.len(), CHINESE.len() + ENGLISH.len());
+        assert_eq!(
+            STOP.len(),
+            CHINESE.len() + BOILERPLATE.len() + ENGLISH.len()
+        );
     }
 }
