@@ -28,7 +28,11 @@ pub fn pick(
     params: &Params,
     watch: &dyn Watch,
 ) -> Result<Vec<Crowd>, Stopped> {
-    let meter = Meter { watch, done: 0 };
+    let meter = Meter {
+        watch,
+        done: 0,
+        until_report: PROGRESS_EVERY,
+    };
     meter.check()?;
     let model = Model::build(copies, inputs);
     let Some(max) = inputs.eligible.max() else {
@@ -81,6 +85,7 @@ pub fn working_bytes(max_ordinal: u32, copies: usize, params: &Params) -> usize 
 struct Meter<'w> {
     watch: &'w dyn Watch,
     done: u64,
+    until_report: u64,
 }
 
 impl Meter<'_> {
@@ -95,7 +100,9 @@ impl Meter<'_> {
     #[inline]
     fn tick(&mut self) -> Result<(), Stopped> {
         self.done += 1;
-        if self.done % PROGRESS_EVERY == 0 {
+        self.until_report -= 1;
+        if self.until_report == 0 {
+            self.until_report = PROGRESS_EVERY;
             self.watch.progress(self.done);
             self.check()?;
         }
