@@ -45,7 +45,7 @@ impl GetuiState {
 
 /// The `/v2` routes.
 pub fn router(state: GetuiState) -> Router {
-    use routes::{alias, auth as token, count, tags, user};
+    use routes::{alias, auth as token, count, crowd, tags, user};
     Router::new()
         .route("/v2/{app_id}/auth", post(token::create))
         .route("/v2/{app_id}/auth/{token}", delete(token::revoke))
@@ -77,6 +77,18 @@ pub fn router(state: GetuiState) -> Router {
         .route("/v2/{app_id}/user/badge/cid/{cids}", post(user::badge))
         .route("/v2/{app_id}/user/bind_dt/{type}", post(user::bind_dt))
         .route("/v2/{app_id}/user/count", post(count::count))
+        .route(
+            "/v2/{app_id}/user/smart_crowd/create",
+            post(crowd::create),
+        )
+        .route(
+            "/v2/{app_id}/user/smart_crowd/task/list",
+            post(crowd::task_list),
+        )
+        .route(
+            "/v2/{app_id}/user/smart_crowd/model/list",
+            post(crowd::model_list),
+        )
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
 }

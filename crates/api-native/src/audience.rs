@@ -56,7 +56,8 @@ impl From<AudienceIn> for AudienceQuery {
 /// selector), `all` (`true` every device, `false` none), or a leaf: `phone_type`
 /// (`android`/`ios`), `region` (8 digits; a province `PP000000` or city `PPCC0000`
 /// matches everything in it), `tag`, `brand` (`unknown` for devices without one),
-/// `alias`, `cid` (a list). Example: `{"and": [{"phone_type": "android"}, {"or":
+/// `alias`, `cid` (a list), `crowd` (a smart-crowd sub-task id: its crowd as it was
+/// when it succeeded; nothing before; an id the app does not have is a 400). Example: `{"and": [{"phone_type": "android"}, {"or":
 /// [{"region": "11000000"}, {"region": "31000000"}]}, {"not": {"tag": "x"}}]}`.
 pub struct SelectorSchema;
 
@@ -114,6 +115,11 @@ impl utoipa::PartialSchema for SelectorSchema {
                     Some(limits::ALIAS_MAX_CHARS_EXCLUSIVE - 1),
                     Some(ALIAS_PATTERN),
                 ).into(),
+            ),
+            (
+                "crowd",
+                "The crowd of this smart-crowd sub-task of the app, as it was when it succeeded (nothing before); an unknown id is a 400.",
+                string(1, Some(64), None).into(),
             ),
             (
                 "cid",

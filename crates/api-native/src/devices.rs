@@ -64,6 +64,14 @@ pub struct DeviceIn {
     /// Free-form properties, merged into the stored ones.
     #[schema(value_type = Option<Object>)]
     pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Registration time, ms (positive, not in the future), as a device migrated from
+    /// a vendor brings it; a new device without it registers now. Set as given.
+    #[schema(minimum = 1)]
+    pub create_time: Option<i64>,
+    /// Last login time, ms (positive, not in the future, not before `create_time`); a
+    /// new device without it last logged in at its registration. Set as given.
+    #[schema(minimum = 1)]
+    pub last_login_time: Option<i64>,
 }
 
 /// The upsert body's schema: 1 to 1,000 devices, upserted atomically; a cid may appear
@@ -99,7 +107,22 @@ fn text(v: Option<String>, field: &str, i: usize) -> Result<Option<String>, Erro
     }
 }
 
-fn to_upsert(i: usize, d: DeviceIn) -> Result<DeviceUpsert, Error> {
+/// A history time of a migrated device: positive and not after `now`.
+fn past(v: Option<i64>, field: &str, i: usize, now: i64) -> Result<Option<i64>, Error> {
+    match v {
+        Some(t) if t <= 0 || t > now => Err(Error::invalid(format!("[{i}].{field}"))),
+        other => Ok(other),
+    }
+}
+
+fn to_upsert(i: usize, d: DeviceIn, now: i64) -> Result<DeviceUpsert, Error> {
+    let create_time = past(d.create_time, "create_time", i, now)?;
+    let last_login_time = past(d.last_login_time, "last_login_time", i, now)?;
+    if let (Some(c), Some(l)) = (create_time, last_login_time) {
+        if l < c {
+            return Err(Error::invalid(format!("[{i}].last_login_time")));
+        }
+    }
     let cid = match d.cid {
         Some(c) => Some(Cid::parse(c).map_err(|_| Error::invalid(format!("[{i}].cid")))?),
         None => None,
@@ -121,6 +144,8 @@ fn to_upsert(i: usize, d: DeviceIn) -> Result<DeviceUpsert, Error> {
         app_version: text(d.app_version, "app_version", i)?,
         os: text(d.os, "os", i)?,
         properties: d.properties,
+        create_time,
+        last_login_time,
     })
 }
 
@@ -146,10 +171,11 @@ pub(crate) async fn upsert(
     if devices.len() > limits::DEVICE_UPSERT_BATCH {
         return Err(Error::over_limit("devices").into());
     }
+    let now = (state.clock)();
     let mut seen = std::collections::HashSet::new();
     let mut upserts = Vec::with_capacity(devices.len());
     for (i, d) in devices.into_iter().enumerate() {
-        let u = to_upsert(i, d)?;
+        let u = to_upsert(i, d, now)?;
         if let Some(c) = &u.cid {
             if !seen.insert(c.clone()) {
                 return Err(Error::duplicate("cid").into());
@@ -159,34 +185,54 @@ pub(crate) async fn upsert(
     }
     let cids = state
         .store
-        .upsert_devices(&auth.app, &upserts, (state.clock)())
+        .upsert_devices(&auth.app, &upserts, now)
         .await?;
     Ok(Json(UpsertReply {
         cids: cids.into_iter().map(String::from).collect(),
     }))
 }
 
+/// What happened to a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    /// The cid connected.
+    Online,
+    /// The cid disconnected.
+    Offline,
+    /// The app was opened: counts towards `login_freq`, sets `last_login_time` (the
+    /// latest login seen: an older `at` does not move it back), and brings the cid
+    /// online.
+    Login,
+    /// The device opened push copy (`text`): the engagement smart crowds score.
+    Open,
+}
+
 /// A device event. Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
-    /// `online`, `offline`, or `login` (counts towards `login_freq`, sets
-    /// `last_login_time`, and brings the cid online).
+    /// `online`, `offline`, `login` or `open`.
     #[serde(rename = "type")]
-    pub kind: DeviceEvent,
-    /// When it happened, ms since the epoch (positive); now if absent.
+    pub kind: EventType,
+    /// For `open` (required there, refused elsewhere): the topic and content the device
+    /// opened, 1–1,000 characters.
+    #[schema(min_length = 1, max_length = 1000)]
+    pub text: Option<String>,
+    /// When it happened, ms since the epoch (positive); now if absent. A past login
+    /// records that login, as a device migrated with its history needs.
     #[schema(minimum = 1)]
     pub at: Option<i64>,
 }
 
-/// Records an online, offline or login event.
+/// Records an online, offline, login or open event.
 #[utoipa::path(
     post, path = "/api/v1/apps/{app_id}/devices/{cid}/events", request_body = EventIn,
     security(("app" = [])),
     params(("app_id" = String, Path, description = "App id"), ("cid" = String, Path, description = "Device")),
     responses(
         (status = 204, description = "Recorded"),
-        (status = 400, description = "Invalid or unknown field", body = ErrorBody),
+        (status = 400, description = "Invalid or unknown field; `text` missing on `open` or given on another type", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
         (status = 404, description = "No such device in this app (`unknown_target`)", body = ErrorBody),
     )
@@ -203,9 +249,22 @@ pub(crate) async fn event(
     if at <= 0 {
         return Err(Error::invalid("at").into());
     }
+    let status = match ev.kind {
+        EventType::Online => DeviceEvent::Online,
+        EventType::Offline => DeviceEvent::Offline,
+        EventType::Login => DeviceEvent::Login,
+        EventType::Open => {
+            let text = ev.text.ok_or_else(|| Error::empty("text"))?;
+            state.store.record_open(&auth.app, &cid, &text, at).await?;
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    };
+    if ev.text.is_some() {
+        return Err(Error::invalid("text").into());
+    }
     state
         .store
-        .record_device_event(&auth.app, &cid, ev.kind, at)
+        .record_device_event(&auth.app, &cid, status, at)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

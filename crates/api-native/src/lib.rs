@@ -15,6 +15,7 @@ mod admin;
 mod audience;
 mod auth;
 mod changes;
+mod crowds;
 mod devices;
 mod error;
 mod json;
@@ -78,6 +79,8 @@ pub struct NativeState {
         users::get_user,
         users::get_user_by_identity,
         changes::changes,
+        crowds::get_crowd,
+        crowds::stop_crowd,
         admin::node,
         admin::create_identity_name,
         admin::create_channel,
@@ -99,6 +102,9 @@ pub struct NativeState {
         audience::CidLine,
         changes::ChangeLine,
         changes::Heartbeat,
+        crowds::CrowdOut,
+        crowds::PlanOut,
+        crowds::TermOut,
         admin::NodeOut,
         admin::AppProgressOut,
         users::IdentifyIn,
@@ -111,7 +117,7 @@ pub struct NativeState {
         admin::SenderOut,
         roster_core::PhoneType,
         roster_core::DeviceKind,
-        roster_core::DeviceEvent,
+        devices::EventType,
         wire::DeviceStatus,
         roster_core::DtType,
         roster_core::ums::SenderKind,
@@ -146,6 +152,14 @@ pub fn router(state: NativeState) -> Router {
         )
         .route("/api/v1/apps/{app_id}/audience/cids", post(audience::cids))
         .route("/api/v1/apps/{app_id}/changes", get(changes::changes))
+        .route(
+            "/api/v1/apps/{app_id}/crowds/{sub_task_id}",
+            get(crowds::get_crowd),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/crowds/{sub_task_id}/stop",
+            post(crowds::stop_crowd),
+        )
         .route("/admin/v1/node", get(admin::node))
         .route("/api/v1/apps/{app_id}/users", post(users::identify))
         .route("/api/v1/apps/{app_id}/users/{uid}", get(users::get_user))

@@ -23,6 +23,7 @@ async fn node(url: &str, dir: &std::path::Path) -> anyhow::Result<roster_server:
         admin_token: Some(TOKEN.into()),
         edge: roster_server::EdgeLimits::default(),
         changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
+        crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
     };
     roster_server::start(&settings, roster_core::time::system_clock()).await
 }

@@ -109,6 +109,9 @@ pub enum Selector {
     Alias(Alias),
     /// These devices.
     Cid(Vec<Cid>),
+    /// The crowd of a smart-crowd sub-task, as it was when the sub-task succeeded
+    /// (nothing before).
+    Crowd(String),
 }
 
 /// A selector plus the filters every push audience usually wants.
@@ -160,6 +163,8 @@ impl Selector {
             Selector::Brand(b) => d.brand == b,
             Selector::Alias(a) => d.alias == Some(a.as_str()),
             Selector::Cid(cs) => cs.iter().any(|c| c.as_str() == d.cid),
+            // Membership is stored with the crowd, not among a device's facts.
+            Selector::Crowd(_) => false,
         }
     }
 }

@@ -267,6 +267,10 @@ pub struct DeviceUpsert {
     pub os: Option<String>,
     /// Properties merged into the stored ones.
     pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Registration time, ms, as a migrated device brings it (else now on insert).
+    pub create_time: Option<i64>,
+    /// Last login time, ms, as a migrated device brings it (else its registration).
+    pub last_login_time: Option<i64>,
 }
 
 /// Validates an 8-digit region code (`PP000000` province, `PPCC0000` city).
@@ -281,8 +285,6 @@ pub fn validate_region(code: &str) -> Result<(), Error> {
 /// A device event: `online`, `offline`, or `login` (counts towards `login_freq`, sets
 /// `last_login_time`, and brings the cid online).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(as = EventType))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceEvent {
     /// The cid connected.

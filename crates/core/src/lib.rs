@@ -5,6 +5,7 @@
 pub mod app;
 pub mod audience;
 pub mod change;
+pub mod crowd;
 pub mod device;
 pub mod error;
 pub mod ids;

@@ -4,7 +4,8 @@
 use chrono::{DateTime, FixedOffset};
 
 const CST_OFFSET_SECS: i32 = 8 * 3600;
-const MS_PER_DAY: i64 = 86_400_000;
+/// One day, in ms.
+pub const DAY_MS: i64 = 86_400_000;
 
 /// A source of "now" in ms; tests substitute one that can be moved forward.
 pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -21,7 +22,7 @@ pub fn now_ms() -> i64 {
 
 /// The CST calendar day number (days since 1970-01-01 CST) of a ms timestamp.
 pub fn cst_day(ms: i64) -> i64 {
-    (ms + i64::from(CST_OFFSET_SECS) * 1000).div_euclid(MS_PER_DAY)
+    (ms + i64::from(CST_OFFSET_SECS) * 1000).div_euclid(DAY_MS)
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in CST, as Getui's user detail shows `create_time`.
@@ -48,7 +49,7 @@ mod tests {
         assert_eq!(getui_datetime(1_624_982_400_000), "2021-06-30 00:00:00");
         assert_eq!(
             cst_day(1_624_982_400_000),
-            cst_day(1_624_982_400_000 + MS_PER_DAY - 1)
+            cst_day(1_624_982_400_000 + DAY_MS - 1)
         );
         assert_eq!(
             cst_day(1_624_982_400_000) - 1,

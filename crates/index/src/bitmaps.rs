@@ -207,6 +207,26 @@ impl AppIndex {
         }
     }
 
+    /// Every device.
+    pub fn all_devices(&self) -> &RoaringBitmap {
+        &self.all
+    }
+
+    /// Blacklisted devices.
+    pub fn blacklisted_devices(&self) -> &RoaringBitmap {
+        &self.blacklisted
+    }
+
+    /// Each tag with its devices, in no particular order.
+    pub fn tag_bitmaps(&self) -> impl Iterator<Item = (&str, &RoaringBitmap)> {
+        self.tags.iter().map(|(k, v)| (&**k, v))
+    }
+
+    /// Each brand (`unknown` for none) with its devices, in no particular order.
+    pub fn brand_bitmaps(&self) -> impl Iterator<Item = (&str, &RoaringBitmap)> {
+        self.brand.iter().map(|(k, v)| (&**k, v))
+    }
+
     /// Devices in the index.
     pub fn len(&self) -> u64 {
         self.all.len()

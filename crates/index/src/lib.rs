@@ -12,8 +12,10 @@ use roster_core::rules::Mutation;
 use roster_core::{AppId, AudienceQuery};
 
 mod bitmaps;
+mod snapshot;
 
 pub use bitmaps::{AppIndex, Node};
+pub use snapshot::Snapshot;
 
 /// Every app's bitmaps.
 #[derive(Debug, Default)]
@@ -40,14 +42,16 @@ impl Index {
         Self::default()
     }
 
-    fn app(&self, app: &AppId) -> Arc<RwLock<AppIndex>> {
-        let found = self
-            .apps
+    fn existing(&self, app: &AppId) -> Option<Arc<RwLock<AppIndex>>> {
+        self.apps
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(app)
-            .cloned();
-        if let Some(ix) = found {
+            .cloned()
+    }
+
+    fn app(&self, app: &AppId) -> Arc<RwLock<AppIndex>> {
+        if let Some(ix) = self.existing(app) {
             return ix;
         }
         let mut apps = self.apps.write().unwrap_or_else(|p| p.into_inner());

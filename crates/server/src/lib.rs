@@ -28,9 +28,11 @@ use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 mod edge;
+mod jobs;
 mod tail;
 
 pub use edge::EdgeLimits;
+pub use jobs::DEFAULT_CROWD_TIMEOUT;
 
 /// Where roster keeps its data and where it listens.
 #[derive(Clone)]
@@ -47,6 +49,8 @@ pub struct Settings {
     pub edge: EdgeLimits,
     /// How long the change log keeps a change (`ROSTER_CHANGES_RETENTION`).
     pub changes_retention: Duration,
+    /// How long one smart-crowd job may run (`ROSTER_CROWD_TIMEOUT`).
+    pub crowd_timeout: Duration,
 }
 
 /// The change log's default retention: 7 days.
@@ -65,6 +69,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("edge", &self.edge)
             .field("changes_retention", &self.changes_retention)
+            .field("crowd_timeout", &self.crowd_timeout)
             .finish()
     }
 }
@@ -347,7 +352,11 @@ pub struct Running {
     pub admin_token: String,
     shutdown: Option<watch::Sender<bool>>,
     task: JoinHandle<std::io::Result<()>>,
+    jobs: Option<JoinHandle<()>>,
 }
+
+/// How long a stopping server waits for its job runner to hand its job back.
+const JOBS_GRACE: Duration = Duration::from_secs(5);
 
 impl Running {
     /// Stops accepting, finishes in-flight requests, and waits.
@@ -356,6 +365,9 @@ impl Running {
             let _ = tx.send(true);
         }
         (&mut self.task).await.context("server task")??;
+        if let Some(jobs) = self.jobs.take() {
+            let _ = tokio::time::timeout(JOBS_GRACE, jobs).await;
+        }
         Ok(())
     }
 
@@ -402,6 +414,7 @@ pub async fn start_wrapped(
         store: node.store,
         wake: node.wake,
         retention: settings.changes_retention,
+        crowd_timeout: settings.crowd_timeout,
         clock,
     };
     serve_app(app, listener, admin_token, &settings.edge, keep)
@@ -442,6 +455,7 @@ pub async fn serve_store_with(
         store,
         wake: Arc::new(Notify::new()),
         retention: DEFAULT_CHANGES_RETENTION,
+        crowd_timeout: DEFAULT_CROWD_TIMEOUT,
         clock,
     };
     serve_app(app, listener, admin_token, limits, keep)
@@ -456,7 +470,7 @@ fn serve_app(
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
-    keep.spawn(rx.clone());
+    let jobs = keep.spawn(rx.clone());
     let task = tokio::spawn(edge::conn::serve(listener, app, limits.clone(), rx));
     tracing::info!(%addr, "roster listening");
     Ok(Running {
@@ -464,5 +478,6 @@ fn serve_app(
         admin_token,
         shutdown: Some(tx),
         task,
+        jobs: Some(jobs),
     })
 }

@@ -90,6 +90,17 @@ struct Global {
         value_parser = retention
     )]
     changes_retention: std::time::Duration,
+    /// How long one smart-crowd job may run before it ends at status 2 (timed out),
+    /// e.g. `30m`; `0s` times every job out (for tests).
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_CROWD_TIMEOUT",
+        default_value = "30m",
+        value_name = "DURATION",
+        value_parser = crowd_timeout
+    )]
+    crowd_timeout: std::time::Duration,
     #[command(flatten)]
     edge: EdgeArgs,
 }
@@ -99,6 +110,11 @@ fn retention(s: &str) -> Result<std::time::Duration, String> {
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("{s:?} is not a duration such as 7d, 12h or 30s"))
+}
+
+fn crowd_timeout(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|_| format!("{s:?} is not a duration such as 30m, 1h or 90s"))
 }
 
 /// Limits of the HTTP edge (see docs/edge.md).
@@ -317,6 +333,7 @@ fn settings(global: &Global, admin_token: Option<String>) -> Result<Settings, Fa
         admin_token,
         edge: global.edge.limits()?,
         changes_retention: global.changes_retention,
+        crowd_timeout: global.crowd_timeout,
     })
 }
 

@@ -1,6 +1,6 @@
-//! A node's upkeep of the change log, in the background: it applies what other nodes
-//! commit (woken by the store, and polled), and removes changes older than the
-//! retention.
+//! A node's upkeep, in the background: it applies what other nodes commit to the
+//! change log (woken by the store, and polled), removes changes older than the
+//! retention, and runs smart-crowd jobs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,14 +17,27 @@ pub(crate) struct Upkeep {
     pub store: Arc<dyn Store>,
     pub wake: Arc<Notify>,
     pub retention: Duration,
+    pub crowd_timeout: Duration,
     pub clock: Clock,
 }
 
 impl Upkeep {
-    /// Starts the catch-up and pruning tasks; they end when `stop` turns true.
-    pub fn spawn(self, stop: watch::Receiver<bool>) {
+    /// Starts the catch-up, pruning and smart-crowd job tasks; they end when `stop`
+    /// turns true. Answers the job runner's handle: it hands its job back as it ends.
+    pub fn spawn(self, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(catch_up(self.store.clone(), self.wake, stop.clone()));
-        tokio::spawn(prune(self.store, self.retention, self.clock, stop));
+        tokio::spawn(prune(
+            self.store.clone(),
+            self.retention,
+            self.clock.clone(),
+            stop.clone(),
+        ));
+        tokio::spawn(crate::jobs::run(
+            self.store,
+            self.clock,
+            self.crowd_timeout,
+            stop,
+        ))
     }
 }
 

@@ -250,4 +250,8 @@ impl Backend for PgStore {
     async fn scan_index(&self, app: &AppId) -> StoreResult<(AppIndex, u64)> {
         self.scan(app).await
     }
+
+    fn claim_lock(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
+    }
 }

@@ -22,6 +22,7 @@ mod scan;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_changes.sql"),
+    include_str!("../migrations/0003_crowds.sql"),
 ];
 
 /// Connections per node.

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_audience.sql"),
     include_str!("../migrations/0003_users.sql"),
     include_str!("../migrations/0004_changes.sql"),
+    include_str!("../migrations/0005_crowds.sql"),
 ];
 
 /// Read connections: reads beyond this many wait for one to be free rather than open

@@ -138,6 +138,8 @@ pub(crate) enum Space {
     IdentityName,
     /// A credential, by key.
     Credential,
+    /// Copy a device opened, by cid.
+    Open,
 }
 
 /// One thing a row touches: a subject of a space, or one item of it.

@@ -739,6 +739,11 @@ mod shapes {
         concat!("UPDATE devices SET online = r.online ", where_devices!()),
         "UPDATE devices SET online = $3 WHERE app_id = $1 AND cid = $2",
     );
+    pub const OPEN_INSERT: Shape = Shape::new(
+        &[("ordinal", I), ("at", I), ("text", T)],
+        "INSERT INTO device_opens (app_id, ordinal, at, text) SELECT $1, r.* FROM r",
+        "INSERT INTO device_opens (app_id, ordinal, at, text) VALUES ($1, $2, $3, $4)",
+    );
     pub const LOGIN: Shape = Shape::new(
         &[("cid", T), ("online", B), ("last_login_time", I)],
         concat!(
@@ -1013,6 +1018,16 @@ fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<
                 LOGIN,
                 vec![cid.as_str().into(), true.into(), (*last_login_time).into()],
                 [dev_write(cid)],
+            ),
+            Mutation::DeviceOpened {
+                cid,
+                ordinal,
+                text,
+                at,
+            } => b.push(
+                OPEN_INSERT,
+                vec![(*ordinal).into(), (*at).into(), text.as_str().into()],
+                [Key::write(Space::Open, cid.as_str()), dev_read(cid)],
             ),
             Mutation::LoginDayRecorded {
                 cid,

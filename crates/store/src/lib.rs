@@ -17,12 +17,14 @@ use roster_core::{
 
 mod batch;
 pub mod changes;
+pub mod crowds;
 pub mod engine;
 mod known;
 mod registry;
 pub mod sql;
 pub mod value;
 
+pub use crowds::CrowdStore;
 pub use registry::{Backend, Follower, Registry, Write};
 pub use roster_core::rules::{DtBinding, DtFailure, UmsConfig};
 pub use roster_index::{Index, RebuildStats};
@@ -116,6 +118,9 @@ pub trait DeviceStore: Send + Sync {
         event: DeviceEvent,
         at: i64,
     ) -> StoreResult<()>;
+    /// Records that a device opened push copy `text` at `at` (ms). Unknown cid:
+    /// [`roster_core::Error::UnknownTarget`]; empty or over-long text: a parameter error.
+    async fn record_open(&self, app: &AppId, cid: &Cid, text: &str, at: i64) -> StoreResult<()>;
     /// The devices that exist among `cids`, in input order, with `login_freq` as of `now`.
     async fn get_devices(&self, app: &AppId, cids: &[Cid], now: i64) -> StoreResult<Vec<Device>>;
     /// Sets or clears the blacklist flag of every cid, or of none if one is unknown.
@@ -355,6 +360,7 @@ pub trait Store:
     + AudienceStore
     + UserStore
     + ChangeStore
+    + CrowdStore
 {
 }
 
@@ -367,6 +373,7 @@ impl<T> Store for T where
         + AudienceStore
         + UserStore
         + ChangeStore
+        + CrowdStore
 {
 }
 

@@ -118,6 +118,12 @@ pub trait Backend: Send + Sync + 'static {
         engine::log_read_of(&self.query(engine::log_after(app, after, limit)).await?)
     }
 
+    /// What a job claim's subquery appends to lock the row it picks, so that two nodes
+    /// never claim one job (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite has one writer).
+    fn claim_lock(&self) -> &'static str {
+        ""
+    }
+
     /// Removes the changes committed before `before` (ms); how many entries.
     async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
         let changed = self.execute(engine::prune_changes(before)).await?;
@@ -201,7 +207,7 @@ pub trait Backend: Send + Sync + 'static {
 /// A store made of a backend and, optionally, an in-memory audience index that
 /// follows the change log.
 pub struct Registry<B> {
-    backend: Arc<B>,
+    pub(crate) backend: Arc<B>,
     index: Option<Arc<Index>>,
     tail: Arc<Tail>,
     /// One catch-up from the log at a time.
@@ -210,6 +216,8 @@ pub struct Registry<B> {
     seen: std::sync::Mutex<Option<Seen>>,
     /// Credentials as last read, for when the store cannot be reached.
     known: Known,
+    /// Woken when this node stores a smart-crowd plan, for its job runner.
+    pub(crate) jobs: Arc<tokio::sync::Notify>,
 }
 
 /// When the store was last looked at, and every app's newest seq then.
@@ -241,6 +249,7 @@ impl<B: Backend> Registry<B> {
             catching: tokio::sync::Mutex::new(()),
             seen: std::sync::Mutex::new(None),
             known: Known::default(),
+            jobs: Arc::default(),
         }
     }
 
@@ -417,6 +426,7 @@ impl<B: Backend> Registry<B> {
             Selector::Not(x) => Node::Not(Box::new(Box::pin(self.resolve(app, x)).await?)),
             Selector::Alias(a) => self.ordinals(app, Vec::new(), Some(a.clone())).await?,
             Selector::Cid(cids) => self.ordinals(app, cids.clone(), None).await?,
+            Selector::Crowd(id) => Node::Ords(self.crowd_leaf(app, id).await?),
             leaf => Node::Leaf(leaf.clone()),
         })
     }
@@ -513,6 +523,15 @@ impl<B: Backend> DeviceStore for Registry<B> {
         let rule = rules::RecordDeviceEvent {
             cid: cid.clone(),
             event,
+            at,
+        };
+        self.write(app, rule).await
+    }
+
+    async fn record_open(&self, app: &AppId, cid: &Cid, text: &str, at: i64) -> StoreResult<()> {
+        let rule = rules::RecordOpen {
+            cid: cid.clone(),
+            text: text.to_owned(),
             at,
         };
         self.write(app, rule).await
@@ -621,6 +640,10 @@ impl<B: Backend> AudienceStore for Registry<B> {
     async fn count_audience(&self, app: &AppId, query: &AudienceQuery) -> StoreResult<u64> {
         self.ready(app).await?;
         let Some(index) = &self.index else {
+            if crate::crowds::names_crowd(&query.selector) {
+                let node = self.resolve(app, &query.selector).await?;
+                return Ok(self.backend.scan_index(app).await?.0.count(&node, query));
+            }
             return self.backend.count_audience(app, query).await;
         };
         let node = self.resolve(app, &query.selector).await?;
@@ -635,19 +658,22 @@ impl<B: Backend> AudienceStore for Registry<B> {
         limit: usize,
     ) -> StoreResult<Vec<(u32, Cid)>> {
         self.ready(app).await?;
-        let Some(index) = &self.index else {
-            return self.backend.audience_page(app, query, after, limit).await;
+        let members = match &self.index {
+            Some(index) => {
+                let node = self.resolve(app, &query.selector).await?;
+                index.members(app, &node, query)
+            }
+            None if crate::crowds::names_crowd(&query.selector) => {
+                let node = self.resolve(app, &query.selector).await?;
+                self.backend.scan_index(app).await?.0.members(&node, query)
+            }
+            None => return self.backend.audience_page(app, query, after, limit).await,
         };
-        let node = self.resolve(app, &query.selector).await?;
         let ordinals: Vec<u32> = match after {
             Some(u32::MAX) => Vec::new(),
             _ => {
                 let from = after.map_or(0, |a| a + 1);
-                index
-                    .members(app, &node, query)
-                    .range(from..)
-                    .take(limit)
-                    .collect()
+                members.range(from..).take(limit).collect()
             }
         };
         self.backend.cids_of_ordinals(app, &ordinals).await

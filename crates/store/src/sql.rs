@@ -42,6 +42,9 @@ fn selector(sel: &Selector, sql: &mut String, bind: &mut dyn FnMut(String) -> St
             }
             sql.push(')');
         }
+        // Crowd members are stored as a bitmap: the registry evaluates any selector that
+        // names a crowd on bitmaps, so this arm is never reached.
+        Selector::Crowd(_) => sql.push_str("FALSE"),
         Selector::Not(x) => {
             sql.push_str("NOT (");
             selector(x, sql, bind);

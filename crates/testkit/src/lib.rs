@@ -91,6 +91,7 @@ impl TestServer {
             admin_token: Some(ADMIN_TOKEN.into()),
             edge: self.edge.clone(),
             changes_retention: self.retention,
+            crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
         };
         let offset = self.clock_offset.clone();
         let clock: roster_core::time::Clock =

@@ -65,7 +65,20 @@ fn merged(old: &Device, d: &DeviceUpsert) -> Device {
     if let Some(extra) = &d.properties {
         new.properties.extend(extra.clone());
     }
+    if let Some(t) = d.create_time {
+        new.create_time = t;
+    }
+    if let Some(t) = d.last_login_time {
+        new.last_login_time = t;
+    }
     new
+}
+
+/// A new device's registration and last login: as a migrated device brings them, else
+/// now. With only one given, the other is the same instant.
+fn history(d: &DeviceUpsert, now: i64) -> (i64, i64) {
+    let create = d.create_time.or(d.last_login_time).unwrap_or(now);
+    (create, d.last_login_time.unwrap_or(create))
 }
 
 impl Rule for UpsertDevices {
@@ -102,6 +115,7 @@ impl Rule for UpsertDevices {
             let next = plan.app()?.next_ordinal;
             let ordinal = u32::try_from(next).map_err(|_| Error::over_limit("devices"))?;
             let cid = d.cid.clone().unwrap_or_else(Cid::generate);
+            let (create_time, last_login_time) = history(d, self.now);
             let device = Device {
                 cid: cid.clone(),
                 kind: d.kind.unwrap_or_default(),
@@ -118,8 +132,8 @@ impl Rule for UpsertDevices {
                 os: d.os.clone(),
                 properties: d.properties.clone().unwrap_or_default(),
                 online: false,
-                create_time: self.now,
-                last_login_time: self.now,
+                create_time,
+                last_login_time,
                 login_freq: 0,
                 badge: 0,
                 blacklisted: false,
@@ -130,7 +144,7 @@ impl Rule for UpsertDevices {
                 ordinal,
                 device: Box::new(device),
             });
-            login_day(plan, &cid, self.now);
+            login_day(plan, &cid, last_login_time);
             out.push(cid);
         }
         Ok(out)
@@ -189,6 +203,45 @@ impl Rule for RecordDeviceEvent {
                 login_day(plan, &cid, self.at);
             }
         }
+        Ok(())
+    }
+}
+
+/// Records that a known device opened push copy at `at` (ms).
+#[derive(Debug, Clone)]
+pub struct RecordOpen {
+    /// The device.
+    pub cid: Cid,
+    /// The topic and content it opened.
+    pub text: String,
+    /// When, ms.
+    pub at: i64,
+}
+
+impl Rule for RecordOpen {
+    type Outcome = ();
+
+    fn needs(&self, state: &State) -> Needs {
+        state.wants(|w| {
+            w.devices([&self.cid]);
+        })
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
+        let ordinal = plan.known_device(&self.cid)?.ordinal;
+        let text = self.text.trim();
+        if text.is_empty() {
+            return Err(Error::empty("text"));
+        }
+        if text.chars().count() > crate::crowd::OPEN_TEXT_MAX {
+            return Err(Error::over_limit("text"));
+        }
+        plan.emit(Mutation::DeviceOpened {
+            cid: self.cid.clone(),
+            ordinal,
+            text: text.to_owned(),
+            at: self.at,
+        });
         Ok(())
     }
 }

@@ -31,7 +31,7 @@ pub use apps::{
     CreateApp, CreateIdentityName, CreateUmsChannel, CreateUmsSender, GrantUmsSender, SetDtTypes,
 };
 pub use devices::{
-    ApplyBadge, BindDeviceTokens, DtBinding, DtFailure, PerDevice, RecordDeviceEvent,
+    ApplyBadge, BindDeviceTokens, DtBinding, DtFailure, PerDevice, RecordDeviceEvent, RecordOpen,
     SetBlacklisted, UpsertDevices,
 };
 pub use labels::{AddTag, BindAliases, RemoveTag, ReplaceTags, UnbindAlias, UnbindAliases};

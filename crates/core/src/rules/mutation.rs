@@ -131,6 +131,17 @@ pub enum Mutation {
         /// The new last login time, ms.
         last_login_time: i64,
     },
+    /// A device opened push copy (the engagement smart crowds score).
+    DeviceOpened {
+        /// The device.
+        cid: Cid,
+        /// Its ordinal.
+        ordinal: u32,
+        /// The topic and content it opened.
+        text: String,
+        /// When, ms.
+        at: i64,
+    },
     /// A login day was recorded; days before `forget_before` no longer count.
     LoginDayRecorded {
         /// The device.
@@ -323,6 +334,7 @@ impl Mutation {
             | Mutation::BadgeSet { cid, ordinal, .. }
             | Mutation::PresenceSet { cid, ordinal, .. }
             | Mutation::LoggedIn { cid, ordinal, .. }
+            | Mutation::DeviceOpened { cid, ordinal, .. }
             | Mutation::DeviceTokenBound { cid, ordinal, .. }
             | Mutation::DeviceTokenUnbound { cid, ordinal, .. } => Some((cid, *ordinal)),
             _ => None,
@@ -462,6 +474,8 @@ impl State {
                     d.last_login_time = *last_login_time;
                 }
             }
+            // Opens are history the state does not hold.
+            Mutation::DeviceOpened { .. } => {}
             Mutation::LoginDayRecorded {
                 cid,
                 day,

@@ -87,6 +87,7 @@ async fn node(path: &std::path::Path, data_dir: &std::path::Path) -> Running {
         admin_token: Some(ADMIN_TOKEN.into()),
         edge: roster_server::EdgeLimits::default(),
         changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
+        crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
     };
     let offset = Arc::new(AtomicI64::new(0));
     let clock: roster_core::time::Clock =

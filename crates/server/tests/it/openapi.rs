@@ -375,6 +375,7 @@ async fn openapi_recorder_catches_a_reply_off_the_document() {
         admin_token: Some(ADMIN_TOKEN.into()),
         edge: roster_server::EdgeLimits::default(),
         changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
+        crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
     };
     let recording = Recording::default();
     let record = recorder(recording.clone());

@@ -66,6 +66,8 @@ fn upsert(side: &Side, d: &Dev) -> DeviceUpsert {
         app_version: s(4, "1.0."),
         os: s(5, "os"),
         properties: d.props.as_deref().map(props),
+        create_time: None,
+        last_login_time: None,
     }
 }
 
