@@ -761,6 +761,14 @@ async fn crowds_task_list_reports_known_ids_of_the_app_only() {
     assert_eq!(theirs[0]["sub_task_id"], foreign[0].as_str());
 
     let path = "/user/smart_crowd/task/list";
+    for p in [
+        path,
+        "/user/smart_crowd/model/list",
+        "/user/smart_crowd/create",
+    ] {
+        let r = g.with_token("").post(p, json!({})).await;
+        assert_eq!((r.status, r.code()), (401, 10001), "{p} without a token");
+    }
     assert_refused(
         &g.post(path, json!({ "sub_task_ids": [] })).await,
         "sub_task_ids",
@@ -1035,7 +1043,17 @@ async fn crowds_native_view_stop_and_selector() {
         );
     }
 
-    // stopping an ended sub-task changes nothing
+    // a crowd is a snapshot: later tag changes do not move it
+    let r = g
+        .delete(
+            &format!("/user/custom_tag/batch/{}", pct("篮球")),
+            json!({ "cid": [cids[0]] }),
+        )
+        .await;
+    assert_eq!(r.ok()[&cids[0]], "true");
+    tag(&g, "篮球", &cids[20..21]).await;
+    assert_eq!(api.crowd_members(&ids[0]).await, planted);
+
     let (st, stopped) = api.stop(&ids[0]).await;
     assert_eq!(st, StatusCode::OK, "{stopped}");
     assert_eq!(stopped["sub_task_id"], ids[0].as_str());
@@ -1087,6 +1105,16 @@ async fn crowds_device_history_fields_and_events() {
         (&d["create_time"], &d["last_login_time"]),
         (&json!(created), &json!(created)),
         "last_login_time defaults to create_time"
+    );
+    // an upsert of a known device sets both as given
+    let (earlier, later) = (now - 20 * DAY_MS, now - 3 * DAY_MS);
+    api.register(vec![json!({ "cid": "hist-created", "create_time": earlier,
+                              "last_login_time": later })])
+        .await;
+    let d = api.device("hist-created").await;
+    assert_eq!(
+        (&d["create_time"], &d["last_login_time"]),
+        (&json!(earlier), &json!(later))
     );
     // Getui's user/status shows it too, as ms digits
     let status = |cid: &'static str| {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use roster_core::time::now_ms;
-use roster_testkit::{create_app, RosterProcess, TestServer, ADMIN_TOKEN};
+use roster_testkit::{create_app, Launch, RosterProcess, TestServer, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
 use crate::crowds::{
@@ -444,6 +444,43 @@ async fn crowds_time_out() {
     assert_eq!(api.count(json!({ "crowd": ids[0] })).await, 0);
 }
 
+#[tokio::test]
+async fn crowds_timeout_is_set_by_flag_and_env() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_roster"));
+    let by_flag = Launch {
+        args: vec!["serve".into(), "--crowd-timeout".into(), "0s".into()],
+        ..Launch::default()
+    };
+    let by_env = Launch {
+        env: vec![("ROSTER_CROWD_TIMEOUT".into(), "0s".into())],
+        ..Launch::default()
+    };
+    // a generous limit given the same ways: jobs succeed
+    let generous = Launch {
+        args: vec!["serve".into(), "--crowd-timeout".into(), "1h".into()],
+        env: vec![("ROSTER_CROWD_TIMEOUT".into(), "0s".into())],
+        ..Launch::default()
+    };
+    for (how, launch, want) in [
+        ("flag", by_flag, 2),
+        ("env", by_env, 2),
+        ("flag over env", generous, 4),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let proc = RosterProcess::launch(bin, dir.path(), launch).await;
+        let http = reqwest::Client::new();
+        let app = create_app(&http, &proc.base, ADMIN_TOKEN).await;
+        let api = Api::at(&http, &proc.base, &app);
+        let cids = api.register(devices(20, Some("hw"))).await;
+        let g = api.getui().await;
+        tag(&g, "篮球", &cids).await;
+        let ids = create(&g, plan("超时配置", vec![basketball()])).await;
+        let got = wait_ended(&g, &ids).await;
+        assert_eq!(got[0]["status"], want, "{how}: {}", got[0]);
+        assert_eq!(models(&g, json!({})).await[0]["status"], want, "{how}");
+    }
+}
+
 fn relevance_plan(name: &str) -> Value {
     plan(name, vec![basketball(), food()])
 }
@@ -539,6 +576,13 @@ async fn crowds_on_two_nodes_are_computed_once() {
     let flat = ids.concat();
     wait_succeeded(&ga, &flat).await;
     wait_succeeded(&gb, &flat).await;
+    let listed = models(&ga, json!({})).await;
+    assert_eq!(listed.len(), 4);
+    assert_eq!(
+        models(&gb, json!({})).await,
+        listed,
+        "both nodes list the same plans"
+    );
     let mut crowds = Vec::new();
     for id in &flat {
         let (ca, cb) = (a.crowd(id).await, b.crowd(id).await);
