@@ -348,6 +348,13 @@ async fn crowds_are_capped_and_may_be_empty() {
     api.register(devices(100, Some("vv"))).await;
     let g = api.getui().await;
     tag(&g, "篮球", &cids).await;
+    // 300 of them also opened basketball copy: they score higher and must all make the cut
+    for cid in &cids[1200..1500] {
+        let (st, body) = api
+            .event(cid, json!({ "type": "open", "text": BASKETBALL_OPENED }))
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "open event: {body}");
+    }
     let ids = create(&g, plan("封顶", vec![basketball(), unmatched()])).await;
     let got = wait_succeeded(&g, &ids).await;
     assert_eq!(
@@ -360,6 +367,12 @@ async fn crowds_are_capped_and_may_be_empty() {
     assert_eq!(members.len(), 1000);
     let tagged: HashSet<String> = cids.iter().cloned().collect();
     assert!(members.is_subset(&tagged), "untagged devices scored");
+    let engaged: HashSet<String> = cids[1200..1500].iter().cloned().collect();
+    assert!(
+        engaged.is_subset(&members),
+        "{} of the 300 top scorers were left out",
+        engaged.difference(&members).count()
+    );
     let empty = api.crowd(&ids[1]).await;
     assert_eq!(
         (&empty["status"], &empty["size"], &empty["can_push"]),
