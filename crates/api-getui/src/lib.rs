@@ -77,10 +77,7 @@ pub fn router(state: GetuiState) -> Router {
         .route("/v2/{app_id}/user/badge/cid/{cids}", post(user::badge))
         .route("/v2/{app_id}/user/bind_dt/{type}", post(user::bind_dt))
         .route("/v2/{app_id}/user/count", post(count::count))
-        .route(
-            "/v2/{app_id}/user/smart_crowd/create",
-            post(crowd::create),
-        )
+        .route("/v2/{app_id}/user/smart_crowd/create", post(crowd::create))
         .route(
             "/v2/{app_id}/user/smart_crowd/task/list",
             post(crowd::task_list),

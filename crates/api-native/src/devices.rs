@@ -183,10 +183,7 @@ pub(crate) async fn upsert(
         }
         upserts.push(u);
     }
-    let cids = state
-        .store
-        .upsert_devices(&auth.app, &upserts, now)
-        .await?;
+    let cids = state.store.upsert_devices(&auth.app, &upserts, now).await?;
     Ok(Json(UpsertReply {
         cids: cids.into_iter().map(String::from).collect(),
     }))

@@ -220,7 +220,8 @@ impl PlanSpec {
             .ok()
             .filter(|n| (1..=RANGE_MAX).contains(n))
             .ok_or_else(|| Error::invalid("active_range"))?;
-        let active_type = ActiveType::parse(active_type).ok_or_else(|| Error::invalid("active_type"))?;
+        let active_type =
+            ActiveType::parse(active_type).ok_or_else(|| Error::invalid("active_type"))?;
         Ok(PlanSpec {
             name: name.to_owned(),
             tasks,
@@ -364,31 +365,38 @@ mod tests {
     fn copy_rules() {
         assert!(CrowdCopy::new(0, "标题1", "内容1").is_ok());
         assert_eq!(
-            CrowdCopy::new(2, "标", "内容").unwrap_err(),
+            CrowdCopy::new(2, "标", "内容").expect_err("refused"),
             Error::invalid("tasks[2].topic")
         );
-        for bad in ["标题 1", "标题\t1", "标题\n", "标题\r", "标题\u{3000}x", "标\u{a0}题"] {
+        for bad in [
+            "标题 1",
+            "标题\t1",
+            "标题\n",
+            "标题\r",
+            "标题\u{3000}x",
+            "标\u{a0}题",
+        ] {
             assert_eq!(
-                CrowdCopy::new(0, bad, "内容").unwrap_err(),
+                CrowdCopy::new(0, bad, "内容").expect_err("refused"),
                 Error::invalid("tasks[0].topic"),
                 "{bad:?}"
             );
         }
         assert!(CrowdCopy::new(0, &"标".repeat(20), &"内".repeat(50)).is_ok());
         assert_eq!(
-            CrowdCopy::new(0, &"标".repeat(21), "内容").unwrap_err(),
+            CrowdCopy::new(0, &"标".repeat(21), "内容").expect_err("refused"),
             Error::over_limit("tasks[0].topic")
         );
         assert_eq!(
-            CrowdCopy::new(1, "标题", &"内".repeat(51)).unwrap_err(),
+            CrowdCopy::new(1, "标题", &"内".repeat(51)).expect_err("refused"),
             Error::over_limit("tasks[1].content")
         );
         assert_eq!(
-            CrowdCopy::new(0, "标题", "").unwrap_err(),
+            CrowdCopy::new(0, "标题", "").expect_err("refused"),
             Error::empty("tasks[0].content")
         );
         assert_eq!(
-            CrowdCopy::new(0, "ab", "内容x").unwrap_err(),
+            CrowdCopy::new(0, "ab", "内容x").expect_err("refused"),
             Error::invalid("tasks[0].topic")
         );
     }
@@ -396,11 +404,14 @@ mod tests {
     #[test]
     fn plan_rules() {
         assert!(spec(vec![copy("标题", "内容")]).is_ok());
-        assert_eq!(spec(vec![]).unwrap_err(), Error::empty("tasks"));
+        assert_eq!(spec(vec![]).expect_err("refused"), Error::empty("tasks"));
         let eleven = (0..11).map(|i| copy("标题", &format!("内容{i}"))).collect();
-        assert_eq!(spec(eleven).unwrap_err(), Error::over_limit("tasks"));
         assert_eq!(
-            spec(vec![copy("标题", "内容"), copy("标题", "内容")]).unwrap_err(),
+            spec(eleven).expect_err("refused"),
+            Error::over_limit("tasks")
+        );
+        assert_eq!(
+            spec(vec![copy("标题", "内容"), copy("标题", "内容")]).expect_err("refused"),
             Error::duplicate("tasks")
         );
         assert!(spec(vec![copy("标题", "内容"), copy("标题", "内容二")]).is_ok());
@@ -410,37 +421,49 @@ mod tests {
         let hw = || vec![BrandGroup::Hw];
         assert!(p(&"名".repeat(10), hw(), 1000, 1, 1).is_ok());
         assert_eq!(
-            p(&"名".repeat(11), hw(), 1000, 1, 1).unwrap_err(),
+            p(&"名".repeat(11), hw(), 1000, 1, 1).expect_err("refused"),
             Error::over_limit("name")
         );
-        assert_eq!(p("", hw(), 1000, 1, 1).unwrap_err(), Error::empty("name"));
         assert_eq!(
-            p("n", vec![], 1000, 1, 1).unwrap_err(),
+            p("", hw(), 1000, 1, 1).expect_err("refused"),
+            Error::empty("name")
+        );
+        assert_eq!(
+            p("n", vec![], 1000, 1, 1).expect_err("refused"),
             Error::empty("brand_list")
         );
         for n in [999, 5_000_001, -1] {
             assert_eq!(
-                p("n", hw(), n, 1, 1).unwrap_err(),
+                p("n", hw(), n, 1, 1).expect_err("refused"),
                 Error::invalid("package_num")
             );
         }
         assert!(p("n", hw(), 5_000_000, 90, -1).is_ok());
         for r in [0, 91] {
             assert_eq!(
-                p("n", hw(), 1000, r, 1).unwrap_err(),
+                p("n", hw(), 1000, r, 1).expect_err("refused"),
                 Error::invalid("active_range")
             );
         }
         for t in [0, 2, -2] {
             assert_eq!(
-                p("n", hw(), 1000, 1, t).unwrap_err(),
+                p("n", hw(), 1000, 1, t).expect_err("refused"),
                 Error::invalid("active_type")
             );
         }
-        let s = p("n", vec![BrandGroup::Xm, BrandGroup::Vv, BrandGroup::Xm], 1000, 1, 1)
-            .expect("plan");
+        let s = p(
+            "n",
+            vec![BrandGroup::Xm, BrandGroup::Vv, BrandGroup::Xm],
+            1000,
+            1,
+            1,
+        )
+        .expect("plan");
         assert_eq!(s.brand_list(), "xm,vv");
-        assert_eq!(split_brands("xm,vv,zz"), vec![BrandGroup::Xm, BrandGroup::Vv]);
+        assert_eq!(
+            split_brands("xm,vv,zz"),
+            vec![BrandGroup::Xm, BrandGroup::Vv]
+        );
     }
 
     #[test]

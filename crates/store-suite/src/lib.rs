@@ -3,7 +3,10 @@
 //! backend crate's tests expands to one test per function here. A factory returns the
 //! store and a guard that keeps its files (or database) alive for the test.
 
+mod crowds;
 pub mod model;
+
+pub use crowds::{crowd_claims_race, crowd_input, crowd_queue};
 
 use std::sync::Arc;
 
@@ -899,7 +902,13 @@ macro_rules! store_test_suite {
     ($factory:path) => {
         $crate::store_test_suite!(@tests $factory;
             apps_roundtrip, tokens, device_upsert, device_events, aliases, tags,
-            blacklist_and_badge, device_tokens, audience, users);
+            blacklist_and_badge, device_tokens, audience, users, crowd_queue, crowd_input);
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn crowd_claims_race() {
+            let fixture: $crate::Fixture = $factory().await;
+            $crate::crowd_claims_race(fixture.store.clone()).await;
+            drop(fixture);
+        }
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {
         $(

@@ -141,8 +141,7 @@ pub trait CrowdStore: Send + Sync {
     async fn crowd_plans(&self, app: &AppId) -> StoreResult<Vec<PlanRecord>>;
     /// Stops a waiting or computing sub-task of `app` (an ended one keeps its status);
     /// `false` when `app` has no such sub-task.
-    async fn stop_crowd_task(&self, app: &AppId, sub_task_id: &str, now: i64)
-        -> StoreResult<bool>;
+    async fn stop_crowd_task(&self, app: &AppId, sub_task_id: &str, now: i64) -> StoreResult<bool>;
     /// The crowd of a sub-task of `app`: `None` when there is no such sub-task, an empty
     /// set until it succeeded.
     async fn crowd_members(
@@ -519,11 +518,7 @@ impl<B: Backend> Registry<B> {
 
     /// The app's bitmaps as the index holds them (or as the store has them, on a node
     /// without an index): (all, blacklisted, brands, tags wanted).
-    async fn bitmaps(
-        &self,
-        app: &AppId,
-        wanted: TagFilter,
-    ) -> StoreResult<roster_index::Snapshot> {
+    async fn bitmaps(&self, app: &AppId, wanted: TagFilter) -> StoreResult<roster_index::Snapshot> {
         if let Some(ix) = self.index() {
             if let Some(s) = ix.snapshot(app, &*wanted) {
                 return Ok(s);
@@ -672,7 +667,9 @@ impl<B: Backend> CrowdStore for Registry<B> {
         wanted: TagFilter,
     ) -> StoreResult<CrowdInput> {
         let snap = self.bitmaps(app, wanted).await?;
-        let active = self.active_since(app, plan.spec.active_since(as_of)).await?;
+        let active = self
+            .active_since(app, plan.spec.active_since(as_of))
+            .await?;
         let mut eligible = brand_filter(&plan.spec, &snap);
         match plan.spec.active_type {
             ActiveType::Active => eligible &= active,
@@ -718,7 +715,9 @@ mod tests {
     #[test]
     fn selectors_naming_crowds() {
         let c = Selector::Crowd("x".into());
-        assert!(names_crowd(&Selector::Not(Box::new(Selector::And(vec![c.clone()])))));
+        assert!(names_crowd(&Selector::Not(Box::new(Selector::And(vec![
+            c.clone()
+        ])))));
         assert!(!names_crowd(&Selector::All(true)));
     }
 }

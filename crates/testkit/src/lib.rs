@@ -47,6 +47,7 @@ pub struct TestServer {
     clock_offset: Arc<AtomicI64>,
     edge: roster_server::EdgeLimits,
     retention: std::time::Duration,
+    crowd_timeout: std::time::Duration,
     recording: openapi::Recording,
 }
 
@@ -66,10 +67,28 @@ impl TestServer {
         Self::start_with(edge, roster_server::DEFAULT_CHANGES_RETENTION).await
     }
 
+    /// Starts a server whose smart-crowd jobs may run for `timeout` only
+    /// (`Duration::ZERO`: every job times out).
+    pub async fn start_with_crowd_timeout(timeout: std::time::Duration) -> Self {
+        let mut s = Self::unstarted(
+            roster_server::EdgeLimits::default(),
+            roster_server::DEFAULT_CHANGES_RETENTION,
+        );
+        s.crowd_timeout = timeout;
+        s.boot().await;
+        s
+    }
+
     async fn start_with(edge: roster_server::EdgeLimits, retention: std::time::Duration) -> Self {
+        let mut server = Self::unstarted(edge, retention);
+        server.boot().await;
+        server
+    }
+
+    fn unstarted(edge: roster_server::EdgeLimits, retention: std::time::Duration) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock_offset = Arc::new(AtomicI64::new(0));
-        let mut server = TestServer {
+        TestServer {
             base: String::new(),
             http: reqwest::Client::new(),
             dir,
@@ -77,10 +96,9 @@ impl TestServer {
             clock_offset,
             edge,
             retention,
+            crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
             recording: openapi::Recording::default(),
-        };
-        server.boot().await;
-        server
+        }
     }
 
     async fn boot(&mut self) {
@@ -91,7 +109,7 @@ impl TestServer {
             admin_token: Some(ADMIN_TOKEN.into()),
             edge: self.edge.clone(),
             changes_retention: self.retention,
-            crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
+            crowd_timeout: self.crowd_timeout,
         };
         let offset = self.clock_offset.clone();
         let clock: roster_core::time::Clock =

@@ -208,7 +208,14 @@ mod tests {
 
     #[test]
     fn every_required_field_is_required() {
-        for k in ["name", "tasks", "brand_list", "package_num", "active_range", "active_type"] {
+        for k in [
+            "name",
+            "tasks",
+            "brand_list",
+            "package_num",
+            "active_range",
+            "active_type",
+        ] {
             assert_eq!(spec(without(k)), Err(Error::empty(k)), "{k}");
         }
         assert!(spec(without("is_overlap")).is_ok());
