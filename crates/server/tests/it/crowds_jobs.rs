@@ -393,12 +393,28 @@ async fn crowds_stop() {
     let tasks: Vec<Value> = (0..10)
         .map(|i| task(&format!("篮球决赛第{i}场"), "今晚篮球比赛直播"))
         .collect();
-    let ids = create(&g, plan_with("停止", tasks, json!({ "is_overlap": true }))).await;
+    let ids = create(
+        &g,
+        plan_with("停止", tasks.clone(), json!({ "is_overlap": true })),
+    )
+    .await;
     // stop the last sub-task at once: it is most likely still waiting
     let (st, stopped) = api.stop(&ids[9]).await;
     assert_eq!(st, StatusCode::OK, "{stopped}");
     assert_eq!(stopped["sub_task_id"], ids[9].as_str());
     let status = stopped["status"].as_i64();
+    // a second plan, likely queued behind the first: all its sub-tasks stopped at once
+    let queued = create(&g, plan("全部停止", tasks[..3].to_vec())).await;
+    let (r0, r1, r2) = tokio::join!(
+        api.stop(&queued[0]),
+        api.stop(&queued[1]),
+        api.stop(&queued[2])
+    );
+    let mut all_stopped = true;
+    for (st, c) in [r0, r1, r2] {
+        assert_eq!(st, StatusCode::OK, "{c}");
+        all_stopped &= c["status"] == 5;
+    }
     let got = wait_ended(&g, &ids).await;
     for e in &got[..9] {
         assert_eq!(e["status"], 4, "{e}");
@@ -418,6 +434,21 @@ async fn crowds_stop() {
         // it had already succeeded: stopping changed nothing
         Some(4) => assert_eq!(got[9]["status"], 4),
         _ => panic!("a stopped sub-task is 5, or 4 when it had already succeeded: {stopped}"),
+    }
+    let got = wait_ended(&g, &queued).await;
+    if all_stopped {
+        for e in &got {
+            assert_eq!(
+                (&e["status"], &e["can_push"]),
+                (&json!(5), &json!(false)),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            models(&g, json!({ "name": "全部停止" })).await[0]["status"],
+            5
+        );
+        assert_eq!(api.count(json!({ "crowd": queued[0] })).await, 0);
     }
     // stopping an ended sub-task keeps its status and crowd
     let before = api.crowd_members(&ids[0]).await;
