@@ -195,6 +195,33 @@ async fn crowds_relevance_end_to_end() {
 }
 
 #[tokio::test]
+async fn crowds_match_tags_through_words_and_bigrams() {
+    let srv = TestServer::start().await;
+    let app = srv.create_app().await;
+    let api = Api::of(&srv, &app);
+    let cids = api.register(devices(30, Some("op"))).await;
+    let g = api.getui().await;
+    // per-cid overwrite: `篮球迷` shares the bigram 篮球 with the copy, `足球` nothing
+    for (i, cid) in cids.iter().enumerate() {
+        let tags = match i % 3 {
+            0 => json!(["篮球迷", "travel"]),
+            1 => json!(["足球"]),
+            _ => json!(["travel"]),
+        };
+        g.post(
+            &format!("/user/custom_tag/cid/{cid}"),
+            json!({ "custom_tag": tags }),
+        )
+        .await
+        .ok();
+    }
+    let ids = create(&g, plan("分词", vec![basketball()])).await;
+    wait_succeeded(&g, &ids).await;
+    let want: HashSet<String> = cids.iter().step_by(3).cloned().collect();
+    assert_eq!(api.crowd_members(&ids[0]).await, want);
+}
+
+#[tokio::test]
 async fn crowds_keep_to_the_brands_asked_for() {
     let srv = TestServer::start().await;
     let app = srv.create_app().await;
