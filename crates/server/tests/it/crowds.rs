@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use roster_core::time::now_ms;
-use roster_testkit::{request, s, send, As, Creds, Getui, TestServer};
+use roster_testkit::{create_app, request, s, send, As, Creds, Getui, TestServer, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
@@ -205,6 +205,30 @@ impl Api {
             base: base.to_owned(),
             app: app.clone(),
         }
+    }
+
+    /// A new app on the in-process server `srv`.
+    pub(crate) async fn create(srv: &TestServer) -> Api {
+        Api::of(srv, &srv.create_app().await)
+    }
+
+    /// A new app on the node at `base`.
+    pub(crate) async fn create_at(http: &reqwest::Client, base: &str) -> Api {
+        Api::at(http, base, &create_app(http, base, ADMIN_TOKEN).await)
+    }
+
+    /// Registers `n` android devices of `brand` and tags the first `tagged` of them
+    /// `篮球`; returns a Getui client and the cids.
+    pub(crate) async fn basketball_fans(
+        &self,
+        n: usize,
+        brand: &str,
+        tagged: usize,
+    ) -> (Getui, Vec<String>) {
+        let cids = self.register(devices(n, Some(brand))).await;
+        let g = self.getui().await;
+        tag(&g, "篮球", &cids[..tagged]).await;
+        (g, cids)
     }
 
     /// An authenticated Getui client.
@@ -914,13 +938,9 @@ async fn crowds_model_list_filters_orders_and_caps() {
 #[tokio::test]
 async fn crowds_of_one_app_are_invisible_to_another() {
     let srv = TestServer::start().await;
-    let app_a = srv.create_app().await;
-    let app_b = srv.create_app().await;
-    let (a, b) = (Api::of(&srv, &app_a), Api::of(&srv, &app_b));
-    let cids = a.register(devices(20, Some("hw"))).await;
-    let (ga, gb) = (a.getui().await, b.getui().await);
-    tag(&ga, "篮球", &cids).await;
-    b.register(devices(5, Some("hw"))).await;
+    let (a, b) = (Api::create(&srv).await, Api::create(&srv).await);
+    let (ga, _) = a.basketball_fans(20, "hw", 20).await;
+    let (gb, _) = b.basketball_fans(5, "hw", 5).await;
     let ids = create(&ga, plan("甲方计划", vec![basketball()])).await;
     wait_succeeded(&ga, &ids).await;
     let id = ids[0].as_str();
@@ -963,11 +983,8 @@ async fn crowds_of_one_app_are_invisible_to_another() {
 #[tokio::test]
 async fn crowds_native_view_stop_and_selector() {
     let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let api = Api::of(&srv, &app);
-    let cids = api.register(devices(30, Some("xm"))).await;
-    let g = api.getui().await;
-    tag(&g, "篮球", &cids[..10]).await;
+    let api = Api::create(&srv).await;
+    let (g, cids) = api.basketball_fans(30, "xm", 10).await;
     let before = now_ms();
     let ids = create(
         &g,
@@ -1090,8 +1107,7 @@ async fn crowds_native_view_stop_and_selector() {
 #[tokio::test]
 async fn crowds_device_history_fields_and_events() {
     let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let api = Api::of(&srv, &app);
+    let api = Api::create(&srv).await;
     let g = api.getui().await;
     let now = now_ms();
     let (created, login) = (now - 10 * DAY_MS, now - 2 * DAY_MS);

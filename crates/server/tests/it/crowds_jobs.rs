@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use roster_core::time::now_ms;
-use roster_testkit::{create_app, Launch, RosterProcess, TestServer, ADMIN_TOKEN};
+use roster_testkit::{Launch, RosterProcess, TestServer};
 use serde_json::{json, Value};
 
 use crate::crowds::{
@@ -128,8 +128,7 @@ async fn crowds_of(api: &Api, ids: &[String]) -> Vec<HashSet<String>> {
 #[tokio::test]
 async fn crowds_relevance_end_to_end() {
     let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let api = Api::of(&srv, &app);
+    let api = Api::create(&srv).await;
     let p = plant(&api).await;
     let g = api.getui().await;
 
@@ -197,8 +196,7 @@ async fn crowds_relevance_end_to_end() {
 #[tokio::test]
 async fn crowds_match_tags_through_words_and_bigrams() {
     let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let api = Api::of(&srv, &app);
+    let api = Api::create(&srv).await;
     let cids = api.register(devices(30, Some("op"))).await;
     let g = api.getui().await;
     // per-cid overwrite: `篮球迷` shares the bigram 篮球 with the copy, `足球` nothing
@@ -224,8 +222,7 @@ async fn crowds_match_tags_through_words_and_bigrams() {
 #[tokio::test]
 async fn crowds_keep_to_the_brands_asked_for() {
     let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let api = Api::of(&srv, &app);
+    let api = Api::create(&srv).await;
     let brands = [
         Some("hw"),
         Some("xm"),
@@ -292,8 +289,7 @@ async fn crowds_keep_to_the_brands_asked_for() {
 #[tokio::test]
 async fn crowds_filter_on_activity_and_leave_out_the_blacklisted() {
     let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let api = Api::of(&srv, &app);
+    let api = Api::create(&srv).await;
     let now = now_ms();
     let active_at = |days_ago: i64, n: usize| -> Vec<Value> {
         let at = now - days_ago * DAY_MS;
@@ -369,12 +365,9 @@ async fn crowds_filter_on_activity_and_leave_out_the_blacklisted() {
 #[tokio::test]
 async fn crowds_are_capped_and_may_be_empty() {
     let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let api = Api::of(&srv, &app);
-    let cids = api.register(devices(1500, Some("vv"))).await;
-    api.register(devices(100, Some("vv"))).await;
-    let g = api.getui().await;
-    tag(&g, "篮球", &cids).await;
+    let api = Api::create(&srv).await;
+    let (g, all) = api.basketball_fans(1600, "vv", 1500).await;
+    let cids = &all[..1500];
     // 300 of them also opened basketball copy: they score higher and must all make the cut
     for cid in &cids[1200..1500] {
         let (st, body) = api
@@ -413,8 +406,7 @@ async fn crowds_are_capped_and_may_be_empty() {
 #[tokio::test]
 async fn crowds_stop() {
     let srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let api = Api::of(&srv, &app);
+    let api = Api::create(&srv).await;
     let p = plant(&api).await;
     let g = api.getui().await;
     let tasks: Vec<Value> = (0..10)
@@ -494,11 +486,8 @@ async fn crowds_stop() {
 #[tokio::test]
 async fn crowds_time_out() {
     let srv = TestServer::start_with_crowd_timeout(Duration::ZERO).await;
-    let app = srv.create_app().await;
-    let api = Api::of(&srv, &app);
-    let cids = api.register(devices(50, Some("hw"))).await;
-    let g = api.getui().await;
-    tag(&g, "篮球", &cids).await;
+    let api = Api::create(&srv).await;
+    let (g, _) = api.basketball_fans(50, "hw", 50).await;
     let ids = create(&g, plan("超时", vec![basketball(), food()])).await;
     for e in wait_ended(&g, &ids).await {
         assert_eq!(
@@ -539,12 +528,8 @@ async fn crowds_timeout_is_set_by_flag_and_env() {
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let proc = RosterProcess::launch(bin, dir.path(), launch).await;
-        let http = reqwest::Client::new();
-        let app = create_app(&http, &proc.base, ADMIN_TOKEN).await;
-        let api = Api::at(&http, &proc.base, &app);
-        let cids = api.register(devices(20, Some("hw"))).await;
-        let g = api.getui().await;
-        tag(&g, "篮球", &cids).await;
+        let api = Api::create_at(&reqwest::Client::new(), &proc.base).await;
+        let (g, _) = api.basketball_fans(20, "hw", 20).await;
         let ids = create(&g, plan("超时配置", vec![basketball()])).await;
         let got = wait_ended(&g, &ids).await;
         assert_eq!(got[0]["status"], want, "{how}: {}", got[0]);
@@ -559,12 +544,13 @@ fn relevance_plan(name: &str) -> Value {
 #[tokio::test]
 async fn crowds_survive_an_in_process_restart() {
     let mut srv = TestServer::start().await;
-    let app = srv.create_app().await;
-    let p = plant(&Api::of(&srv, &app)).await;
-    let g = Api::of(&srv, &app).getui().await;
+    let api = Api::create(&srv).await;
+    let p = plant(&api).await;
+    let g = api.getui().await;
     let first = create(&g, relevance_plan("重启前")).await;
     srv.restart().await;
-    let api = Api::of(&srv, &app);
+    // the port changed
+    let api = Api::of(&srv, &api.app);
     let g = api.getui().await;
     wait_succeeded(&g, &first).await;
     let before = crowds_of(&api, &first).await;
@@ -584,9 +570,7 @@ async fn crowds_survive_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = Path::new(env!("CARGO_BIN_EXE_roster"));
     let mut proc = RosterProcess::start(bin, dir.path()).await;
-    let http = reqwest::Client::new();
-    let app = create_app(&http, &proc.base, ADMIN_TOKEN).await;
-    let api = Api::at(&http, &proc.base, &app);
+    let api = Api::create_at(&reqwest::Client::new(), &proc.base).await;
     let p = plant(&api).await;
     let g = api.getui().await;
     let first = create(&g, relevance_plan("杀死前")).await;
@@ -624,9 +608,8 @@ async fn crowds_on_two_nodes_are_computed_once() {
     let node_a = RosterProcess::start_with_store(bin, dir_a.path(), Some(db.url())).await;
     let node_b = RosterProcess::start_with_store(bin, dir_b.path(), Some(db.url())).await;
     let http = reqwest::Client::new();
-    let app = create_app(&http, &node_a.base, ADMIN_TOKEN).await;
-    let a = Api::at(&http, &node_a.base, &app);
-    let b = Api::at(&http, &node_b.base, &app);
+    let a = Api::create_at(&http, &node_a.base).await;
+    let b = Api::at(&http, &node_b.base, &a.app);
     let p = plant(&a).await;
     let (ga, gb) = (a.getui().await, b.getui().await);
     // B has applied everything written through A before any plan exists
