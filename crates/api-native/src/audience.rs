@@ -57,7 +57,7 @@ impl From<AudienceIn> for AudienceQuery {
 /// (`android`/`ios`), `region` (8 digits; a province `PP000000` or city `PPCC0000`
 /// matches everything in it), `tag`, `brand` (`unknown` for devices without one),
 /// `alias`, `cid` (a list), `crowd` (a smart-crowd sub-task id: its crowd as it was
-/// when it succeeded; nothing before; an id the app does not have is a 400). Example: `{"and": [{"phone_type": "android"}, {"or":
+/// when it succeeded; nothing before; an id the app does not have is a 404). Example: `{"and": [{"phone_type": "android"}, {"or":
 /// [{"region": "11000000"}, {"region": "31000000"}]}, {"not": {"tag": "x"}}]}`.
 pub struct SelectorSchema;
 
@@ -118,7 +118,7 @@ impl utoipa::PartialSchema for SelectorSchema {
             ),
             (
                 "crowd",
-                "The crowd of this smart-crowd sub-task of the app, as it was when it succeeded (nothing before); an unknown id is a 400.",
+                "The crowd of this smart-crowd sub-task of the app, as it was when it succeeded (nothing before); an id the app does not have is a 404 `not_found`.",
                 string(1, Some(64), None).into(),
             ),
             (
@@ -179,6 +179,7 @@ pub struct CidLine {
     responses(
         (status = 200, description = "The number of matching devices", body = CountOut),
         (status = 400, description = "Invalid selector or unknown field", body = ErrorBody),
+        (status = 404, description = "The selector names a smart crowd the app does not have (`not_found`)", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
     )
 )]
@@ -202,6 +203,7 @@ pub(crate) async fn count(
     responses(
         (status = 200, description = "NDJSON: one `{\"cid\": \"…\"}` line (the schema) per matching device", body = CidLine, content_type = "application/x-ndjson"),
         (status = 400, description = "Invalid selector or unknown field", body = ErrorBody),
+        (status = 404, description = "The selector names a smart crowd the app does not have (`not_found`)", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
     )
 )]

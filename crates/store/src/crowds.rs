@@ -528,12 +528,12 @@ impl<B: Backend> Registry<B> {
         Ok(ix.snapshot(&*wanted))
     }
 
-    /// Resolves a crowd leaf: its members, or an invalid selector when `app` has no
-    /// such sub-task.
+    /// Resolves a crowd leaf: its members, or not found when `app` has no such
+    /// sub-task.
     pub(crate) async fn crowd_leaf(&self, app: &AppId, id: &str) -> StoreResult<RoaringBitmap> {
         self.crowd_members(app, id)
             .await?
-            .ok_or_else(|| roster_core::Error::invalid("crowd").into())
+            .ok_or_else(|| roster_core::Error::NotFound("crowd".into()).into())
     }
 }
 

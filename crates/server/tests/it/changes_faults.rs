@@ -616,6 +616,13 @@ async fn two_postgres_nodes_deliver_every_change_once_in_order() {
         )
         .await;
     acked.push((seq, "presence_set", cids[1].clone()));
+    let seq = a
+        .write(
+            &format!("/devices/{}/events", cids[1]),
+            json!({ "type": "open", "text": "湖人今晚篮球比赛直播" }),
+        )
+        .await;
+    acked.push((seq, "device_opened", cids[1].clone()));
     let bind = json!({ "data_list": [{ "cid": cids[0], "alias": "alice" }] });
     acked.push((
         getui_seq(gb.post("/user/alias", bind.clone()).await),
@@ -816,6 +823,7 @@ async fn two_postgres_nodes_deliver_every_change_once_in_order() {
         "badge_set",
         "presence_set",
         "logged_in",
+        "device_opened",
         "login_day_recorded",
         "device_token_bound",
         "device_token_unbound",

@@ -11,6 +11,7 @@
 mod admin;
 mod api;
 mod conformance;
+mod crowds;
 mod transport;
 
 use std::io::Write;
@@ -113,6 +114,8 @@ pub(crate) const USER: &str = "/api/v1/apps/{app_id}/users/{uid}";
 pub(crate) const BY_IDENTITY: &str = "/api/v1/apps/{app_id}/users/by_identity/{name}/{value}";
 pub(crate) const CHANGES: &str = "/api/v1/apps/{app_id}/changes";
 pub(crate) const NODE: &str = "/admin/v1/node";
+pub(crate) const CROWD: &str = "/api/v1/apps/{app_id}/crowds/{sub_task_id}";
+pub(crate) const CROWD_STOP: &str = "/api/v1/apps/{app_id}/crowds/{sub_task_id}/stop";
 
 #[tokio::test]
 async fn openapi_every_native_reply_is_documented() {
@@ -130,6 +133,7 @@ async fn openapi_every_native_reply_is_documented() {
     api::audience(&c, &srv, &app).await;
     api::users(&c, &srv, &app).await;
     api::changes(&c, &srv, &app).await;
+    crowds::crowds(&c, &srv, &app).await;
     transport::body_transport(&c, &srv, &app).await;
     transport::edge_replies(&c, &srv, &app).await;
     transport::parser_refusals(&c, &srv).await;
