@@ -309,6 +309,12 @@ impl Api {
             .await
     }
 
+    /// `audience/cids` of a selector that is refused: the status and the error body.
+    pub(crate) async fn cids_raw(&self, selector: Value) -> (StatusCode, Value) {
+        self.post("/audience/cids", json!({ "selector": selector }))
+            .await
+    }
+
     /// `audience/count` of a selector, asserting 200.
     pub(crate) async fn count(&self, selector: Value) -> u64 {
         let (st, body) = self.count_raw(selector.clone()).await;
@@ -962,22 +968,25 @@ async fn crowds_of_one_app_are_invisible_to_another() {
         "not_found",
         "stop another app's crowd",
     );
+    // still whole for its own app
+    assert_eq!(a.crowd(id).await["status"], 4);
+    assert_eq!(a.count(json!({ "crowd": id })).await, 20);
+    assert_eq!(models(&ga, json!({})).await.len(), 1);
+    // last: the contract's code for a foreign crowd in a selector (400 invalid_param)
     for selector in [
         json!({ "crowd": id }),
         json!({ "not": { "crowd": id } }),
         json!({ "or": [{ "brand": "hw" }, { "crowd": id }] }),
     ] {
+        let case = format!("another app's crowd in {selector}");
         assert_native_error(
             b.count_raw(selector.clone()).await,
             400,
             "invalid_param",
-            &format!("another app's crowd in {selector}"),
+            &case,
         );
+        assert_native_error(b.cids_raw(selector).await, 400, "invalid_param", &case);
     }
-    // still whole for its own app
-    assert_eq!(a.crowd(id).await["status"], 4);
-    assert_eq!(a.count(json!({ "crowd": id })).await, 20);
-    assert_eq!(models(&ga, json!({})).await.len(), 1);
 }
 
 #[tokio::test]
@@ -1056,17 +1065,6 @@ async fn crowds_native_view_stop_and_selector() {
             .await,
         10
     );
-    for selector in [
-        json!({ "crowd": "NoSuchSubTaskId00000000" }),
-        json!({ "and": [{ "brand": "xm" }, { "crowd": "NoSuchSubTaskId00000000" }] }),
-    ] {
-        assert_native_error(
-            api.count_raw(selector.clone()).await,
-            400,
-            "invalid_param",
-            &format!("{selector}"),
-        );
-    }
 
     // a crowd is a snapshot: later tag changes do not move it
     let r = g
@@ -1102,6 +1100,20 @@ async fn crowds_native_view_stop_and_selector() {
         "not_found",
         "an unknown id",
     );
+    // last: the contract's code for an unknown crowd in a selector (400 invalid_param)
+    for selector in [
+        json!({ "crowd": "NoSuchSubTaskId00000000" }),
+        json!({ "and": [{ "brand": "xm" }, { "crowd": "NoSuchSubTaskId00000000" }] }),
+    ] {
+        let case = format!("{selector}");
+        assert_native_error(
+            api.count_raw(selector.clone()).await,
+            400,
+            "invalid_param",
+            &case,
+        );
+        assert_native_error(api.cids_raw(selector).await, 400, "invalid_param", &case);
+    }
 }
 
 #[tokio::test]
