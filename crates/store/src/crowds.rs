@@ -579,14 +579,7 @@ impl<B: Backend> CrowdStore for Registry<B> {
 
     async fn stop_crowd_task(&self, app: &AppId, id: &str, now: i64) -> StoreResult<bool> {
         self.backend().execute(stop_task(app, id, now)).await?;
-        let found = self
-            .backend
-            .query(vec![Stmt::new(
-                "SELECT 1 FROM crowd_tasks WHERE app_id = $1 AND sub_task_id = $2",
-                vec![app.as_str().into(), id.into()],
-            )])
-            .await?;
-        Ok(found.iter().any(|rows| !rows.is_empty()))
+        Ok(self.crowd_members(app, id).await?.is_some())
     }
 
     async fn crowd_members(&self, app: &AppId, id: &str) -> StoreResult<Option<RoaringBitmap>> {
