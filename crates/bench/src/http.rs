@@ -159,7 +159,11 @@ async fn sample_cids(
 }
 
 /// A Getui token for the app in `creds`.
-async fn token(http: &reqwest::Client, base: &str, creds: &Value) -> anyhow::Result<String> {
+pub(crate) async fn token(
+    http: &reqwest::Client,
+    base: &str,
+    creds: &Value,
+) -> anyhow::Result<String> {
     let ts = roster_core::time::now_ms().to_string();
     let key = creds["getui"]["app_key"].as_str().unwrap_or_default();
     let sign = roster_core::app::getui_sign(

@@ -5,7 +5,9 @@
 //! HTTP under concurrent load, the throughput of Getui `POST /user/count` and of a
 //! headline count and `user/detail` each next to `GET /healthz`'s, and the durable write
 //! curve: native login events and Getui alias binds next to `GET /healthz` at several
-//! connection counts.
+//! connection counts; and smart crowds: a plan of Chinese push copies over an app of
+//! its own, from `smart_crowd/create` to every sub-task's status 4, with the job's
+//! memory next to the audience index's.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use roster_store_postgres::PgStore;
 use roster_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
+mod crowds;
 mod feed;
 mod gen;
 mod http;
@@ -83,8 +86,23 @@ struct Args {
     /// Writes per second of the replication phase.
     #[arg(long, default_value_t = 1000.0)]
     replication_rate: f64,
-    /// Run only these phases (comma-separated; default: all). Generation and the index
-    /// rebuild always run.
+    /// Devices of the smart-crowd phase's own app (0 skips the phase).
+    #[arg(long, default_value_t = 1_000_000)]
+    crowd_devices: u64,
+    /// Chinese interest tags of the smart-crowd app (at most 50); each device carries
+    /// 1 to 5 of them.
+    #[arg(long, default_value_t = 50)]
+    crowd_tags: usize,
+    /// Copies (sub-tasks) of each smart-crowd plan (at most 10).
+    #[arg(long, default_value_t = 10)]
+    crowd_tasks: usize,
+    /// `package_num` of the smart-crowd plans: most devices in one crowd (1,000 to
+    /// 5,000,000).
+    #[arg(long, default_value_t = 100_000)]
+    crowd_package: u64,
+    /// Run only these phases (comma-separated; default: all). Generation of the main app
+    /// and its index rebuild run unless `crowds` is the only phase picked (it generates
+    /// an app of its own).
     #[arg(long, value_delimiter = ',', value_enum)]
     only: Vec<Only>,
 }
@@ -104,6 +122,8 @@ enum Only {
     Feed,
     /// Replication lag between two nodes (PostgreSQL only).
     Replication,
+    /// Smart crowds over HTTP, on an app of their own: create to status 4, and memory.
+    Crowds,
 }
 
 impl Args {
@@ -116,7 +136,13 @@ impl Args {
                 Only::WriteCurve => self.write_seconds > 0.0 && !self.write_curve.is_empty(),
                 Only::Feed => self.feed_changes > 0,
                 Only::Replication => self.replication_seconds > 0.0 && self.store.is_some(),
+                Only::Crowds => self.crowd_devices > 0,
             }
+    }
+
+    /// Whether a phase picked needs the main generated app: any but `crowds`.
+    fn needs_main_app(&self) -> bool {
+        self.only.is_empty() || self.only.iter().any(|&p| p != Only::Crowds)
     }
 }
 
@@ -253,15 +279,20 @@ async fn main() -> anyhow::Result<()> {
     if args.write_curve.contains(&0) {
         bail!("--write-curve: connection counts start at 1");
     }
-    let creds = prepare(&args, &dir, &backend).await?;
-    let pool = if args.runs(Only::WriteCurve) {
-        Some(write_app(&args, &backend).await?)
-    } else {
-        None
-    };
-    match backend {
-        Backend::Sqlite(s) => measure(&args, s, &creds, pool).await?,
-        Backend::Postgres(s) => measure(&args, s, &creds, pool).await?,
+    if args.needs_main_app() {
+        let creds = prepare(&args, &dir, &backend).await?;
+        let pool = if args.runs(Only::WriteCurve) {
+            Some(write_app(&args, &backend).await?)
+        } else {
+            None
+        };
+        match backend {
+            Backend::Sqlite(s) => measure(&args, s, &creds, pool).await?,
+            Backend::Postgres(s) => measure(&args, s, &creds, pool).await?,
+        }
+    }
+    if args.runs(Only::Crowds) {
+        crowds::crowds(&args).await?;
     }
     if let (true, Some(url)) = (args.runs(Only::Replication), &args.store) {
         replication::replication(&args, url).await?;
