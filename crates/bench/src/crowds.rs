@@ -442,7 +442,7 @@ fn report(args: &Args, run: &Run, heap: u64, max_ordinal: u32, overlap: bool) {
         package_num: args.crowd_package,
         overlap,
     };
-    let working = roster_crowd::working_bytes(max_ordinal, args.crowd_tasks, &params) as u64;
+    let working = roster_crowd::working_bytes(max_ordinal, &params) as u64;
     let index = heap.max(1) as f64;
     let secs = run.elapsed.as_secs_f64();
     println!(

@@ -126,7 +126,7 @@ fn main() {
         let elapsed = t.elapsed();
         let sizes: Vec<u64> = crowds.iter().map(|c| c.members.len()).collect();
         let scored: Vec<u64> = crowds.iter().map(|c| c.scored).collect();
-        let bytes = working_bytes(eligible.max().unwrap_or(0), copies.len(), &params);
+        let bytes = working_bytes(eligible.max().unwrap_or(0), &params);
         println!(
             "pick overlap={overlap}: {elapsed:.2?}, working_bytes {bytes} ({:.1} MiB)",
             bytes as f64 / (1024.0 * 1024.0)

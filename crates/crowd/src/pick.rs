@@ -64,10 +64,11 @@ pub fn pick(
 /// An estimate of the peak memory [`pick`] allocates for scoring, in bytes, for an
 /// `eligible` bitmap whose highest ordinal is `max_ordinal`: the dense score buffer
 /// (4 bytes per ordinal up to `max_ordinal`), without overlap the best-score and
-/// best-copy arrays (8 more), and the top-k heaps (8 bytes per kept device). It
+/// best-copy arrays (6 more), and the top-k heap of one copy at a time (8 bytes per
+/// kept device). It
 /// leaves out the text model (proportional to the texts, not to the devices) and the
 /// returned crowds.
-pub fn working_bytes(max_ordinal: u32, copies: usize, params: &Params) -> usize {
+pub fn working_bytes(max_ordinal: u32, params: &Params) -> usize {
     let len = max_ordinal as usize + 1;
     let k = usize::try_from(params.package_num).unwrap_or(usize::MAX);
     let entry = size_of::<Entry>();
@@ -75,9 +76,8 @@ pub fn working_bytes(max_ordinal: u32, copies: usize, params: &Params) -> usize 
     if params.overlap {
         buffer + k.min(len) * entry
     } else {
-        let best = len * (size_of::<f32>() + size_of::<u32>());
-        let heaps = k.saturating_mul(copies).min(len) * entry;
-        best + buffer.max(heaps)
+        let best = len * (size_of::<f32>() + size_of::<u16>());
+        best + buffer.max(k.min(len) * entry)
     }
 }
 
@@ -180,7 +180,8 @@ impl Run<'_, '_> {
     fn disjoint(&mut self) -> Result<Vec<Crowd>, Stopped> {
         let copies = self.model.copies.len();
         let mut best = vec![0f32; self.len()];
-        let mut best_copy = vec![0u32; self.len()];
+        // At most `u16::MAX + 1` copies (a plan has ten).
+        let mut best_copy = vec![0u16; self.len()];
         let mut scored = vec![0u64; copies];
         let mut buf = vec![0f32; self.len()];
         for (c, copy) in self.model.copies.iter().enumerate() {
@@ -194,41 +195,32 @@ impl Run<'_, '_> {
                     // Strictly greater: a tie stays with the earlier copy.
                     if score > best[d] {
                         best[d] = score;
-                        best_copy[d] = c as u32;
+                        best_copy[d] = u16::try_from(c).unwrap_or(u16::MAX);
                     }
                 }
             }
         }
         drop(buf);
-        let mut candidates = vec![0usize; copies];
-        for d in self.inputs.eligible {
-            if best[d as usize] > 0.0 {
-                candidates[best_copy[d as usize] as usize] += 1;
+        // One copy's heap at a time: the peak stays at the best arrays plus one heap.
+        let mut crowds = Vec::with_capacity(copies);
+        for (c, scored) in scored.into_iter().enumerate() {
+            let mine = |d: u32| best[d as usize] > 0.0 && usize::from(best_copy[d as usize]) == c;
+            let n = self.inputs.eligible.iter().filter(|d| mine(*d)).count();
+            let mut top = TopK::new(self.k, n.min(self.k));
+            for d in self.inputs.eligible.iter().filter(|d| mine(*d)) {
+                top.push(Entry {
+                    score: best[d as usize],
+                    ordinal: d,
+                });
             }
-        }
-        let mut tops: Vec<TopK> = candidates
-            .iter()
-            .map(|&n| TopK::new(self.k, n.min(self.k)))
-            .collect();
-        for d in self.inputs.eligible {
-            let score = best[d as usize];
-            if score > 0.0 {
-                if let Some(top) = tops.get_mut(best_copy[d as usize] as usize) {
-                    top.push(Entry { score, ordinal: d });
-                }
-            }
-        }
-        self.meter.check()?;
-        Ok(tops
-            .into_iter()
-            .zip(scored)
-            .enumerate()
-            .map(|(c, (top, scored))| Crowd {
+            self.meter.check()?;
+            crowds.push(Crowd {
                 members: top.into_bitmap(),
                 terms: self.model.terms(c),
                 scored,
-            })
-            .collect())
+            });
+        }
+        Ok(crowds)
     }
 }
 
@@ -486,9 +478,9 @@ mod tests {
             package_num,
             overlap,
         };
-        assert_eq!(working_bytes(999, 3, &p(10, true)), 4000 + 80);
-        assert_eq!(working_bytes(999, 3, &p(10, false)), 8000 + 4000);
-        assert_eq!(working_bytes(999, 3, &p(1000, false)), 8000 + 8000);
-        assert_eq!(working_bytes(999, 3, &p(u64::MAX, true)), 4000 + 8000);
+        assert_eq!(working_bytes(999, &p(10, true)), 4000 + 80);
+        assert_eq!(working_bytes(999, &p(10, false)), 6000 + 4000);
+        assert_eq!(working_bytes(999, &p(1000, false)), 6000 + 8000);
+        assert_eq!(working_bytes(999, &p(u64::MAX, true)), 4000 + 8000);
     }
 }
