@@ -6,6 +6,8 @@ mod audience;
 mod changes;
 mod changes_faults;
 mod cli;
+mod crowds;
+mod crowds_jobs;
 mod durability;
 mod edge;
 mod fuzz;
