@@ -220,6 +220,18 @@ async fn work(
             JobEnd::Failed
         }
     };
+    let outcome = match &end_as {
+        JobEnd::Succeeded(_) => "succeeded",
+        JobEnd::TimedOut => "timed out",
+        JobEnd::Failed => "failed",
+    };
+    tracing::info!(
+        app_id = %job.app,
+        plan_id = %job.plan.plan_id,
+        attempts = job.plan.attempts,
+        outcome,
+        "smart-crowd job ended"
+    );
     end(store, clock, &job.claim, end_as).await;
 }
 
