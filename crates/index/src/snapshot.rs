@@ -49,11 +49,18 @@ impl AppIndex {
 }
 
 impl Index {
-    /// A snapshot of `app`'s bitmaps, taken under its read lock; `None` when the index
-    /// has no such app.
+    /// A snapshot of `app`'s bitmaps, copied under its read lock; `None` when the index
+    /// has no such app. `wanted` runs outside the lock (it may be slow: a job segments
+    /// every tag name), on the tag names read first.
     pub fn snapshot(&self, app: &AppId, wanted: &dyn Fn(&str) -> bool) -> Option<Snapshot> {
         let ix = self.existing(app)?;
+        let names: Vec<String> = {
+            let ix = ix.read().unwrap_or_else(|p| p.into_inner());
+            ix.tag_bitmaps().map(|(name, _)| name.to_owned()).collect()
+        };
+        let keep: std::collections::HashSet<String> =
+            names.into_iter().filter(|n| wanted(n)).collect();
         let ix = ix.read().unwrap_or_else(|p| p.into_inner());
-        Some(ix.snapshot(wanted))
+        Some(ix.snapshot(&|name| keep.contains(name)))
     }
 }
