@@ -410,3 +410,70 @@ fn a_login_dated_in_the_future_keeps_the_login_days_of_the_last_100_days() {
         "the five real login days are still within 100 days"
     );
 }
+
+// ---- history and opens (smart crowds) --------------------------------------------------
+
+#[test]
+fn upsert_keeps_a_migrated_devices_history() {
+    // Issue 12: "The native device upsert accepts create_time and last_login_time … and
+    // sets them as given"; registration without them counts as a login now.
+    let mut reg = Bench::new();
+    let old = NOW - 40 * DAY;
+    let with = |c: &str, create: Option<i64>, last: Option<i64>| DeviceUpsert {
+        create_time: create,
+        last_login_time: last,
+        ..android(c)
+    };
+    reg.ok(&upsert(
+        vec![
+            with("both", Some(old), Some(old + DAY)),
+            with("created", Some(old), None),
+            with("logged", None, Some(old)),
+            android("fresh"),
+        ],
+        NOW,
+    ));
+    let times = |reg: &mut Bench, c: &str| {
+        let d = reg.device(c);
+        (d.create_time, d.last_login_time)
+    };
+    assert_eq!(times(&mut reg, "both"), (old, old + DAY));
+    assert_eq!(times(&mut reg, "created"), (old, old));
+    assert_eq!(times(&mut reg, "logged"), (old, old));
+    assert_eq!(times(&mut reg, "fresh"), (NOW, NOW));
+    // The registration login is recorded on the day it happened.
+    assert_eq!(
+        reg.state().login_days.get(&cid("both")).cloned(),
+        Some([cst_day(old + DAY)].into())
+    );
+    // An update sets them as given too.
+    reg.ok(&upsert(vec![with("fresh", Some(old), Some(old))], NOW));
+    assert_eq!(times(&mut reg, "fresh"), (old, old));
+}
+
+#[test]
+fn an_open_is_recorded_for_a_known_device_only() {
+    let mut reg = Bench::new();
+    reg.ok(&upsert(vec![android("d")], NOW));
+    let open = |c: &str, text: &str| crate::rules::RecordOpen {
+        cid: cid(c),
+        text: text.into(),
+        at: NOW,
+    };
+    let muts = reg.muts(&open("d", "  湖人今晚篮球比赛直播 "));
+    assert_eq!(
+        muts,
+        [Mutation::DeviceOpened {
+            cid: cid("d"),
+            ordinal: 0,
+            text: "湖人今晚篮球比赛直播".into(),
+            at: NOW,
+        }]
+    );
+    assert_eq!(reg.refused(&open("d", " ")), Error::empty("text"));
+    assert_eq!(
+        reg.refused(&open("d", &"字".repeat(1001))),
+        Error::over_limit("text")
+    );
+    assert_eq!(reg.refused(&open("nope", "x")), Error::UnknownTarget);
+}
