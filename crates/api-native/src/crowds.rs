@@ -5,7 +5,7 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use roster_core::Error;
-use roster_store::crowds::{PlanRecord, TaskRecord};
+use roster_store::crowds::{find_task, PlanRecord, TaskRecord};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -115,14 +115,8 @@ impl CrowdOut {
 
 async fn load(state: &NativeState, auth: &AppAuth, id: &str) -> Result<CrowdOut, NativeError> {
     let plans = state.store.crowd_plans(&auth.app).await?;
-    plans
-        .iter()
-        .find_map(|p| {
-            p.tasks
-                .iter()
-                .find(|t| t.sub_task_id == id)
-                .map(|t| CrowdOut::new(p, t))
-        })
+    find_task(&plans, id)
+        .map(|(p, t)| CrowdOut::new(p, t))
         .ok_or_else(|| Error::NotFound("crowd".into()).into())
 }
 

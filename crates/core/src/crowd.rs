@@ -154,6 +154,11 @@ impl CrowdCopy {
             content: copy_text(content, &format!("tasks[{i}].content"), CONTENT_MAX)?,
         })
     }
+
+    /// Topic and content as one text (how a copy weighs in a corpus, or is matched).
+    pub fn text(&self) -> String {
+        format!("{}{}", self.topic, self.content)
+    }
 }
 
 /// A validated plan, as `smart_crowd/create` asks for it.

@@ -137,10 +137,7 @@ async fn work(
         .filter(|t| !t.status.has_ended())
         .cloned()
         .collect();
-    let texts = tasks
-        .iter()
-        .map(|t| format!("{}{}", t.copy.topic, t.copy.content))
-        .collect();
+    let texts = tasks.iter().map(|t| t.copy.text()).collect();
     let input = match store
         .crowd_input(&job.app, &job.plan, job.plan.create_time, tag_filter(texts))
         .await

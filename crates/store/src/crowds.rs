@@ -70,6 +70,16 @@ pub struct PlanRecord {
     pub tasks: Vec<TaskRecord>,
 }
 
+/// The sub-task `id` among `plans`, with its plan.
+pub fn find_task<'a>(
+    plans: &'a [PlanRecord],
+    id: &str,
+) -> Option<(&'a PlanRecord, &'a TaskRecord)> {
+    plans
+        .iter()
+        .find_map(|p| p.tasks.iter().find(|t| t.sub_task_id == id).map(|t| (p, t)))
+}
+
 impl PlanRecord {
     /// The plan's status, from its sub-tasks'.
     pub fn status(&self) -> Status {
@@ -246,13 +256,6 @@ fn plans_of(app: &AppId) -> Vec<Stmt> {
     ]
 }
 
-fn opt_int(r: &[Value], i: usize) -> StoreResult<Option<i64>> {
-    match r.get(i) {
-        Some(Value::Null) => Ok(None),
-        _ => r.int(i).map(Some),
-    }
-}
-
 fn bad(what: &str) -> StoreError {
     StoreError::Backend(format!("unreadable {what} in a stored crowd plan"))
 }
@@ -308,8 +311,8 @@ fn assemble(results: Vec<Vec<Row>>) -> StoreResult<Vec<PlanRecord>> {
             spec,
             create_time: r.int(7)?,
             attempts: count(r.int(8)?),
-            started_at: opt_int(r, 9)?,
-            ended_at: opt_int(r, 10)?,
+            started_at: r.opt_int(9)?,
+            ended_at: r.opt_int(10)?,
             tasks,
         });
     }
@@ -676,7 +679,7 @@ impl<B: Backend> CrowdStore for Registry<B> {
             .into_iter()
             .filter(|p| p.plan_id != plan.plan_id)
             .flat_map(|p| p.tasks)
-            .map(|t| format!("{}{}", t.copy.topic, t.copy.content))
+            .map(|t| t.copy.text())
             .collect();
         Ok(CrowdInput {
             eligible,

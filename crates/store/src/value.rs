@@ -113,6 +113,8 @@ pub trait RowExt {
     fn text(&self, i: usize) -> StoreResult<String>;
     /// Column `i` as text or NULL.
     fn opt_text(&self, i: usize) -> StoreResult<Option<String>>;
+    /// Column `i` as an integer or NULL.
+    fn opt_int(&self, i: usize) -> StoreResult<Option<i64>>;
     /// Column `i` as a boolean (or an integer 0/1).
     fn flag(&self, i: usize) -> StoreResult<bool>;
 }
@@ -137,6 +139,14 @@ impl RowExt for [Value] {
             Some(Value::Text(v)) => Ok(Some(v.clone())),
             Some(Value::Null) => Ok(None),
             _ => Err(bad("text")),
+        }
+    }
+
+    fn opt_int(&self, i: usize) -> StoreResult<Option<i64>> {
+        match self.get(i) {
+            Some(Value::Int(v)) => Ok(Some(*v)),
+            Some(Value::Null) => Ok(None),
+            _ => Err(bad("integer")),
         }
     }
 

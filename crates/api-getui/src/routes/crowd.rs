@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::Response;
 use roster_core::crowd::{self, BrandGroup, CrowdCopy, PlanSpec, Status};
 use roster_core::Error;
-use roster_store::crowds::{NewPlan, PlanRecord};
+use roster_store::crowds::{find_task, NewPlan, PlanRecord};
 use serde_json::{json, Map, Value};
 
 use crate::body::{array, field, object, string, Body};
@@ -92,16 +92,14 @@ pub(crate) async fn task_list(
     }
     let plans = state.store.crowd_plans(&auth.app).await?;
     let found = |id: &str| {
-        plans.iter().find_map(|p| {
-            p.tasks.iter().find(|t| t.sub_task_id == id).map(|t| {
-                json!({
-                    "name": p.spec.name,
-                    "sub_task_id": t.sub_task_id,
-                    "topic": t.copy.topic,
-                    "content": t.copy.content,
-                    "status": t.status.code(),
-                    "can_push": t.can_push(),
-                })
+        find_task(&plans, id).map(|(p, t)| {
+            json!({
+                "name": p.spec.name,
+                "sub_task_id": t.sub_task_id,
+                "topic": t.copy.topic,
+                "content": t.copy.content,
+                "status": t.status.code(),
+                "can_push": t.can_push(),
             })
         })
     };
