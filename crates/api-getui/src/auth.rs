@@ -2,6 +2,8 @@
 //! runs for a live token issued to the app in its path. The check is answered by the
 //! node's [`crate::TokenCache`], from memory on the hot path.
 
+use std::marker::PhantomData;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use roster_core::app::token_digest;
@@ -11,14 +13,40 @@ use roster_core::AppId;
 use crate::error::GetuiError;
 use crate::GetuiState;
 
-/// The app a request is authorised for.
+/// The app a request is authorised for. `L` says which limit the call counts against:
+/// [`Ceiling`] (the default), Getui's per-minute ceiling for every call without a limit
+/// of its own, or [`OwnLimit`], for the handlers that take their own action's limit.
 #[derive(Debug, Clone)]
-pub struct GetuiToken {
+pub struct GetuiToken<L = Ceiling> {
     /// The app in the path, which the token was issued to.
     pub app: AppId,
+    limit: PhantomData<L>,
 }
 
-impl FromRequestParts<GetuiState> for GetuiToken {
+/// Counts the call against `getui_call`, the ceiling of calls without their own limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Ceiling;
+
+/// The handler counts the call against its own action (tag overwrite, tag batch,
+/// `bind_dt`), before validating its input.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnLimit;
+
+/// Which limit a token extractor counts the call against.
+pub trait LimitKind: Send + Sync + 'static {
+    /// Whether the extractor counts the call against the ceiling.
+    const CEILING: bool;
+}
+
+impl LimitKind for Ceiling {
+    const CEILING: bool = true;
+}
+
+impl LimitKind for OwnLimit {
+    const CEILING: bool = false;
+}
+
+impl<L: LimitKind> FromRequestParts<GetuiState> for GetuiToken<L> {
     type Rejection = GetuiError;
 
     async fn from_request_parts(
@@ -43,7 +71,12 @@ impl FromRequestParts<GetuiState> for GetuiToken {
             return Err(GetuiError::token());
         }
         roster_edge::record_app(&app);
-        state.quota.check(&app, &LimitedAction::GetuiCall)?;
-        Ok(GetuiToken { app })
+        if L::CEILING {
+            state.quota.take(&app, &LimitedAction::GetuiCall).await?;
+        }
+        Ok(GetuiToken {
+            app,
+            limit: PhantomData,
+        })
     }
 }

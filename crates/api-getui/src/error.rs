@@ -102,7 +102,8 @@ fn getui_code(e: &Error) -> (StatusCode, i64) {
             LimitedAction::GetuiCall
             | LimitedAction::BindDt
             | LimitedAction::GrowthRegister
-            | LimitedAction::EngagelabProfile => (StatusCode::UNAUTHORIZED, 10005),
+            | LimitedAction::EngagelabProfile
+            | LimitedAction::NativeRequest => (StatusCode::UNAUTHORIZED, 10005),
         },
         Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 503),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 500),
@@ -207,7 +208,7 @@ mod tests {
             ),
             (
                 Error::RateLimited {
-                    action: LimitedAction::TagOverwrite(Cid::generate()),
+                    action: LimitedAction::TagOverwrite(Cid::generate().as_str().to_owned()),
                     per_day: true,
                 },
                 403,

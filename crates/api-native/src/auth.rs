@@ -4,6 +4,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use roster_core::app::{constant_time_eq, parse_basic};
+use roster_core::quota::{LimitedAction, Quota as _};
 use roster_core::AppId;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -65,6 +66,10 @@ impl FromRequestParts<NativeState> for AppAuth {
         });
         if ok {
             roster_edge::record_app(&app);
+            state
+                .limiter
+                .take(&app, &LimitedAction::NativeRequest)
+                .await?;
             Ok(AppAuth { app })
         } else {
             Err(NativeError::unauthenticated())

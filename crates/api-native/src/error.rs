@@ -124,7 +124,8 @@ impl utoipa::Modify for EdgeResponses {
                 )
                 .build()
         };
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let per_app = path.starts_with("/api/v1/apps/");
             let operations = [
                 &mut item.get,
                 &mut item.put,
@@ -151,6 +152,11 @@ impl utoipa::Modify for EdgeResponses {
                         refusal.status().as_str().to_owned(),
                         reply(description).into(),
                     );
+                }
+                if per_app {
+                    op.responses
+                        .responses
+                        .insert("429".to_owned(), reply(crate::RATE_LIMITED).into());
                 }
             }
         }

@@ -19,6 +19,7 @@ mod crowds;
 mod devices;
 mod error;
 mod json;
+pub mod limits;
 mod users;
 mod wire;
 
@@ -36,6 +37,10 @@ const TOO_LARGE: &str = "The body is over 2 MiB after decompression (`payload_to
 const _: () = assert!(BODY_LIMIT == 2 * 1024 * 1024, "TOO_LARGE says 2 MiB");
 const UNSUPPORTED: &str = "The body is not `Content-Type: application/json`, or its \
     `Content-Encoding` is neither `gzip` nor `identity` (`unsupported_media_type`)";
+const RATE_LIMITED: &str = "The app's native request limit (`native_request`, per second, \
+    off unless the admin sets it) is used up (`rate_limited`); retry after the `Retry-After` \
+    seconds. Counted calls carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and \
+    `X-RateLimit-Reset`";
 const INTERNAL: &str = "Internal error; the details are logged, never returned (`internal`)";
 const BAD_PATH: &str = "A path segment is not valid percent-encoded UTF-8 (`invalid_param`)";
 const ENCODING: &str = "The request has a `Content-Encoding` other than `gzip` or `identity` \
@@ -50,6 +55,8 @@ pub struct NativeState {
     pub clock: Clock,
     /// The admin bearer token.
     pub admin_token: Arc<str>,
+    /// The node's rate limiter (native requests, and the admin's view of its windows).
+    pub limiter: Arc<roster_store::quota::Limiter>,
 }
 
 /// The native API's OpenAPI document.
@@ -86,6 +93,10 @@ pub struct NativeState {
         admin::create_channel,
         admin::create_sender,
         admin::grant_sender,
+        limits::show,
+        limits::put_time_zone,
+        limits::put_action,
+        limits::delete_action,
     ),
     components(schemas(
         admin::CreateApp,
@@ -115,6 +126,12 @@ pub struct NativeState {
         admin::ChannelOut,
         admin::SenderIn,
         admin::SenderOut,
+        limits::LimitsOut,
+        limits::LimitOut,
+        limits::WindowsOut,
+        limits::UsedOut,
+        limits::LimitsIn,
+        limits::TimeZoneIn,
         roster_core::PhoneType,
         roster_core::DeviceKind,
         devices::EventType,
@@ -182,6 +199,14 @@ pub fn router(state: NativeState) -> Router {
         .route(
             "/admin/v1/apps/{app_id}/ums/channels/{channel_key}/senders/{sender_code}",
             put(admin::grant_sender),
+        )
+        .route(
+            "/admin/v1/apps/{app_id}/limits",
+            get(limits::show).put(limits::put_time_zone),
+        )
+        .route(
+            "/admin/v1/apps/{app_id}/limits/{action}",
+            put(limits::put_action).delete(limits::delete_action),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .route("/openapi.json", get(openapi))

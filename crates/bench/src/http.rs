@@ -22,6 +22,9 @@ use crate::{err, ms, pct, queries, Args};
 /// The query of the headline count: android ∧ (Beijing ∨ Shanghai) ∧ ¬t3.
 const HEADLINE: &str = "android∧(BJ∨SH)∧¬t3";
 
+/// The admin token of the in-process server.
+const ADMIN_TOKEN: &str = "bench";
+
 /// Existing cids that `user/detail` asks for, each request one at random.
 const DETAIL_CIDS: usize = 1_000;
 
@@ -190,7 +193,7 @@ pub(crate) async fn serve(store: Arc<dyn Store>) -> anyhow::Result<roster_server
         store,
         "127.0.0.1:0",
         roster_core::time::system_clock(),
-        "bench".into(),
+        ADMIN_TOKEN.into(),
     )
     .await
 }
@@ -324,7 +327,11 @@ pub(crate) async fn http_load(
 /// count of `args.write_curve`, `GET /healthz`, native login events
 /// (`POST /api/v1/apps/{app}/devices/{cid}/events`, `{"type":"login"}`) and Getui alias
 /// binds (`POST /v2/{app}/user/alias`, one pair) take turns in slices, with one fresh
-/// client per point holding that many connections. Every write goes to the next cid of
+/// client per point holding that many connections. Alias binds run twice: with the
+/// app's `getui_call` ceiling off (the vendor's default: the limiter only looks the
+/// app's settings up) and with it at 10¹² a minute (every call also counted in the
+/// node's sliding log), switched through the admin API before each slice, so that the
+/// limiter's cost per call is their ratio. Every write goes to the next cid of
 /// `cids` (existing devices of the app in `creds`, shuffled), so that no cid is
 /// written twice until the whole list has been, and every alias is new.
 pub(crate) async fn write_curve(
@@ -352,6 +359,17 @@ pub(crate) async fn write_curve(
         .get(AUTHORIZATION)
         .cloned()
         .context("no Basic authorization header")?;
+    let limits = format!("{root}/admin/v1/apps/{app}/limits/getui_call");
+    let ceiling = |on: bool| {
+        let req = if on {
+            setup
+                .put(&limits)
+                .json(&json!({ "per_minute": roster_core::quota::MAX_LIMIT }))
+        } else {
+            setup.delete(&limits)
+        };
+        req.bearer_auth(ADMIN_TOKEN).send()
+    };
     let cids = Arc::new(cids);
     // The number of writes so far, over both endpoints: picks the cid and the alias.
     let next = Arc::new(AtomicUsize::new(0));
@@ -362,7 +380,7 @@ pub(crate) async fn write_curve(
         args.write_seconds
     );
     println!(
-        "{:>5} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>6} | {:>8} {:>8} {:>8} {:>6}",
+        "{:>5} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>6} | {:>8} {:>8} {:>8} {:>6} | {:>8} {:>8} {:>8} {:>6}",
         "conns",
         "healthz",
         "p50",
@@ -374,7 +392,11 @@ pub(crate) async fn write_curve(
         "alias",
         "p50",
         "p99",
-        "/hz"
+        "/hz",
+        "limited",
+        "p50",
+        "p99",
+        "/alias"
     );
     let mut most_in_a_point = 0usize;
     for (point, &clients) in args.write_curve.iter().enumerate() {
@@ -407,33 +429,62 @@ pub(crate) async fn write_curve(
                 http.post(&url).header("token", &token).json(&body)
             })
         };
+        // (what, request, success, the getui_call ceiling to set first, figures)
         let mut rows = [
-            ("/healthz", healthz, Reply::Status, Phase::default()),
-            ("native login event", login, Reply::Status, Phase::default()),
-            ("Getui alias bind", alias, Reply::GetuiOk, Phase::default()),
+            ("/healthz", healthz, Reply::Status, None, Phase::default()),
+            (
+                "native login event",
+                login,
+                Reply::Status,
+                None,
+                Phase::default(),
+            ),
+            (
+                "Getui alias bind",
+                alias.clone(),
+                Reply::GetuiOk,
+                Some(false),
+                Phase::default(),
+            ),
+            (
+                "Getui alias bind, limited",
+                alias,
+                Reply::GetuiOk,
+                Some(true),
+                Phase::default(),
+            ),
         ];
         let before = next.load(Ordering::Relaxed);
         let slices = args.write_seconds.round().max(1.0) as u64;
         for slice in 0..slices {
-            for (what, make, reply, phase) in &mut rows {
+            for (what, make, reply, limited, phase) in &mut rows {
+                if let Some(on) = *limited {
+                    let r = ceiling(on).await?;
+                    if !r.status().is_success() {
+                        bail!("cannot switch the getui_call ceiling: {}", r.status());
+                    }
+                }
                 let seconds = args.write_seconds / slices as f64;
                 let seed = args.seed ^ (slice << 32) ^ ((point as u64) << 48);
                 phase.add(load(clients, seconds, seed, what, make.clone(), *reply).await?);
             }
         }
         most_in_a_point = most_in_a_point.max(next.load(Ordering::Relaxed) - before);
-        let base_rate = rows[0].3.rate().max(1e-9);
+        let base_rate = rows[0].4.rate().max(1e-9);
+        let alias_rate = rows[2].4.rate().max(1e-9);
         let mut cells = Vec::new();
-        for (i, (_, _, _, phase)) in rows.iter_mut().enumerate() {
+        for (i, (_, _, _, _, phase)) in rows.iter_mut().enumerate() {
             let (p50, p99) = phase.quantiles();
             cells.push(format!("{:>8.0} {p50:>8} {p99:>8}", phase.rate()));
-            if i > 0 {
-                cells.push(format!("{:>5.2}x", phase.rate() / base_rate));
+            match i {
+                0 => {}
+                3 => cells.push(format!("{:>5.2}x", phase.rate() / alias_rate)),
+                _ => cells.push(format!("{:>5.2}x", phase.rate() / base_rate)),
             }
         }
         println!(
-            "{clients:>5} | {} | {} {} | {} {}",
-            cells[0], cells[1], cells[2], cells[3], cells[4]
+            "{clients:>5} | {} | {} {} | {} {} | {} {}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]
         );
     }
     let writes = next.load(Ordering::Relaxed);

@@ -12,7 +12,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use roster_api_getui::GetuiState;
 use roster_api_native::NativeState;
-use roster_core::quota::Unlimited;
 use roster_core::time::Clock;
 use roster_core::{AppCredentials, NewApp};
 use roster_edge::{Dialect, Refusal};
@@ -213,6 +212,81 @@ pub async fn create_app(settings: &Settings, name: &str) -> anyhow::Result<AppCr
     Ok(app.credentials)
 }
 
+/// What `roster limits set` changes: one action's windows and/or the day boundary.
+#[derive(Debug, Default)]
+pub struct LimitsChange {
+    /// The action whose windows change, with the changes.
+    pub action: Option<(
+        roster_core::quota::Action,
+        roster_api_native::limits::LimitsIn,
+    )>,
+    /// A new IANA time zone.
+    pub time_zone: Option<String>,
+}
+
+/// An app's limits as the store holds them (the CLI's `limits show`); the sliding
+/// windows live in each node's memory and show `null`.
+pub async fn limits_report(
+    settings: &Settings,
+    app: &roster_core::AppId,
+) -> anyhow::Result<serde_json::Value> {
+    let store = open_cli_store(settings).await?;
+    entry_or_report(store.as_ref(), app, None).await
+}
+
+/// Changes an app's limits in the store (the CLI's `limits set`), in force on every
+/// node within a second; answers the report (or the changed action's entry).
+pub async fn limits_set(
+    settings: &Settings,
+    app: &roster_core::AppId,
+    change: &LimitsChange,
+) -> anyhow::Result<serde_json::Value> {
+    use roster_api_native::limits;
+    let store = open_cli_store(settings).await?;
+    let fail = |e: roster_core::Error| anyhow::anyhow!("{e}");
+    if let Some(zone) = &change.time_zone {
+        limits::set_time_zone(store.as_ref(), app, zone)
+            .await
+            .map_err(fail)?;
+    }
+    if let Some((action, windows)) = &change.action {
+        limits::set(store.as_ref(), app, *action, windows)
+            .await
+            .map_err(fail)?;
+    }
+    entry_or_report(store.as_ref(), app, change.action.as_ref().map(|a| a.0)).await
+}
+
+/// Restores an action's vendor values (the CLI's `limits reset`).
+pub async fn limits_reset(
+    settings: &Settings,
+    app: &roster_core::AppId,
+    action: roster_core::quota::Action,
+) -> anyhow::Result<serde_json::Value> {
+    let store = open_cli_store(settings).await?;
+    roster_api_native::limits::reset(store.as_ref(), app, action)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    entry_or_report(store.as_ref(), app, Some(action)).await
+}
+
+async fn entry_or_report(
+    store: &dyn Store,
+    app: &roster_core::AppId,
+    action: Option<roster_core::quota::Action>,
+) -> anyhow::Result<serde_json::Value> {
+    use roster_api_native::limits;
+    let fail = |e: roster_core::Error| anyhow::anyhow!("{e}");
+    Ok(match action {
+        Some(action) => serde_json::to_value(
+            limits::action_report(store, None, app, action)
+                .await
+                .map_err(fail)?,
+        )?,
+        None => serde_json::to_value(limits::report(store, None, app).await.map_err(fail)?)?,
+    })
+}
+
 /// The admin token: from settings, else from `data_dir/admin-token`, else a new one
 /// written there (mode 0600) and printed once on stdout.
 fn admin_token(settings: &Settings) -> anyhow::Result<String> {
@@ -285,28 +359,34 @@ pub fn router_with(
     admin_token: String,
     limits: &EdgeLimits,
 ) -> Router {
+    // One limiter per node: every dialect counts against the same windows.
+    let limiter = Arc::new(roster_store::quota::Limiter::new(
+        store.clone(),
+        clock.clone(),
+    ));
     let getui = roster_api_getui::router(GetuiState {
         store: store.clone(),
-        quota: Arc::new(Unlimited),
+        quota: limiter.clone(),
         clock: clock.clone(),
         tokens: Arc::default(),
     });
     let jiguang = roster_api_jiguang::JiguangState {
         store: store.clone(),
-        quota: Arc::new(Unlimited),
+        quota: limiter.clone(),
         clock: clock.clone(),
     };
     let ums = roster_api_jiguang::ums_router(jiguang.clone());
     let growth = roster_api_jiguang::growth_router(jiguang);
     let engagelab = roster_api_engagelab::router(roster_api_engagelab::EngagelabState {
         store: store.clone(),
-        quota: Arc::new(Unlimited),
+        quota: limiter.clone(),
         clock: clock.clone(),
     });
     let native = roster_api_native::router(NativeState {
         store,
         clock,
         admin_token: admin_token.into(),
+        limiter,
     });
     Router::new()
         .route(

@@ -200,6 +200,71 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Read and change an app's rate limits and quotas in the store; every node applies a
+    /// change within a second.
+    Limits {
+        #[command(subcommand)]
+        command: LimitsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LimitsCommand {
+    /// Print the app's time zone and every action's limits, vendor values and daily use
+    /// as JSON (the per-second and per-minute use lives in each node and shows null).
+    Show {
+        /// The app.
+        #[arg(long, value_name = "ID")]
+        app: String,
+    },
+    /// Change one action's windows (N sets a window, `off` switches it off; windows not
+    /// named keep their values) and/or the app's time zone; prints the result as JSON.
+    Set {
+        /// The app.
+        #[arg(long, value_name = "ID")]
+        app: String,
+        /// getui_auth, getui_tag_overwrite, getui_tag_batch, getui_bind_dt, getui_call,
+        /// growth_register, engagelab_profile or native_request.
+        #[arg(value_name = "ACTION", required_unless_present = "time_zone")]
+        action: Option<String>,
+        /// Calls in any one second.
+        #[arg(long, value_name = "N|off", value_parser = window)]
+        per_second: Option<Option<u64>>,
+        /// Calls in any one minute.
+        #[arg(long, value_name = "N|off", value_parser = window)]
+        per_minute: Option<Option<u64>>,
+        /// Calls in one calendar day of the app's time zone.
+        #[arg(long, value_name = "N|off", value_parser = window)]
+        per_day: Option<Option<u64>>,
+        /// Calls naming one cid in one calendar day (getui_tag_overwrite).
+        #[arg(long, value_name = "N|off", value_parser = window)]
+        per_cid_per_day: Option<Option<u64>>,
+        /// The IANA time zone whose midnight ends a quota's day, e.g. Asia/Shanghai.
+        #[arg(long, value_name = "ZONE")]
+        time_zone: Option<String>,
+    },
+    /// Restore one action's vendor values; prints them as JSON.
+    Reset {
+        /// The app.
+        #[arg(long, value_name = "ID")]
+        app: String,
+        /// The action.
+        #[arg(value_name = "ACTION")]
+        action: String,
+    },
+}
+
+/// A window on the command line: a whole number, or `off`.
+fn window(s: &str) -> Result<Option<u64>, String> {
+    match s.trim() {
+        "off" | "null" => Ok(None),
+        n => n
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= roster_core::quota::MAX_LIMIT)
+            .map(Some)
+            .ok_or_else(|| format!("{s:?} is neither a whole number up to 10^12 nor `off`")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -367,14 +432,69 @@ async fn create_app(global: &Global, name: &str) -> Result<(), Failure> {
 
 async fn changes(global: &Global, app: &str, after: u64, follow: bool) -> Result<(), Failure> {
     prepare(global, false).await?;
-    let app =
-        roster_core::AppId::parse(app).map_err(|_| Failure("--app is not an app id".into()))?;
+    let app = app_arg(app)?;
     let settings = settings(global, None)?;
     let out = roster_server::print_changes(&settings, &app, after, follow);
     tokio::select! {
         r = out => r.map_err(Failure::from),
         _ = shutdown_signal() => Ok(()),
     }
+}
+
+fn app_arg(app: &str) -> Result<roster_core::AppId, Failure> {
+    roster_core::AppId::parse(app).map_err(|_| Failure("--app is not an app id".into()))
+}
+
+fn action_arg(action: &str) -> Result<roster_core::quota::Action, Failure> {
+    roster_core::quota::Action::parse(action.trim()).ok_or_else(|| {
+        let names: Vec<&str> = roster_core::quota::Action::ALL
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        Failure(format!(
+            "{action:?} is not an action; use one of {}",
+            names.join(", ")
+        ))
+    })
+}
+
+async fn limits(global: &Global, command: &LimitsCommand) -> Result<(), Failure> {
+    prepare(global, false).await?;
+    let settings = settings(global, None)?;
+    let out = match command {
+        LimitsCommand::Show { app } => {
+            roster_server::limits_report(&settings, &app_arg(app)?).await?
+        }
+        LimitsCommand::Set {
+            app,
+            action,
+            per_second,
+            per_minute,
+            per_day,
+            per_cid_per_day,
+            time_zone,
+        } => {
+            let windows = roster_api_native::limits::LimitsIn {
+                per_second: *per_second,
+                per_minute: *per_minute,
+                per_day: *per_day,
+                per_cid_per_day: *per_cid_per_day,
+            };
+            let action = action.as_deref().map(action_arg).transpose()?;
+            let change = roster_server::LimitsChange {
+                action: action.map(|a| (a, windows)),
+                time_zone: time_zone.clone(),
+            };
+            roster_server::limits_set(&settings, &app_arg(app)?, &change).await?
+        }
+        LimitsCommand::Reset { app, action } => {
+            roster_server::limits_reset(&settings, &app_arg(app)?, action_arg(action)?).await?
+        }
+    };
+    let json = serde_json::to_string_pretty(&out)
+        .map_err(|e| Failure(format!("cannot print the limits: {e}")))?;
+    println!("{json}");
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -411,6 +531,7 @@ async fn main() -> ExitCode {
         Some(Command::Changes { app, after, follow }) => {
             changes(&cli.global, app, *after, *follow).await
         }
+        Some(Command::Limits { command }) => limits(&cli.global, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

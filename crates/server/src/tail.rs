@@ -68,7 +68,8 @@ async fn catch_up(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watch::Rec
     }
 }
 
-/// Every tenth of the retention (between 1 s and a minute), removes older changes.
+/// Every tenth of the retention (between 1 s and a minute), removes older changes and
+/// the daily quota counts of days that have ended.
 async fn prune(
     store: Arc<dyn Store>,
     retention: Duration,
@@ -82,10 +83,15 @@ async fn prune(
             _ = tokio::time::sleep(every) => {}
             _ = stopped(&mut stop) => return,
         }
-        match store.prune_changes(clock().saturating_sub(keep_ms)).await {
+        let now = clock();
+        match store.prune_changes(now.saturating_sub(keep_ms)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(entries = n, "pruned the change log"),
             Err(e) => tracing::warn!(error = %e, "cannot prune the change log"),
+        }
+        // Daily quota counts whose day has ended.
+        if let Err(e) = store.prune_quota_usage(now).await {
+            tracing::warn!(error = %e, "cannot prune the daily quota counts");
         }
     }
 }

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_changes.sql"),
     include_str!("../migrations/0003_crowds.sql"),
+    include_str!("../migrations/0004_quota.sql"),
 ];
 
 /// Connections per node.

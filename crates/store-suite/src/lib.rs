@@ -5,8 +5,10 @@
 
 mod crowds;
 pub mod model;
+mod quota;
 
 pub use crowds::{crowd_claims_race, crowd_input, crowd_queue};
+pub use quota::{quota_daily, quota_daily_race, quota_limiter, quota_settings};
 
 use std::sync::Arc;
 
@@ -902,13 +904,20 @@ macro_rules! store_test_suite {
     ($factory:path) => {
         $crate::store_test_suite!(@tests $factory;
             apps_roundtrip, tokens, device_upsert, device_events, aliases, tags,
-            blacklist_and_badge, device_tokens, audience, users, crowd_queue, crowd_input);
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn crowd_claims_race() {
-            let fixture: $crate::Fixture = $factory().await;
-            $crate::crowd_claims_race(fixture.store.clone()).await;
-            drop(fixture);
-        }
+            blacklist_and_badge, device_tokens, audience, users, crowd_queue, crowd_input,
+            quota_settings, quota_daily);
+        $crate::store_test_suite!(@shared $factory;
+            crowd_claims_race, quota_daily_race, quota_limiter);
+    };
+    (@shared $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture: $crate::Fixture = $factory().await;
+                $crate::$name(fixture.store.clone()).await;
+                drop(fixture);
+            }
+        )*
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {
         $(

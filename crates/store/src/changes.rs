@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use roster_core::quota::RateState;
 use roster_core::AppId;
 use tokio::sync::watch;
 
@@ -22,30 +23,54 @@ struct RequestSeq {
     min: Option<u64>,
     /// The highest seq this request's writes committed under (or found current).
     written: Mutex<Option<u64>>,
+    /// Where the request's rate limits stand, for its reply's headers.
+    rate: Mutex<Option<RateState>>,
 }
 
 tokio::task_local! {
     static REQUEST: RequestSeq;
 }
 
-/// Runs one request's handler: its reads wait for `min_seq` (when given) and its writes
-/// record their seq. Returns the handler's output and the seq of the app after its
-/// writes, if it wrote (a write that changed nothing reports the app's current seq).
-pub async fn request_scope<F: Future>(min_seq: Option<u64>, f: F) -> (F::Output, Option<u64>) {
+/// What a request's scope learnt, for its reply's headers.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Scoped {
+    /// The seq of the app after the request's writes, if it wrote (a write that
+    /// changed nothing reports the app's current seq).
+    pub seq: Option<u64>,
+    /// The window nearest exhaustion among the limits the request was counted against.
+    pub rate: Option<RateState>,
+}
+
+/// Runs one request's handler: its reads wait for `min_seq` (when given), its writes
+/// record their seq and its limited calls their rate state. Returns the handler's
+/// output and what it recorded.
+pub async fn request_scope<F: Future>(min_seq: Option<u64>, f: F) -> (F::Output, Scoped) {
     let seq = RequestSeq {
         min: min_seq,
-        written: Mutex::new(None),
+        ..RequestSeq::default()
     };
     REQUEST
         .scope(seq, async move {
             let out = f.await;
-            let written = REQUEST
-                .try_with(|r| r.written.lock().ok().and_then(|w| *w))
-                .ok()
-                .flatten();
-            (out, written)
+            let scoped = REQUEST
+                .try_with(|r| Scoped {
+                    seq: r.written.lock().ok().and_then(|w| *w),
+                    rate: r.rate.lock().ok().and_then(|w| *w),
+                })
+                .unwrap_or_default();
+            (out, scoped)
         })
         .await
+}
+
+/// Notes where one of the current request's limits stands; of several, the reply
+/// describes the one nearest exhaustion.
+pub(crate) fn record_rate(state: RateState) {
+    let _ = REQUEST.try_with(|r| {
+        if let Ok(mut w) = r.rate.lock() {
+            *w = Some(w.map_or(state, |old| old.nearest(state)));
+        }
+    });
 }
 
 /// Notes that the current request's write left its app at `seq`.

@@ -20,11 +20,13 @@ pub mod changes;
 pub mod crowds;
 pub mod engine;
 mod known;
+pub mod quota;
 mod registry;
 pub mod sql;
 pub mod value;
 
 pub use crowds::CrowdStore;
+pub use quota::QuotaStore;
 pub use registry::{Backend, Follower, Registry, Write};
 pub use roster_core::rules::{DtBinding, DtFailure, UmsConfig};
 pub use roster_index::{Index, RebuildStats};
@@ -361,6 +363,7 @@ pub trait Store:
     + UserStore
     + ChangeStore
     + CrowdStore
+    + QuotaStore
 {
 }
 
@@ -374,6 +377,7 @@ impl<T> Store for T where
         + UserStore
         + ChangeStore
         + CrowdStore
+        + QuotaStore
 {
 }
 

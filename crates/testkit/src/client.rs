@@ -214,3 +214,42 @@ impl Fixture {
         }
     }
 }
+
+/// Switches every window of each of `actions` off for `app` (through the admin API of
+/// the server at `base`), for tests of other behaviour that call a limited endpoint more
+/// often than the vendor allows; `&[]` lifts every action's.
+pub async fn lift_limits(http: &reqwest::Client, base: &str, app: &Value, actions: &[&str]) {
+    const ALL: [&str; 8] = [
+        "getui_auth",
+        "getui_tag_overwrite",
+        "getui_tag_batch",
+        "getui_bind_dt",
+        "getui_call",
+        "growth_register",
+        "engagelab_profile",
+        "native_request",
+    ];
+    let actions = if actions.is_empty() {
+        &ALL[..]
+    } else {
+        actions
+    };
+    for action in actions {
+        let off = if *action == "getui_tag_overwrite" {
+            serde_json::json!({ "per_cid_per_day": null })
+        } else {
+            serde_json::json!({ "per_second": null, "per_minute": null, "per_day": null })
+        };
+        let r = http
+            .put(format!(
+                "{base}/admin/v1/apps/{}/limits/{action}",
+                s(&app["app_id"])
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&off)
+            .send()
+            .await
+            .expect("lift limits");
+        assert_eq!(r.status(), StatusCode::OK, "lift {action}");
+    }
+}

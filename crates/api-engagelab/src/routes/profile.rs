@@ -19,10 +19,12 @@ pub(crate) async fn query(
     req: Request,
 ) -> Result<Json<Value>, EngagelabError> {
     let body = roster_edge::read_body(req, &state).await?;
-    let ProfileQuery { euids, pick } = ProfileQuery::parse(&body)?;
+    // Counted before the body is checked, as at EngageLab.
     state
         .quota
-        .check(&auth.app, &LimitedAction::EngagelabProfile)?;
+        .take(&auth.app, &LimitedAction::EngagelabProfile)
+        .await?;
+    let ProfileQuery { euids, pick } = ProfileQuery::parse(&body)?;
     // An EUID that is not positive names no user: it is answered as unknown.
     let uids: Vec<Uid> = euids.iter().map(|e| Uid::new(*e)).collect();
     let users = state.store.get_users(&auth.app, &uids).await?;

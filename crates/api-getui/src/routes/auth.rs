@@ -36,11 +36,12 @@ pub(crate) async fn create(
     P(app_id): P<String>,
     Body(body): Body,
 ) -> Result<Response, GetuiError> {
+    let app_id = AppId::parse(app_id).map_err(|_| Error::invalid("appkey"))?;
+    // Counted before the body is checked: a wrong sign uses a unit too, as at Getui.
+    state.quota.take(&app_id, &LimitedAction::GetuiAuth).await?;
     let sign = string(&body, "sign")?;
     let (ts_text, ts) = timestamp(&body)?;
     let appkey = string(&body, "appkey")?;
-    let app_id = AppId::parse(app_id).map_err(|_| Error::invalid("appkey"))?;
-    state.quota.check(&app_id, &LimitedAction::GetuiAuth)?;
     let app = state
         .store
         .get_app(&app_id)
@@ -78,6 +79,7 @@ pub(crate) async fn revoke(
     P((app_id, token)): P<(String, String)>,
 ) -> Result<Response, GetuiError> {
     let app_id = AppId::parse(app_id).map_err(|_| GetuiError::token())?;
+    state.quota.take(&app_id, &LimitedAction::GetuiCall).await?;
     state
         .tokens
         .revoke(state.store.as_ref(), &app_id, &token_digest(&token))

@@ -6,6 +6,7 @@ use roster_core::quota::LimitedAction;
 use roster_core::{limits, Cid, Error, TagName};
 use serde_json::{json, Map, Value};
 
+use crate::auth::OwnLimit;
 use crate::body::{array, field, unique, Body, P};
 use crate::error::{ok, GetuiError};
 use crate::{GetuiState, GetuiToken};
@@ -39,15 +40,17 @@ fn tag_list(body: &Map<String, Value>) -> Result<Vec<TagName>, Error> {
 /// `POST /user/custom_tag/cid/{cid}`: replaces the cid's tags.
 pub(crate) async fn overwrite(
     State(state): State<GetuiState>,
-    auth: GetuiToken,
+    auth: GetuiToken<OwnLimit>,
     P((_, cid)): P<(String, String)>,
     Body(body): Body,
 ) -> Result<Response, GetuiError> {
-    let tags = tag_list(&body)?;
-    let cid = Cid::parse(cid).map_err(|_| Error::UnknownTarget)?;
+    // Counted per cid as written, before anything is checked, as at Getui.
     state
         .quota
-        .check(&auth.app, &LimitedAction::TagOverwrite(cid.clone()))?;
+        .take(&auth.app, &LimitedAction::TagOverwrite(cid.clone()))
+        .await?;
+    let tags = tag_list(&body)?;
+    let cid = Cid::parse(cid).map_err(|_| Error::UnknownTarget)?;
     state.store.replace_tags(&auth.app, &cid, &tags).await?;
     Ok(ok(None))
 }
@@ -91,13 +94,16 @@ fn batch_input(tag: String, body: &Map<String, Value>) -> Result<(TagName, Vec<S
 /// Runs a batch: cids that cannot exist are reported `"false"` without a store call.
 async fn batch(
     state: &GetuiState,
-    auth: &GetuiToken,
+    auth: &GetuiToken<OwnLimit>,
     tag: String,
     body: &Map<String, Value>,
     add: bool,
 ) -> Result<Response, GetuiError> {
+    state
+        .quota
+        .take(&auth.app, &LimitedAction::TagBatch)
+        .await?;
     let (tag, raw) = batch_input(tag, body)?;
-    state.quota.check(&auth.app, &LimitedAction::TagBatch)?;
     let parsed: Vec<Option<Cid>> = raw.iter().map(|c| Cid::parse(c.as_str()).ok()).collect();
     let valid: Vec<Cid> = parsed.iter().flatten().cloned().collect();
     let results = if add {
@@ -117,7 +123,7 @@ async fn batch(
 /// `PUT /user/custom_tag/batch/{custom_tag}`: adds one tag to up to 1000 cids.
 pub(crate) async fn batch_bind(
     State(state): State<GetuiState>,
-    auth: GetuiToken,
+    auth: GetuiToken<OwnLimit>,
     P((_, tag)): P<(String, String)>,
     Body(body): Body,
 ) -> Result<Response, GetuiError> {
@@ -127,7 +133,7 @@ pub(crate) async fn batch_bind(
 /// `DELETE /user/custom_tag/batch/{custom_tag}`: removes one tag from up to 1000 cids.
 pub(crate) async fn batch_unbind(
     State(state): State<GetuiState>,
-    auth: GetuiToken,
+    auth: GetuiToken<OwnLimit>,
     P((_, tag)): P<(String, String)>,
     Body(body): Body,
 ) -> Result<Response, GetuiError> {

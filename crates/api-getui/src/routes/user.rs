@@ -8,6 +8,7 @@ use roster_core::{limits, BadgeOp, Cid, Device, DtType, Error};
 use roster_store::{DtBinding, DtFailure};
 use serde_json::{json, Map, Value};
 
+use crate::auth::OwnLimit;
 use crate::body::{array, cid_list, field, object, opt_string, target_cids, Body, P};
 use crate::error::{ok, GetuiError};
 use crate::{GetuiState, GetuiToken};
@@ -187,10 +188,11 @@ fn dt_error_code(f: DtFailure) -> i64 {
 /// come back in `errorList`.
 pub(crate) async fn bind_dt(
     State(state): State<GetuiState>,
-    auth: GetuiToken,
+    auth: GetuiToken<OwnLimit>,
     P((_, kind)): P<(String, String)>,
     Body(body): Body,
 ) -> Result<Response, GetuiError> {
+    state.quota.take(&auth.app, &LimitedAction::BindDt).await?;
     let kind = DtType::parse(&kind).ok_or_else(|| Error::invalid("type"))?;
     let app = state
         .store
@@ -209,7 +211,6 @@ pub(crate) async fn bind_dt(
             device_token: opt_string(e, "device_token")?.map(str::to_owned),
         });
     }
-    state.quota.check(&auth.app, &LimitedAction::BindDt)?;
     let failures = state
         .store
         .bind_device_tokens(&auth.app, kind, &entries)

@@ -34,6 +34,11 @@ pub(crate) async fn register(
     let body = body?
         .and_then(|b| b.as_object().cloned())
         .unwrap_or_default();
+    // Counted before the body's fields are checked, as at Jiguang.
+    state
+        .quota
+        .take(&auth.app, &LimitedAction::GrowthRegister)
+        .await?;
     let name = body
         .get("identityName")
         .and_then(Value::as_str)
@@ -52,9 +57,6 @@ pub(crate) async fn register(
     if values.len() > MAX_VALUES {
         return Err(bad(40011, "Number of user identifiers exceeds the limit"));
     }
-    state
-        .quota
-        .check(&auth.app, &LimitedAction::GrowthRegister)?;
     // Per value: 0, or the error code of that value.
     let mut codes = Vec::with_capacity(values.len());
     let mut good = Vec::new();

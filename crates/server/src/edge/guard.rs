@@ -9,12 +9,13 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request};
-use axum::http::header::{CONNECTION, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::FutureExt;
 use http_body::Frame;
+use roster_core::quota::RateState;
 use roster_edge::{Dialect, Refusal};
 use roster_store::changes::request_scope;
 use tracing::field::{display, Empty};
@@ -71,7 +72,7 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     };
     let (req, body_read) = track_request_body(req);
     let handler = AssertUnwindSafe(next.run(req)).catch_unwind();
-    let (result, seq) = request_scope(min_seq, handler)
+    let (result, scoped) = request_scope(min_seq, handler)
         .instrument(span.clone())
         .await;
     let mut resp = match result {
@@ -81,7 +82,7 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
             refusal(by_path, Refusal::Internal)
         }
     };
-    if let (Some(seq), true) = (seq, resp.status().is_success()) {
+    if let (Some(seq), true) = (scoped.seq, resp.status().is_success()) {
         resp.headers_mut()
             .insert(SEQ_HEADER, HeaderValue::from(seq));
     }
@@ -92,6 +93,9 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
             (by_path, String::new())
         }
     };
+    if let Some(rate) = scoped.rate {
+        rate_headers(resp.headers_mut(), dialect, &rate);
+    }
     let status = resp.status();
     if (status.is_client_error() || status.is_server_error()) && !is_json(&resp) {
         let allow = resp.headers().get(axum::http::header::ALLOW).cloned();
@@ -118,6 +122,30 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
         bytes: 0,
     };
     resp.map(|body| Body::new(Guarded::new(body, log)))
+}
+
+/// Where the reply's rate limit stands: `X-RateLimit-*` in every dialect, Jiguang's own
+/// `X-Rate-Limit-*` spelling too on its routes, and `Retry-After` on a refusal.
+fn rate_headers(h: &mut axum::http::HeaderMap, dialect: Dialect, rate: &RateState) {
+    const NAMES: [(&str, &str); 3] = [
+        ("x-ratelimit-limit", "x-rate-limit-limit"),
+        ("x-ratelimit-remaining", "x-rate-limit-remaining"),
+        ("x-ratelimit-reset", "x-rate-limit-reset"),
+    ];
+    let jiguang = matches!(dialect, Dialect::Ums | Dialect::Growth);
+    for ((ours, jiguangs), value) in
+        NAMES
+            .into_iter()
+            .zip([rate.limit, rate.remaining, rate.reset_secs])
+    {
+        h.insert(HeaderName::from_static(ours), HeaderValue::from(value));
+        if jiguang {
+            h.insert(HeaderName::from_static(jiguangs), HeaderValue::from(value));
+        }
+    }
+    if let Some(wait) = rate.retry_after {
+        h.insert(RETRY_AFTER, HeaderValue::from(wait));
+    }
 }
 
 /// On every successful write reply: the app's seq after the write.

@@ -302,6 +302,8 @@ async fn sigkill_during_group_commits_keeps_log_and_data_in_step() {
     let mut p = RosterProcess::start(bin(), dir.path()).await;
     let http = reqwest::Client::new();
     let app = create_app(&http, &p.base, ADMIN_TOKEN).await;
+    // Tag batches here are group-commit load, far over Getui's 100 a minute.
+    roster_testkit::lift_limits(&http, &p.base, &app, &["getui_tag_batch"]).await;
     let node = Node::new(&p.base, &app);
     let getui = Getui::connect(&http, &p.base, &app).await;
 

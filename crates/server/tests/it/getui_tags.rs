@@ -2,14 +2,24 @@ use roster_testkit::{Fixture, Getui, TestServer};
 use serde_json::{json, Value};
 
 async fn setup(n: usize) -> (TestServer, Getui, Vec<String>) {
+    setup_lifted(n, &[]).await
+}
+
+/// Like [`setup`], with the app's limits of `lifted` switched off by the admin.
+async fn setup_lifted(n: usize, lifted: &[&str]) -> (TestServer, Getui, Vec<String>) {
     let devices: Vec<Value> = (0..n).map(|_| json!({ "phone_type": "ios" })).collect();
     let f = Fixture::start(Value::Array(devices)).await;
+    if !lifted.is_empty() {
+        roster_testkit::lift_limits(&f.srv.http, &f.srv.base, &f.app, lifted).await;
+    }
     (f.srv, f.getui, f.cids)
 }
 
 #[tokio::test]
 async fn overwrite_and_query() {
-    let (_srv, g, cids) = setup(1).await;
+    // Overwriting one cid again the same day is refused as at Getui (quota.rs tests it);
+    // here the admin lifted that limit to see each overwrite replace the tags.
+    let (_srv, g, cids) = setup_lifted(1, &["getui_tag_overwrite"]).await;
     let path = format!("/user/custom_tag/cid/{}", cids[0]);
     assert_eq!(g.get(&path).await.ok(), &json!({ cids[0].as_str(): [] }));
     g.post(&path, json!({ "custom_tag": ["喜爱足球", "anime"] }))
@@ -33,7 +43,7 @@ async fn overwrite_and_query() {
 
 #[tokio::test]
 async fn overwrite_limits() {
-    let (_srv, g, cids) = setup(1).await;
+    let (_srv, g, cids) = setup_lifted(1, &["getui_tag_overwrite"]).await;
     let path = format!("/user/custom_tag/cid/{}", cids[0]);
     g.post(&path, json!({ "custom_tag": ["keep"] })).await.ok();
     g.post(&path, json!({}))

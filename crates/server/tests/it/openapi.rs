@@ -12,6 +12,7 @@ mod admin;
 mod api;
 mod conformance;
 mod crowds;
+mod limits;
 mod transport;
 
 use std::io::Write;
@@ -116,6 +117,8 @@ pub(crate) const CHANGES: &str = "/api/v1/apps/{app_id}/changes";
 pub(crate) const NODE: &str = "/admin/v1/node";
 pub(crate) const CROWD: &str = "/api/v1/apps/{app_id}/crowds/{sub_task_id}";
 pub(crate) const CROWD_STOP: &str = "/api/v1/apps/{app_id}/crowds/{sub_task_id}/stop";
+pub(crate) const LIMITS: &str = "/admin/v1/apps/{app_id}/limits";
+pub(crate) const LIMIT: &str = "/admin/v1/apps/{app_id}/limits/{action}";
 
 #[tokio::test]
 async fn openapi_every_native_reply_is_documented() {
@@ -134,6 +137,8 @@ async fn openapi_every_native_reply_is_documented() {
     api::users(&c, &srv, &app).await;
     api::changes(&c, &srv, &app).await;
     crowds::crowds(&c, &srv, &app).await;
+    limits::limits(&c, &srv, &app).await;
+    transport::rate_limited(&c, &srv).await;
     transport::body_transport(&c, &srv, &app).await;
     transport::edge_replies(&c, &srv, &app).await;
     transport::parser_refusals(&c, &srv).await;

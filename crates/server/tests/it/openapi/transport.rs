@@ -240,3 +240,32 @@ pub(crate) async fn over_the_cap(c: &Conformance) {
     }
     drop(held);
 }
+
+/// 429 from every per-app operation once the app's native request limit is used up
+/// (here set to 0 per second), in the native envelope.
+pub(crate) async fn rate_limited(c: &Conformance, srv: &TestServer) {
+    let app = srv.create_app().await;
+    let id = s(&app["app_id"]);
+    let r = c
+        .call(srv, Method::PUT, super::LIMIT, &[id, "native_request"])
+        .auth(Auth::Admin)
+        .json(serde_json::json!({ "per_second": 0 }))
+        .send()
+        .await;
+    assert_eq!(expect(&r, 200)["per_second"], 0);
+    for (method, template) in operations(c) {
+        if !template.starts_with("/api/v1/apps/") {
+            continue;
+        }
+        let r = c
+            .call(srv, method.clone(), &template, &args(&template, id))
+            .auth(auth(&template, &app))
+            .send()
+            .await;
+        assert_eq!(
+            expect(&r, 429)["error"]["code"],
+            "rate_limited",
+            "{method} {template}"
+        );
+    }
+}
