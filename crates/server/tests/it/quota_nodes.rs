@@ -12,7 +12,8 @@ use roster_testkit::{create_app, register, RosterProcess, TestPostgres, ADMIN_TO
 use serde_json::{json, Value};
 
 use crate::quota::{
-    assert_no_window, assert_refused, connect_at, entry, limits_at, set_limit_at, Gt, Hit,
+    assert_no_window, assert_refused, connect_at, entry, limits_at, set_limit_at, until_midnight,
+    Gt, Hit, SHANGHAI_OFFSET_S,
 };
 use crate::support::database;
 
@@ -110,7 +111,8 @@ async fn two_nodes_never_admit_more_than_the_daily_quota() {
             max_seq = max_seq.max(seq);
             admitted.push(i);
         } else {
-            assert_refused(h, 403, 30011, 10, 86_400, 1..=86_400);
+            let retry = until_midnight(roster_core::time::now_ms(), SHANGHAI_OFFSET_S);
+            assert_refused(h, 403, 30011, 10, 86_400, retry);
         }
     }
     assert_eq!(
@@ -207,9 +209,10 @@ async fn the_shared_daily_quota_survives_restarting_both_nodes() {
     n.a.kill_and_restart().await;
     n.b.kill_and_restart().await;
     let h = gb.delete(&batch("t"), body.clone()).await;
-    assert_refused(&h, 403, 30011, 3, 86_400, 1..=86_400);
+    let retry = || until_midnight(roster_core::time::now_ms(), SHANGHAI_OFFSET_S);
+    assert_refused(&h, 403, 30011, 3, 86_400, retry());
     let h = ga.put(&batch("u"), body).await;
-    assert_refused(&h, 403, 30011, 3, 86_400, 1..=86_400);
+    assert_refused(&h, 403, 30011, 3, 86_400, retry());
     for base in [&n.a.base, &n.b.base] {
         let all = limits_at(&n.http, base, &app).await;
         let e = entry(&all, "getui_tag_batch");
