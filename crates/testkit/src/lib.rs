@@ -1,6 +1,6 @@
 //! Test helpers: [`TestServer`] runs roster in-process on port 0 over a temporary data
-//! directory, with a clock tests can move forward; [`RosterProcess`] runs the real
-//! binary as a [`Launch`] describes (arguments, environment, output captured to a
+//! directory, with a clock tests can move forward and freeze; [`RosterProcess`] runs the
+//! real binary as a [`Launch`] describes (arguments, environment, output captured to a
 //! file); [`Getui`] is a small client for the Getui dialect, [`Native`] one for the
 //! native API, and [`TestServer::call`] makes any JSON call as the admin or with one of
 //! an app's Basic-auth pairs ([`Creds`]); [`Fixture`] is a server with an app and its
@@ -45,6 +45,8 @@ pub struct TestServer {
     dir: tempfile::TempDir,
     running: Option<Running>,
     clock_offset: Arc<AtomicI64>,
+    /// The wall-clock instant the clock is frozen at, or [`NOT_FROZEN`].
+    clock_frozen_at: Arc<AtomicI64>,
     edge: roster_server::EdgeLimits,
     retention: std::time::Duration,
     crowd_timeout: std::time::Duration,
@@ -88,12 +90,14 @@ impl TestServer {
     fn unstarted(edge: roster_server::EdgeLimits, retention: std::time::Duration) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock_offset = Arc::new(AtomicI64::new(0));
+        let clock_frozen_at = Arc::new(AtomicI64::new(NOT_FROZEN));
         TestServer {
             base: String::new(),
             http: reqwest::Client::new(),
             dir,
             running: None,
             clock_offset,
+            clock_frozen_at,
             edge,
             retention,
             crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
@@ -112,8 +116,8 @@ impl TestServer {
             crowd_timeout: self.crowd_timeout,
         };
         let offset = self.clock_offset.clone();
-        let clock: roster_core::time::Clock =
-            Arc::new(move || roster_core::time::now_ms() + offset.load(Ordering::SeqCst));
+        let frozen_at = self.clock_frozen_at.clone();
+        let clock: roster_core::time::Clock = Arc::new(move || clock_now(&frozen_at, &offset));
         let wrap = openapi::recorder(self.recording.clone());
         let running = roster_server::start_wrapped(&settings, clock, wrap)
             .await
@@ -164,9 +168,29 @@ impl TestServer {
         self.dir.path()
     }
 
-    /// Moves the server's clock forward.
+    /// Moves the server's clock forward (also while it is frozen).
     pub fn advance_clock(&self, ms: i64) {
         self.clock_offset.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// Freezes the server's clock at its current instant (offset included): from now on
+    /// it returns that one instant, moved only by [`advance_clock`], also across
+    /// [`restart`]. Freezing a frozen clock changes nothing.
+    ///
+    /// [`advance_clock`]: TestServer::advance_clock
+    /// [`restart`]: TestServer::restart
+    pub fn freeze_clock(&self) {
+        let _ = self.clock_frozen_at.compare_exchange(
+            NOT_FROZEN,
+            roster_core::time::now_ms(),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+
+    /// What the server's clock says now, in ms since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        clock_now(&self.clock_frozen_at, &self.clock_offset)
     }
 
     /// Creates an app through the admin API and returns its credentials.
@@ -192,6 +216,19 @@ impl Drop for TestServer {
             self.assert_replies_documented();
         }
     }
+}
+
+/// [`TestServer`]'s `clock_frozen_at` while the clock runs.
+const NOT_FROZEN: i64 = i64::MIN;
+
+/// A test server's clock: the wall clock, or the instant it was frozen at, plus the
+/// offset [`TestServer::advance_clock`] added.
+fn clock_now(frozen_at: &AtomicI64, offset: &AtomicI64) -> i64 {
+    let base = match frozen_at.load(Ordering::SeqCst) {
+        NOT_FROZEN => roster_core::time::now_ms(),
+        at => at,
+    };
+    base + offset.load(Ordering::SeqCst)
 }
 
 /// `POST /admin/v1/apps`.

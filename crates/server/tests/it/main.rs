@@ -22,5 +22,7 @@ mod multinode;
 mod native;
 mod native_input;
 mod openapi;
+mod quota;
+mod quota_nodes;
 mod secrets;
 mod support;
