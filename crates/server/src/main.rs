@@ -229,16 +229,16 @@ enum LimitsCommand {
         action: Option<String>,
         /// Calls in any one second.
         #[arg(long, value_name = "N|off", value_parser = window)]
-        per_second: Option<Option<u64>>,
+        per_second: Option<Window>,
         /// Calls in any one minute.
         #[arg(long, value_name = "N|off", value_parser = window)]
-        per_minute: Option<Option<u64>>,
+        per_minute: Option<Window>,
         /// Calls in one calendar day of the app's time zone.
         #[arg(long, value_name = "N|off", value_parser = window)]
-        per_day: Option<Option<u64>>,
+        per_day: Option<Window>,
         /// Calls naming one cid in one calendar day (getui_tag_overwrite).
         #[arg(long, value_name = "N|off", value_parser = window)]
-        per_cid_per_day: Option<Option<u64>>,
+        per_cid_per_day: Option<Window>,
         /// The IANA time zone whose midnight ends a quota's day, e.g. Asia/Shanghai.
         #[arg(long, value_name = "ZONE")]
         time_zone: Option<String>,
@@ -254,15 +254,18 @@ enum LimitsCommand {
     },
 }
 
-/// A window on the command line: a whole number, or `off`.
-fn window(s: &str) -> Result<Option<u64>, String> {
+/// A window on the command line: a whole number, or `off` (`None`).
+#[derive(Debug, Clone, Copy)]
+struct Window(Option<u64>);
+
+fn window(s: &str) -> Result<Window, String> {
     match s.trim() {
-        "off" | "null" => Ok(None),
+        "off" | "null" => Ok(Window(None)),
         n => n
             .parse::<u64>()
             .ok()
             .filter(|n| *n <= roster_core::quota::MAX_LIMIT)
-            .map(Some)
+            .map(|n| Window(Some(n)))
             .ok_or_else(|| format!("{s:?} is neither a whole number up to 10^12 nor `off`")),
     }
 }
@@ -474,11 +477,12 @@ async fn limits(global: &Global, command: &LimitsCommand) -> Result<(), Failure>
             per_cid_per_day,
             time_zone,
         } => {
+            let given = |w: &Option<Window>| w.map(|Window(n)| n);
             let windows = roster_api_native::limits::LimitsIn {
-                per_second: *per_second,
-                per_minute: *per_minute,
-                per_day: *per_day,
-                per_cid_per_day: *per_cid_per_day,
+                per_second: given(per_second),
+                per_minute: given(per_minute),
+                per_day: given(per_day),
+                per_cid_per_day: given(per_cid_per_day),
             };
             let action = action.as_deref().map(action_arg).transpose()?;
             let change = roster_server::LimitsChange {

@@ -330,13 +330,19 @@ impl Limiter {
         }
     }
 
-    /// `app`'s settings, read again once older than [`REFRESH`] (by one caller while
-    /// the others keep using the ones held); `None` when there is no such app.
+    /// `app`'s settings, read again once older than [`REFRESH`] (by one caller while the
+    /// others keep using the ones held, as long as those are under twice that old);
+    /// `None` when there is no such app.
     pub async fn limits(&self, app: &AppId) -> Option<Arc<AppLimits>> {
         let held = {
             let mut settings = self.settings.lock().unwrap_or_else(|p| p.into_inner());
             match settings.get_mut(app) {
-                Some(c) if c.read_at.elapsed() < REFRESH || c.refreshing => {
+                // Another caller is reading them: the ones held are at most twice the
+                // refresh period old, so a change still holds everywhere within a second.
+                Some(c)
+                    if c.read_at.elapsed() < REFRESH
+                        || (c.refreshing && c.read_at.elapsed() < 2 * REFRESH) =>
+                {
                     return c.limits.clone();
                 }
                 Some(c) => {

@@ -224,40 +224,16 @@ pub(crate) fn secs_to_shanghai_midnight(now_ms: i64) -> i64 {
     ms_to_midnight(now_ms, SHANGHAI_OFFSET_S) / 1000
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The day number of the last Sunday of month `m` (March or October) of `y`.
-fn last_sunday(y: i64, m: i64) -> i64 {
-    let last = days_from_civil(y, m + 1, 1) - 1;
-    // 1970-01-01 was a Thursday: weekday 4 with Sunday as 0.
-    last - (last + 4).rem_euclid(7)
-}
-
-/// Europe/London's UTC offset at `now_ms`: BST (+1 h) from 01:00 UTC on the last Sunday
-/// of March to 01:00 UTC on the last Sunday of October, GMT otherwise.
+/// Europe/London's UTC offset at `now_ms`, from the time zone database.
 fn london_offset_s(now_ms: i64) -> i64 {
-    let secs = now_ms.div_euclid(1000);
-    let day = secs.div_euclid(86_400);
-    let mut year = 1970 + day / 366;
-    while days_from_civil(year + 1, 1, 1) <= day {
-        year += 1;
-    }
-    let start = last_sunday(year, 3) * 86_400 + 3600;
-    let end = last_sunday(year, 10) * 86_400 + 3600;
-    if (start..end).contains(&secs) {
-        3600
-    } else {
-        0
-    }
+    use chrono::Offset;
+    let t = chrono::DateTime::from_timestamp_millis(now_ms).expect("a time");
+    i64::from(
+        t.with_timezone(&chrono_tz::Europe::London)
+            .offset()
+            .fix()
+            .local_minus_utc(),
+    )
 }
 
 /// `Retry-After` of a daily refusal at `now_ms` for a day in a zone of this offset:
@@ -273,16 +249,9 @@ fn time_helpers() {
     let midnight = 1_719_763_200_000;
     assert_eq!(secs_to_shanghai_midnight(midnight - 60_000), 60);
     assert_eq!(secs_to_shanghai_midnight(midnight), 86_400);
-    assert_eq!(days_from_civil(2024, 7, 1), 19_905);
-    // BST in 2024: 31 March 01:00 UTC to 27 October 01:00 UTC
-    let march_31 = days_from_civil(2024, 3, 31) * DAY_MS;
-    assert_eq!(last_sunday(2024, 3) * DAY_MS, march_31);
-    assert_eq!(london_offset_s(march_31 + 3_600_000 - 1), 0);
-    assert_eq!(london_offset_s(march_31 + 3_600_000), 3600);
-    let october_27 = days_from_civil(2024, 10, 27) * DAY_MS;
-    assert_eq!(london_offset_s(october_27 + 3_600_000 - 1), 3600);
-    assert_eq!(london_offset_s(october_27 + 3_600_000), 0);
-    assert_eq!(london_offset_s(days_from_civil(2025, 1, 15) * DAY_MS), 0);
+    // British Summer Time in June, GMT in January
+    assert_eq!(london_offset_s(midnight), 3600);
+    assert_eq!(london_offset_s(1_736_899_200_000), 0);
 }
 
 // ---------------------------------------------------------------------------------
@@ -1214,7 +1183,7 @@ async fn the_day_ends_at_midnight_of_the_app_time_zone() {
 /// survive a restart.
 #[tokio::test]
 async fn daily_quotas_and_overrides_survive_restart() {
-    let (mut srv, app, g, cids) = frozen_app(1).await;
+    let (mut srv, app, mut g, cids) = frozen_app(1).await;
     let (st, _) = srv
         .admin(
             Method::PUT,
@@ -1238,6 +1207,8 @@ async fn daily_quotas_and_overrides_survive_restart() {
         .await
         .ok();
     srv.restart().await;
+    // The restarted server listens on a new port; the token is still good.
+    g.base = format!("{}/v2/{}", srv.base, s(&app["app_id"]));
     let after = limits(&srv, &app).await;
     assert_eq!(after["time_zone"], "Europe/London");
     assert_eq!(
