@@ -117,6 +117,12 @@ fn count(n: Option<i64>) -> Option<u64> {
     n.map(|v| u64::try_from(v).unwrap_or(0))
 }
 
+/// The count in the first column of the first row of one statement's rows.
+fn scalar(rows: &[Vec<crate::value::Row>]) -> StoreResult<Option<u64>> {
+    let first = rows.first().and_then(|r| r.first());
+    Ok(count(first.map(|r| r.int(0)).transpose()?))
+}
+
 fn key(t: &DailyTake<'_>) -> Vec<Value> {
     vec![
         t.app.as_str().into(),
@@ -247,13 +253,7 @@ impl<B: Backend> QuotaStore for Registry<B> {
                 key(t),
             )])
             .await?;
-        let used = rows
-            .first()
-            .and_then(|r| r.first())
-            .map(|r| r.int(0))
-            .transpose()?
-            .unwrap_or(1);
-        Ok(Some(u64::try_from(used).unwrap_or(1)))
+        Ok(Some(scalar(&rows)?.unwrap_or(1)))
     }
 
     async fn give_back_daily(&self, t: &DailyTake<'_>) -> StoreResult<()> {
@@ -276,13 +276,7 @@ impl<B: Backend> QuotaStore for Registry<B> {
                 vec![app.as_str().into(), action.as_str().into(), day.into()],
             )])
             .await?;
-        let used = rows
-            .first()
-            .and_then(|r| r.first())
-            .map(|r| r.int(0))
-            .transpose()?
-            .unwrap_or(0);
-        Ok(u64::try_from(used).unwrap_or(0))
+        Ok(scalar(&rows)?.unwrap_or(0))
     }
 
     async fn prune_quota_usage(&self, now: i64) -> StoreResult<u64> {

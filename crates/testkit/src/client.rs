@@ -215,22 +215,24 @@ impl Fixture {
     }
 }
 
+/// The limited actions, in the order the admin API lists them.
+pub const LIMIT_ACTIONS: [&str; 8] = [
+    "getui_auth",
+    "getui_tag_overwrite",
+    "getui_tag_batch",
+    "getui_bind_dt",
+    "getui_call",
+    "growth_register",
+    "engagelab_profile",
+    "native_request",
+];
+
 /// Switches every window of each of `actions` off for `app` (through the admin API of
 /// the server at `base`), for tests of other behaviour that call a limited endpoint more
 /// often than the vendor allows; `&[]` lifts every action's.
 pub async fn lift_limits(http: &reqwest::Client, base: &str, app: &Value, actions: &[&str]) {
-    const ALL: [&str; 8] = [
-        "getui_auth",
-        "getui_tag_overwrite",
-        "getui_tag_batch",
-        "getui_bind_dt",
-        "getui_call",
-        "growth_register",
-        "engagelab_profile",
-        "native_request",
-    ];
     let actions = if actions.is_empty() {
-        &ALL[..]
+        &LIMIT_ACTIONS[..]
     } else {
         actions
     };

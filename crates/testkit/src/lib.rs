@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 mod client;
 pub mod openapi;
 
-pub use client::{lift_limits, request, send, As, Creds, Fixture, Native};
+pub use client::{lift_limits, request, send, As, Creds, Fixture, Native, LIMIT_ACTIONS};
 
 /// A fresh PostgreSQL database per test, on a throwaway cluster (see `roster-test-pg`).
 pub use roster_test_pg::TestDatabase as TestPostgres;

@@ -93,9 +93,6 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
             (by_path, String::new())
         }
     };
-    if let Some(rate) = scoped.rate {
-        rate_headers(resp.headers_mut(), dialect, &rate);
-    }
     let status = resp.status();
     if (status.is_client_error() || status.is_server_error()) && !is_json(&resp) {
         let allow = resp.headers().get(axum::http::header::ALLOW).cloned();
@@ -103,6 +100,9 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
         if let Some(allow) = allow {
             resp.headers_mut().insert(axum::http::header::ALLOW, allow);
         }
+    }
+    if let Some(rate) = scoped.rate {
+        rate_headers(resp.headers_mut(), dialect, &rate);
     }
     if !body_read.load(Ordering::Acquire) {
         // The rest of the body is still on the wire: the connection cannot carry another

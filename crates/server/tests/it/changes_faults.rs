@@ -916,7 +916,7 @@ async fn pg_node(db: &roster_testkit::TestPostgres, dir: &Path, name: &str) -> R
 }
 
 /// The test's own connection to `db`.
-async fn psql(db: &roster_testkit::TestPostgres) -> tokio_postgres::Client {
+pub(crate) async fn psql(db: &roster_testkit::TestPostgres) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
         .await
         .expect("connect to the test database");

@@ -15,7 +15,7 @@ fn bin() -> &'static Path {
 }
 
 /// `roster ARGS` with a clean roster environment plus `env`.
-fn roster(args: &[&str], env: &[(&str, &str)]) -> Command {
+pub(crate) fn roster(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args);
     for var in [

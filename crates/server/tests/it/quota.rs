@@ -10,25 +10,15 @@
 use std::future::Future;
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use futures_util::future::join_all;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
-use roster_testkit::{s, sign, As, Creds, RosterProcess, TestServer, ADMIN_TOKEN};
+use roster_testkit::{s, sign, As, Creds, RosterProcess, TestServer};
 use serde_json::{json, Value};
 
-/// The actions, in the order the admin API lists them.
-pub(crate) const ACTIONS: [&str; 8] = [
-    "getui_auth",
-    "getui_tag_overwrite",
-    "getui_tag_batch",
-    "getui_bind_dt",
-    "getui_call",
-    "growth_register",
-    "engagelab_profile",
-    "native_request",
-];
+use roster_testkit::LIMIT_ACTIONS as ACTIONS;
 
 const DAY_MS: i64 = 86_400_000;
 /// Asia/Shanghai: UTC+8 all year.
@@ -1490,22 +1480,7 @@ async fn admin_errors() {
 // ---------------------------------------------------------------------------------
 
 fn roster(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
-    cmd.args(args);
-    for var in [
-        "ROSTER_LISTEN",
-        "ROSTER_DATA_DIR",
-        "ROSTER_STORE",
-        "ROSTER_ADMIN_TOKEN",
-        "ROSTER_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("ROSTER_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("ROSTER_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run roster")
+    crate::cli::roster(args, &[]).output().expect("run roster")
 }
 
 #[track_caller]

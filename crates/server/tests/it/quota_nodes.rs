@@ -228,3 +228,48 @@ async fn the_shared_daily_quota_survives_restarting_both_nodes() {
         "the refused calls changed nothing"
     );
 }
+
+/// When a node cannot count a daily quota in the store (here its table is gone), the
+/// call is refused with the quota's code (fails closed) and changes nothing, while the
+/// per-minute windows, kept in memory, go on being enforced; once the store is back,
+/// calls pass again.
+#[tokio::test]
+async fn daily_quotas_fail_closed_and_minute_windows_keep_working_without_the_store() {
+    let nodes = Nodes::start().await;
+    let (app, cids, ga, _) = nodes.app(1).await;
+    let pg = crate::changes_faults::psql(&nodes._db).await;
+    pg.batch_execute("ALTER TABLE quota_usage RENAME TO quota_usage_away")
+        .await
+        .expect("hide the counts");
+    let body = json!({ "cid": [cids[0]] });
+    let h = ga.put(&batch("shut"), body.clone()).await;
+    assert_eq!((h.status, h.code()), (403, 30011), "{}", h.body);
+    assert!(
+        h.header("retry-after").is_some(),
+        "a refusal says when to retry"
+    );
+    assert_eq!(
+        ga.tags(&cids[0]).await,
+        json!([]),
+        "the refused bind changed nothing"
+    );
+    // No daily quota on user/detail: a per-minute ceiling still holds, from memory.
+    set_limit_at(
+        &nodes.http,
+        &nodes.a.base,
+        &app,
+        "getui_call",
+        json!({ "per_minute": 1 }),
+    )
+    .await;
+    let detail = format!("/user/detail/{}", cids[0]);
+    let h = ga.get(&detail).await;
+    assert_eq!((h.status, h.code()), (200, 0), "{}", h.body);
+    let h = ga.get(&detail).await;
+    assert_eq!((h.status, h.code()), (401, 10005), "{}", h.body);
+    pg.batch_execute("ALTER TABLE quota_usage_away RENAME TO quota_usage")
+        .await
+        .expect("bring the counts back");
+    let h = ga.put(&batch("shut"), body).await;
+    assert_eq!((h.status, h.code()), (200, 0), "{}", h.body);
+}
