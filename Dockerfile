@@ -16,6 +16,10 @@
 # --- build -------------------------------------------------------------------------
 FROM rust:1-bookworm AS build
 WORKDIR /src
+# .git is not in the build context: `docker build --build-arg ROSTER_BUILD_COMMIT=$(git
+# rev-parse --short=12 HEAD) .` names the commit in `roster --version` and /version.
+ARG ROSTER_BUILD_COMMIT=unknown
+ENV ROSTER_BUILD_COMMIT=${ROSTER_BUILD_COMMIT}
 # The workspace needs every member's manifest; SQLite is compiled in (bundled), with the
 # C compiler the Rust image has.
 COPY Cargo.toml Cargo.lock ./

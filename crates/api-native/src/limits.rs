@@ -85,32 +85,44 @@ pub struct UsedOut {
     pub day: Option<u64>,
 }
 
-/// The report of `app`'s limits; `limiter` gives this node's sliding windows (the CLI,
-/// which has none, shows them `null`).
-pub async fn report(
-    store: &dyn Store,
-    limiter: Option<&Limiter>,
-    app: &AppId,
-) -> Result<LimitsOut, Error> {
+/// Where a report is made: on a node (its limiter gives the sliding windows and the
+/// server's default zone) or from the CLI (no sliding windows: they show `null`).
+#[derive(Clone, Copy)]
+pub enum View<'a> {
+    /// On a serving node.
+    Node(&'a Limiter),
+    /// Off-line, with the configured default zone.
+    Store(chrono_tz::Tz),
+}
+
+/// The report of `app`'s limits as seen from `view`.
+pub async fn report(store: &dyn Store, view: View<'_>, app: &AppId) -> Result<LimitsOut, Error> {
     let limits = settings(store, app).await?;
     let mut out = Vec::with_capacity(Action::ALL.len());
     for action in Action::ALL {
-        out.push(entry(store, limiter, app, &limits, action).await?);
+        out.push(entry(store, view, app, &limits, action).await?);
     }
     Ok(LimitsOut {
-        time_zone: limits.time_zone_name().to_owned(),
+        time_zone: limits.zone(default_zone(view)).name().to_owned(),
         limits: out,
     })
+}
+
+fn default_zone(view: View<'_>) -> chrono_tz::Tz {
+    match view {
+        View::Node(l) => l.default_zone(),
+        View::Store(z) => z,
+    }
 }
 
 /// One action's entry of [`report`].
 pub async fn action_report(
     store: &dyn Store,
-    limiter: Option<&Limiter>,
+    view: View<'_>,
     app: &AppId,
     action: Action,
 ) -> Result<LimitOut, Error> {
-    entry(store, limiter, app, &settings(store, app).await?, action).await
+    entry(store, view, app, &settings(store, app).await?, action).await
 }
 
 async fn settings(store: &dyn Store, app: &AppId) -> Result<AppLimits, Error> {
@@ -123,15 +135,23 @@ async fn settings(store: &dyn Store, app: &AppId) -> Result<AppLimits, Error> {
 
 async fn entry(
     store: &dyn Store,
-    limiter: Option<&Limiter>,
+    view: View<'_>,
     app: &AppId,
     limits: &AppLimits,
     action: Action,
 ) -> Result<LimitOut, Error> {
     let w = limits.windows(action);
-    let short = |on: Option<u64>, span: Span| on.and(limiter.map(|l| l.used(app, action, span)));
+    let short = |on: Option<u64>, span: Span| match view {
+        View::Node(l) => on.map(|_| l.used(app, action, span)),
+        View::Store(_) => None,
+    };
     let day = if w.per_day.is_some() || w.per_cid_per_day.is_some() {
-        let (day, _) = roster_core::quota::calendar_day(now(limiter), limits.time_zone);
+        let now = match view {
+            View::Node(l) => l.now(),
+            View::Store(_) => roster_core::time::now_ms(),
+        };
+        let zone = limits.zone(default_zone(view));
+        let (day, _) = roster_core::quota::calendar_day(now, zone);
         Some(
             store
                 .daily_used(app, action, day)
@@ -154,10 +174,6 @@ async fn entry(
             day,
         },
     })
-}
-
-fn now(limiter: Option<&Limiter>) -> i64 {
-    limiter.map_or_else(roster_core::time::now_ms, Limiter::now)
 }
 
 /// `Some(value)` for a field that is present, `null` included (absent stays `None`).
@@ -273,7 +289,13 @@ fn action_of(raw: &str) -> Result<Action, NativeError> {
 
 async fn one(state: &NativeState, app: &AppId, action: Action) -> Result<LimitOut, NativeError> {
     state.limiter.forget(app);
-    Ok(action_report(state.store.as_ref(), Some(&state.limiter), app, action).await?)
+    Ok(action_report(
+        state.store.as_ref(),
+        View::Node(&state.limiter),
+        app,
+        action,
+    )
+    .await?)
 }
 
 /// An app's limits: its time zone and every action's windows, vendor values and use.
@@ -294,7 +316,7 @@ pub(crate) async fn show(
 ) -> Result<Json<LimitsOut>, NativeError> {
     let app = app_of(app)?;
     Ok(Json(
-        report(state.store.as_ref(), Some(&state.limiter), &app).await?,
+        report(state.store.as_ref(), View::Node(&state.limiter), &app).await?,
     ))
 }
 
@@ -321,7 +343,7 @@ pub(crate) async fn put_time_zone(
     state.limiter.forget(&app);
     tracing::info!(app_id = %app, "rate limit time zone changed");
     Ok(Json(
-        report(state.store.as_ref(), Some(&state.limiter), &app).await?,
+        report(state.store.as_ref(), View::Node(&state.limiter), &app).await?,
     ))
 }
 

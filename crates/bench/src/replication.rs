@@ -21,11 +21,11 @@ async fn node(url: &str, dir: &std::path::Path) -> anyhow::Result<roster_server:
         data_dir: dir.to_path_buf(),
         store: Some(url.to_owned()),
         admin_token: Some(TOKEN.into()),
-        edge: roster_server::EdgeLimits::default(),
-        changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
-        crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
+        ..roster_server::config::Config::default().settings()
     };
-    roster_server::start(&settings, roster_core::time::system_clock()).await
+    let running = roster_server::start(&settings, roster_core::time::system_clock()).await?;
+    running.ready().await;
+    Ok(running)
 }
 
 /// Runs the phase on the PostgreSQL database at `url`.

@@ -26,6 +26,9 @@ use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::normalize_path::NormalizePathLayer;
 
+mod boot;
+pub mod build;
+pub mod config;
 mod edge;
 mod jobs;
 mod tail;
@@ -50,6 +53,8 @@ pub struct Settings {
     pub changes_retention: Duration,
     /// How long one smart-crowd job may run (`ROSTER_CROWD_TIMEOUT`).
     pub crowd_timeout: Duration,
+    /// The day boundary (IANA zone) of apps that set none.
+    pub time_zone: String,
 }
 
 /// The change log's default retention: 7 days.
@@ -69,6 +74,7 @@ impl std::fmt::Debug for Settings {
             .field("edge", &self.edge)
             .field("changes_retention", &self.changes_retention)
             .field("crowd_timeout", &self.crowd_timeout)
+            .field("time_zone", &self.time_zone)
             .finish()
     }
 }
@@ -121,30 +127,24 @@ fn open_sqlite(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
     }
 }
 
-/// A serving store and what wakes it when another node commits.
-pub struct Node {
-    /// The store, with its audience index.
-    pub store: Arc<dyn Store>,
-    /// Notified when another node may have committed (PostgreSQL `NOTIFY`).
-    wake: Arc<Notify>,
+/// Opens the store (applying its migrations) and, on PostgreSQL, starts listening for
+/// other nodes' commits before any index is built, so that nothing committed in
+/// between is missed: the first wake-up catches it up.
+async fn open_listening(settings: &Settings) -> anyhow::Result<(StoreChoice, Arc<Notify>)> {
+    let wake = Arc::new(Notify::new());
+    let choice = open_store(settings).await?;
+    if let StoreChoice::Postgres(store) = &choice {
+        store.listen(wake.clone());
+    }
+    Ok((choice, wake))
 }
 
-/// The server's store: every backend gets the in-memory audience index, which follows
-/// this node's own commits as they happen and other nodes' commits through the change
-/// log (woken by PostgreSQL `LISTEN/NOTIFY`, and polled), so counts are answered from
-/// memory on every backend.
-pub async fn open_node(settings: &Settings) -> anyhow::Result<Node> {
-    let wake = Arc::new(Notify::new());
-    let store: Arc<dyn Store> = match open_store(settings).await? {
-        StoreChoice::Sqlite(store) => Arc::new(indexed(store).await?),
-        StoreChoice::Postgres(store) => {
-            // Listening starts before the index is built, so nothing committed in
-            // between is missed: the first wake-up catches it up.
-            store.listen(wake.clone());
-            Arc::new(indexed(store).await?)
-        }
-    };
-    Ok(Node { store, wake })
+/// Builds the audience index over an opened store.
+async fn index_node(choice: &StoreChoice) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match choice {
+        StoreChoice::Sqlite(store) => Arc::new(indexed(store.clone()).await?),
+        StoreChoice::Postgres(store) => Arc::new(indexed(store.clone()).await?),
+    })
 }
 
 async fn indexed<B: roster_store::Backend>(store: Arc<B>) -> anyhow::Result<Registry<B>> {
@@ -152,11 +152,6 @@ async fn indexed<B: roster_store::Backend>(store: Arc<B>) -> anyhow::Result<Regi
         .await
         .map_err(|e| anyhow::anyhow!("build audience index: {e}"))?;
     Ok(indexed)
-}
-
-/// The server's store (see [`open_node`]).
-pub async fn open_serving_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(open_node(settings).await?.store)
 }
 
 /// The store as the CLI uses it: no audience index (counts in SQL), nothing to follow.
@@ -212,6 +207,46 @@ pub async fn create_app(settings: &Settings, name: &str) -> anyhow::Result<AppCr
     Ok(app.credentials)
 }
 
+/// The embedded store's file of `settings`, and whether a restore needs its directory
+/// empty (the data directory) or only the file absent (`--store sqlite:PATH`).
+fn sqlite_file(settings: &Settings) -> anyhow::Result<(PathBuf, bool)> {
+    match settings.store.as_deref() {
+        None => Ok((
+            roster_store_sqlite::backup::store_file(&settings.data_dir),
+            true,
+        )),
+        Some(url) if url.starts_with("sqlite:") => Ok((
+            PathBuf::from(
+                url.trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:"),
+            ),
+            false,
+        )),
+        Some(_) => bail!(
+            "backup and restore are for the embedded store; back PostgreSQL up with pg_dump \
+             (see docs/operating.md)"
+        ),
+    }
+}
+
+/// `roster backup --to FILE`: a consistent copy of the embedded store, made while the
+/// server may be running; its size in bytes.
+pub fn backup(settings: &Settings, to: &Path) -> anyhow::Result<u64> {
+    let (db, _) = sqlite_file(settings)?;
+    Ok(roster_store_sqlite::backup::backup(&db, to)?)
+}
+
+/// `roster restore --from FILE`: the backup becomes the embedded store, in an empty or
+/// missing data directory.
+pub fn restore(settings: &Settings, from: &Path) -> anyhow::Result<()> {
+    let (db, dir_must_be_empty) = sqlite_file(settings)?;
+    Ok(roster_store_sqlite::backup::restore(
+        from,
+        &db,
+        dir_must_be_empty,
+    )?)
+}
+
 /// What `roster limits set` changes: one action's windows and/or the day boundary.
 #[derive(Debug, Default)]
 pub struct LimitsChange {
@@ -231,7 +266,7 @@ pub async fn limits_report(
     app: &roster_core::AppId,
 ) -> anyhow::Result<serde_json::Value> {
     let store = open_cli_store(settings).await?;
-    entry_or_report(store.as_ref(), app, None).await
+    entry_or_report(settings, store.as_ref(), app, None).await
 }
 
 /// Changes an app's limits in the store (the CLI's `limits set`), in force on every
@@ -254,7 +289,13 @@ pub async fn limits_set(
             .await
             .map_err(fail)?;
     }
-    entry_or_report(store.as_ref(), app, change.action.as_ref().map(|a| a.0)).await
+    entry_or_report(
+        settings,
+        store.as_ref(),
+        app,
+        change.action.as_ref().map(|a| a.0),
+    )
+    .await
 }
 
 /// Restores an action's vendor values (the CLI's `limits reset`).
@@ -267,24 +308,40 @@ pub async fn limits_reset(
     roster_api_native::limits::reset(store.as_ref(), app, action)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    entry_or_report(store.as_ref(), app, Some(action)).await
+    entry_or_report(settings, store.as_ref(), app, Some(action)).await
 }
 
 async fn entry_or_report(
+    settings: &Settings,
     store: &dyn Store,
     app: &roster_core::AppId,
     action: Option<roster_core::quota::Action>,
 ) -> anyhow::Result<serde_json::Value> {
-    use roster_api_native::limits;
+    use roster_api_native::limits::{self, View};
     let fail = |e: roster_core::Error| anyhow::anyhow!("{e}");
+    let view = View::Store(roster_core::quota::time_zone(&settings.time_zone).map_err(fail)?);
     Ok(match action {
         Some(action) => serde_json::to_value(
-            limits::action_report(store, None, app, action)
+            limits::action_report(store, view, app, action)
                 .await
                 .map_err(fail)?,
         )?,
-        None => serde_json::to_value(limits::report(store, None, app).await.map_err(fail)?)?,
+        None => serde_json::to_value(limits::report(store, view, app).await.map_err(fail)?)?,
     })
+}
+
+/// `url` with any password replaced, for messages and `config show`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The admin token: from settings, else from `data_dir/admin-token`, else a new one
@@ -334,7 +391,7 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     std::fs::write(path, content)
 }
 
-async fn healthz() -> Json<serde_json::Value> {
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
@@ -343,13 +400,19 @@ async fn fallback(req: Request) -> axum::response::Response {
     edge::refusal(Dialect::of_path(req.uri().path()), Refusal::NotFound)
 }
 
-async fn healthz_method_not_allowed() -> axum::response::Response {
+pub(crate) async fn healthz_method_not_allowed() -> axum::response::Response {
     edge::refusal(Dialect::Native, Refusal::MethodNotAllowed)
 }
 
 /// The whole HTTP surface over one store, with the edge's default limits.
 pub fn router(store: Arc<dyn Store>, clock: Clock, admin_token: String) -> Router {
-    router_with(store, clock, admin_token, &EdgeLimits::default())
+    router_with(
+        store,
+        clock,
+        admin_token,
+        &EdgeLimits::default(),
+        chrono_tz::Asia::Shanghai,
+    )
 }
 
 /// The whole HTTP surface over one store.
@@ -358,11 +421,13 @@ pub fn router_with(
     clock: Clock,
     admin_token: String,
     limits: &EdgeLimits,
+    time_zone: chrono_tz::Tz,
 ) -> Router {
     // One limiter per node: every dialect counts against the same windows.
     let limiter = Arc::new(roster_store::quota::Limiter::new(
         store.clone(),
         clock.clone(),
+        time_zone,
     ));
     let getui = roster_api_getui::router(GetuiState {
         store: store.clone(),
@@ -433,6 +498,7 @@ pub struct Running {
     shutdown: Option<watch::Sender<bool>>,
     task: JoinHandle<std::io::Result<()>>,
     jobs: Option<JoinHandle<()>>,
+    boot: boot::Boot,
 }
 
 /// How long a stopping server waits for its job runner to hand its job back.
@@ -449,6 +515,13 @@ impl Running {
             let _ = tokio::time::timeout(JOBS_GRACE, jobs).await;
         }
         Ok(())
+    }
+
+    /// Waits until the node is ready to serve (its audience index is built).
+    pub async fn ready(&self) {
+        while !self.boot.is_ready() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Waits until the server ends (it ends only when stopped or on an I/O error).
@@ -481,23 +554,68 @@ pub async fn start_wrapped(
     clock: Clock,
     wrap: impl FnOnce(Router) -> Router,
 ) -> anyhow::Result<Running> {
-    let node = open_node(settings).await?;
+    let zone = roster_core::quota::time_zone(&settings.time_zone)
+        .map_err(|_| anyhow::anyhow!("{:?} is not an IANA time zone", settings.time_zone))?;
     let listener = bind(&settings.listen).await?;
     let admin_token = admin_token(settings)?;
-    let app = wrap(service(router_with(
-        node.store.clone(),
-        clock.clone(),
-        admin_token.clone(),
-        &settings.edge,
-    )));
-    let keep = tail::Upkeep {
-        store: node.store,
-        wake: node.wake,
-        retention: settings.changes_retention,
-        crowd_timeout: settings.crowd_timeout,
-        clock,
-    };
-    serve_app(app, listener, admin_token, &settings.edge, keep)
+    // Migrations are applied here: a store that cannot be opened fails the start.
+    let (choice, wake) = open_listening(settings).await?;
+    let boot = boot::Boot::new(clock.clone());
+    let ready = boot.clone();
+    let app = wrap(service(boot.router()));
+    let addr = listener.local_addr()?;
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(edge::conn::serve(
+        listener,
+        app,
+        settings.edge.clone(),
+        rx.clone(),
+    ));
+    tracing::info!(%addr, "roster listening; building the audience index");
+    let (edge, retention, crowd_timeout) = (
+        settings.edge.clone(),
+        settings.changes_retention,
+        settings.crowd_timeout,
+    );
+    let token = admin_token.clone();
+    // The node becomes ready once its index is built; until then /readyz answers 503.
+    let jobs = tokio::spawn(async move {
+        let mut stop = rx.clone();
+        let store = loop {
+            tokio::select! {
+                built = index_node(&choice) => match built {
+                    Ok(store) => break store,
+                    Err(e) => tracing::error!(error = %e, "cannot build the audience index; retrying in 5 s"),
+                },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        };
+        boot.ready(
+            router_with(store.clone(), clock.clone(), token, &edge, zone),
+            store.clone(),
+        );
+        tracing::info!("audience index built; ready");
+        let keep = tail::Upkeep {
+            store,
+            wake,
+            retention,
+            crowd_timeout,
+            clock,
+        };
+        let _ = keep.spawn(rx).await;
+    });
+    Ok(Running {
+        addr,
+        admin_token,
+        shutdown: Some(tx),
+        task,
+        jobs: Some(jobs),
+        boot: ready,
+    })
 }
 
 async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -525,12 +643,19 @@ pub async fn serve_store_with(
     limits: &EdgeLimits,
 ) -> anyhow::Result<Running> {
     let listener = bind(listen).await?;
-    let app = service(router_with(
+    let boot = boot::Boot::new(clock.clone());
+    boot.ready(
+        router_with(
+            store.clone(),
+            clock.clone(),
+            admin_token.clone(),
+            limits,
+            chrono_tz::Asia::Shanghai,
+        ),
         store.clone(),
-        clock.clone(),
-        admin_token.clone(),
-        limits,
-    ));
+    );
+    let app = service(boot.router());
+    let ready = boot.clone();
     let keep = tail::Upkeep {
         store,
         wake: Arc::new(Notify::new()),
@@ -538,7 +663,7 @@ pub async fn serve_store_with(
         crowd_timeout: DEFAULT_CROWD_TIMEOUT,
         clock,
     };
-    serve_app(app, listener, admin_token, limits, keep)
+    serve_app(app, listener, admin_token, limits, keep, ready)
 }
 
 fn serve_app(
@@ -547,6 +672,7 @@ fn serve_app(
     admin_token: String,
     limits: &EdgeLimits,
     keep: tail::Upkeep,
+    boot: boot::Boot,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
@@ -559,5 +685,6 @@ fn serve_app(
         shutdown: Some(tx),
         task,
         jobs: Some(jobs),
+        boot,
     })
 }

@@ -1,4 +1,5 @@
-//! Logging: `ROSTER_LOG` chooses what is logged, within limits no filter can lift.
+//! Logging: `log.level` (`ROSTER_LOG`) chooses what is logged, within limits no filter
+//! can lift; `log.format` (`ROSTER_LOG_FORMAT`) chooses text or JSON lines.
 //!
 //! No level of logging may print a secret, a token or a personal datum. roster's own
 //! events never carry one (request spans name the route template, never the path), but
@@ -10,6 +11,7 @@
 
 use std::io::IsTerminal;
 
+use roster_server::config::LogFormat;
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{filter_fn, EnvFilter};
 use tracing_subscriber::prelude::*;
@@ -62,28 +64,36 @@ fn permitted_meta(meta: &Metadata<'_>) -> bool {
     permitted(meta.target(), *meta.level())
 }
 
-/// Installs the global subscriber: `ROSTER_LOG` (default `info`) narrowed by
-/// [`permitted`], to stderr, coloured only on a terminal. An unparsable `ROSTER_LOG`
-/// is reported and `info` is used.
-pub fn init() {
-    let (filter, bad) = match std::env::var("ROSTER_LOG") {
-        Ok(spec) if !spec.trim().is_empty() => match EnvFilter::try_new(&spec) {
-            Ok(f) => (f, None),
-            Err(e) => (EnvFilter::new("info"), Some(e.to_string())),
-        },
-        _ => (EnvFilter::new("info"), None),
+/// Installs the global subscriber: `level` (a filter such as `info`, already checked by
+/// the configuration; `info` otherwise) narrowed by [`permitted`], to stderr, as text
+/// (coloured only on a terminal) or one JSON object per line with the event's fields,
+/// the current span's fields (request id, dialect, route, app id) and the timestamp.
+pub fn init(level: &str, format: LogFormat) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let layer = match format {
+        LogFormat::Text => {
+            let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .with_filter(filter_fn(permitted_meta))
+                .boxed()
+        }
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_filter(filter_fn(permitted_meta))
+            .boxed(),
     };
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_filter(filter_fn(permitted_meta));
     // `init` also routes the `log` crate (tokio-postgres logs through it) into tracing,
     // where the same filters apply; a disabled `log` record is never even formatted.
-    tracing_subscriber::registry().with(filter).with(fmt).init();
-    if let Some(e) = bad {
-        tracing::warn!("ROSTER_LOG is not a valid filter ({e}); logging at info");
-    }
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .init();
 }
 
 #[cfg(test)]

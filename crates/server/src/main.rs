@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use roster_server::config::{Config, LogFormat};
 use roster_server::Settings;
 
 mod logging;
@@ -18,23 +19,30 @@ const AFTER_HELP: &str = "\
 Examples:
   roster                                  serve on 127.0.0.1:8080, data in ./roster-data
   roster --listen 0.0.0.0:8080 --data-dir /var/lib/roster
+  roster --config /etc/roster/roster.toml serve
   roster app create --name shop           create an app, print its credentials as JSON
   roster --store postgres://roster:PASSWORD@db:5432/roster   serve from PostgreSQL
+  roster config show                      the effective settings and where each came from
+
+Configuration: defaults < the file (--config FILE, else ./roster.toml when present) <
+environment < command-line flags. Every key of the file is also ROSTER_ plus its path
+with __ between levels (ROSTER_EDGE__IDLE_TIMEOUT); see roster.example.toml.
 
 Environment:
   ROSTER_LISTEN, ROSTER_DATA_DIR, ROSTER_STORE   as --listen, --data-dir, --store
-                                                  (an option given on the command line wins)
   ROSTER_ADMIN_TOKEN   token for the admin API (Authorization: Bearer …); without it one is
                        generated on first start, kept in DIR/admin-token and printed once
   ROSTER_LOG           log filter: error, warn, info (default), debug or trace, or per
                        module (roster_server=debug); logs never carry secrets or personal data
+  ROSTER_LOG_FORMAT    text (default) or json: one JSON object per line
 
-GET /healthz answers 200 once the server is ready; GET /openapi.json describes the native API.";
+GET /healthz answers 200 while the process is alive, GET /readyz once it can serve;
+GET /metrics is for Prometheus; GET /openapi.json describes the native API.";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "roster",
-    version,
+    version = roster_server::build::LONG_VERSION,
     about = ABOUT,
     after_help = AFTER_HELP,
     max_term_width = 100
@@ -46,135 +54,116 @@ struct Cli {
     command: Option<Command>,
 }
 
-/// Options every command takes, before or after its name.
+/// Options every command takes, before or after its name. Each overrides the
+/// configuration file and the environment.
 #[derive(Debug, Args)]
 struct Global {
-    /// Address to listen on.
-    #[arg(
-        long,
-        global = true,
-        env = "ROSTER_LISTEN",
-        default_value = "127.0.0.1:8080",
-        value_name = "ADDR",
-        hide_env_values = true
-    )]
-    listen: String,
-    /// Where the embedded store and the admin token live (kept private: 0700).
-    #[arg(
-        long,
-        global = true,
-        env = "ROSTER_DATA_DIR",
-        default_value = "./roster-data",
-        value_name = "DIR",
-        hide_env_values = true
-    )]
-    data_dir: PathBuf,
+    /// The configuration file (TOML); default ./roster.toml when it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Where the embedded store and the admin token live (kept private: 0700)
+    /// [default: ./roster-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// postgres://USER:PASSWORD@HOST:PORT/DB to use PostgreSQL, or sqlite:PATH for another
     /// SQLite file.
-    #[arg(
-        long,
-        global = true,
-        env = "ROSTER_STORE",
-        value_name = "URL",
-        hide_env_values = true
-    )]
+    #[arg(long, global = true, value_name = "URL")]
     store: Option<String>,
     /// How long the change log keeps a change, e.g. `7d`, `12h` or `30s`; older ones are
-    /// pruned in the background.
-    #[arg(
-        long,
-        global = true,
-        env = "ROSTER_CHANGES_RETENTION",
-        default_value = "7d",
-        value_name = "DURATION",
-        value_parser = retention
-    )]
-    changes_retention: std::time::Duration,
+    /// pruned in the background [default: 7d].
+    #[arg(long, global = true, value_name = "DURATION")]
+    changes_retention: Option<String>,
     /// How long one smart-crowd job may run before it ends at status 2 (timed out),
-    /// e.g. `30m`; `0s` times every job out (for tests).
-    #[arg(
-        long,
-        global = true,
-        env = "ROSTER_CROWD_TIMEOUT",
-        default_value = "30m",
-        value_name = "DURATION",
-        value_parser = crowd_timeout
-    )]
-    crowd_timeout: std::time::Duration,
+    /// e.g. `30m`; `0s` times every job out (for tests) [default: 30m].
+    #[arg(long, global = true, value_name = "DURATION")]
+    crowd_timeout: Option<String>,
+    /// Log lines as `text` or `json` [default: text].
+    #[arg(long, global = true, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Serve /metrics on this address instead of the main one.
+    #[arg(long, global = true, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// How long in-flight requests may take to finish once roster is asked to stop
+    /// (SIGTERM), e.g. `30s` [default: 30s].
+    #[arg(long, global = true, value_name = "DURATION")]
+    shutdown_grace: Option<String>,
     #[command(flatten)]
     edge: EdgeArgs,
-}
-
-fn retention(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s.trim())
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{s:?} is not a duration such as 7d, 12h or 30s"))
-}
-
-fn crowd_timeout(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|_| format!("{s:?} is not a duration such as 30m, 1h or 90s"))
 }
 
 /// Limits of the HTTP edge (see docs/edge.md).
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection limits")]
 struct EdgeArgs {
-    /// Seconds a client may take to send a request's headers before it is disconnected.
-    #[arg(
-        long,
-        global = true,
-        env = "ROSTER_HEADER_TIMEOUT",
-        default_value_t = 10.0,
-        value_name = "SECONDS"
-    )]
-    header_timeout: f64,
-    /// Seconds a keep-alive connection may sit idle before it is closed.
-    #[arg(
-        long,
-        global = true,
-        env = "ROSTER_IDLE_TIMEOUT",
-        default_value_t = 60.0,
-        value_name = "SECONDS"
-    )]
-    idle_timeout: f64,
-    /// Connections served at once; more are answered 503 and closed.
-    #[arg(
-        long,
-        global = true,
-        env = "ROSTER_MAX_CONNECTIONS",
-        default_value_t = 4096,
-        value_name = "N"
-    )]
-    max_connections: usize,
-    /// Largest request body in bytes (413 beyond).
-    #[arg(
-        long,
-        global = true,
-        env = "ROSTER_MAX_BODY_BYTES",
-        default_value_t = roster_edge::DEFAULT_MAX_BODY_BYTES,
-        value_name = "BYTES"
-    )]
-    max_body_bytes: usize,
+    /// Seconds a client may take to send a request's headers before it is disconnected
+    /// [default: 10].
+    #[arg(long, global = true, value_name = "SECONDS")]
+    header_timeout: Option<f64>,
+    /// Seconds a keep-alive connection may sit idle before it is closed [default: 60].
+    #[arg(long, global = true, value_name = "SECONDS")]
+    idle_timeout: Option<f64>,
+    /// Connections served at once; more are answered 503 and closed [default: 4096].
+    #[arg(long, global = true, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Largest request body in bytes (413 beyond) [default: 2097152].
+    #[arg(long, global = true, value_name = "BYTES")]
+    max_body_bytes: Option<usize>,
 }
 
-impl EdgeArgs {
-    fn limits(&self) -> Result<roster_server::EdgeLimits, Failure> {
-        let secs = |v: f64, flag: &str| {
-            std::time::Duration::try_from_secs_f64(v)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| Failure(format!("--{flag} must be a positive number of seconds")))
+impl Global {
+    /// The flags given, by configuration key.
+    fn flags(&self) -> roster_server::config::Flags {
+        use figment::value::Value;
+        let mut out: roster_server::config::Flags = Vec::new();
+        let mut put = |key: &'static str, v: Option<Value>| {
+            if let Some(v) = v {
+                out.push((key, v));
+            }
         };
-        if self.max_connections == 0 {
-            return Err(Failure("--max-connections must be at least 1".into()));
-        }
-        Ok(roster_server::EdgeLimits {
-            header_timeout: secs(self.header_timeout, "header-timeout")?,
-            idle_timeout: secs(self.idle_timeout, "idle-timeout")?,
-            max_connections: self.max_connections,
-            max_body_bytes: self.max_body_bytes,
+        let text = |v: &Option<String>| v.as_ref().map(|s| Value::from(s.clone()));
+        put("listen", text(&self.listen));
+        put(
+            "data_dir",
+            self.data_dir
+                .as_ref()
+                .map(|d| Value::from(d.to_string_lossy().into_owned())),
+        );
+        put("store", text(&self.store));
+        put("changes.retention", text(&self.changes_retention));
+        put("jobs.crowd_timeout", text(&self.crowd_timeout));
+        put("log.format", text(&self.log_format));
+        put("metrics.listen", text(&self.metrics_listen));
+        put("shutdown.grace", text(&self.shutdown_grace));
+        put(
+            "edge.header_timeout",
+            self.edge.header_timeout.map(Value::from),
+        );
+        put("edge.idle_timeout", self.edge.idle_timeout.map(Value::from));
+        put(
+            "edge.max_connections",
+            self.edge.max_connections.map(Value::from),
+        );
+        put(
+            "edge.max_body_bytes",
+            self.edge.max_body_bytes.map(Value::from),
+        );
+        out
+    }
+
+    fn sources(&self) -> roster_server::config::Sources {
+        roster_server::config::Sources::new(self.config.clone(), self.flags())
+    }
+
+    /// The effective configuration, or every problem with it.
+    fn load(&self) -> Result<roster_server::config::Config, Failure> {
+        self.sources().load().map_err(|problems| {
+            Failure(format!(
+                "the configuration is not valid:\n  {}",
+                problems.join("\n  ")
+            ))
         })
     }
 }
@@ -205,6 +194,39 @@ enum Command {
     Limits {
         #[command(subcommand)]
         command: LimitsCommand,
+    },
+    /// Write a consistent copy of the embedded store to a new file, while the server
+    /// runs (SQLite's VACUUM INTO). PostgreSQL: use pg_dump (see docs/operating.md).
+    Backup {
+        /// The backup file to create.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore a backup into an empty or missing data directory (refuses a non-empty
+    /// one); then start roster on it.
+    Restore {
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Print or check the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted, with where each value came
+    /// from (flag, environment, file or default).
+    Show,
+    /// Check a configuration file (default: the one --config names, else ./roster.toml):
+    /// names the line of each syntax error and the key of each wrong value.
+    Check {
+        /// The file to check.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
     },
 }
 
@@ -321,8 +343,8 @@ fn is_postgres(url: &str) -> bool {
 /// Checks what the command needs before the server library opens it, so that failures
 /// are told in the user's terms: PostgreSQL must be reachable, and the data directory
 /// (when one is used) is created 0700, or tightened to it, with its files 0600.
-async fn prepare(global: &Global, needs_admin_token: bool) -> Result<(), Failure> {
-    if let Some(url) = global.store.as_deref().map(str::trim) {
+async fn prepare(settings: &Settings, needs_admin_token: bool) -> Result<(), Failure> {
+    if let Some(url) = settings.store.as_deref().map(str::trim) {
         if is_postgres(url) {
             // Nothing is created on disk when PostgreSQL cannot be reached.
             roster_store_postgres::PgStore::check(url)
@@ -348,17 +370,17 @@ async fn prepare(global: &Global, needs_admin_token: bool) -> Result<(), Failure
             return Err(Failure(format!(
                 "--store must be postgres://USER:PASSWORD@HOST:PORT/DATABASE or sqlite:PATH, \
                  not {}",
-                redact_url(url)
+                roster_server::redact_url(url)
             )));
         }
     }
     // The embedded store lives there, and so does a generated admin token.
-    if global.store.is_none() || needs_admin_token {
-        roster_store_sqlite::prepare_data_dir(&global.data_dir).map_err(|e| {
+    if settings.store.is_none() || needs_admin_token {
+        roster_store_sqlite::prepare_data_dir(&settings.data_dir).map_err(|e| {
             Failure(format!(
                 "cannot use the data directory {}: {e}\n  Choose another with --data-dir or \
                  ROSTER_DATA_DIR.",
-                global.data_dir.display()
+                settings.data_dir.display()
             ))
         })?;
     }
@@ -373,49 +395,17 @@ fn backend_message(e: roster_store::StoreError) -> String {
     }
 }
 
-/// `url` with any password replaced, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-fn admin_token_from_env() -> Option<String> {
-    std::env::var("ROSTER_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-}
-
-fn settings(global: &Global, admin_token: Option<String>) -> Result<Settings, Failure> {
-    Ok(Settings {
-        listen: global.listen.clone(),
-        data_dir: global.data_dir.clone(),
-        store: global.store.as_deref().map(|s| s.trim().to_owned()),
-        admin_token,
-        edge: global.edge.limits()?,
-        changes_retention: global.changes_retention,
-        crowd_timeout: global.crowd_timeout,
-    })
-}
-
-async fn serve(global: &Global) -> Result<(), Failure> {
-    let admin_token = admin_token_from_env();
-    prepare(global, admin_token.is_none()).await?;
-    let settings = settings(global, admin_token)?;
-    let mut running = roster_server::start(&settings, roster_core::time::system_clock()).await?;
+async fn serve(settings: &Settings, format: LogFormat) -> Result<(), Failure> {
+    prepare(settings, settings.admin_token.is_none()).await?;
+    let mut running = roster_server::start(settings, roster_core::time::system_clock()).await?;
     // The generated token (if any) was just written; its file gets the data dir's rule.
     if settings.admin_token.is_none() {
         roster_store_sqlite::prepare_data_dir(&settings.data_dir)
             .map_err(|e| Failure(format!("cannot secure the data directory: {e}")))?;
     }
-    eprintln!("roster: listening on http://{}", running.addr);
+    if format == LogFormat::Text {
+        eprintln!("roster: listening on http://{}", running.addr);
+    }
     tokio::select! {
         r = running.wait() => return r.map_err(Failure::from),
         _ = shutdown_signal() => {}
@@ -424,20 +414,19 @@ async fn serve(global: &Global) -> Result<(), Failure> {
     running.stop().await.map_err(Failure::from)
 }
 
-async fn create_app(global: &Global, name: &str) -> Result<(), Failure> {
-    prepare(global, false).await?;
-    let creds = roster_server::create_app(&settings(global, None)?, name).await?;
+async fn create_app(settings: &Settings, name: &str) -> Result<(), Failure> {
+    prepare(settings, false).await?;
+    let creds = roster_server::create_app(settings, name).await?;
     let json = serde_json::to_string_pretty(&creds)
         .map_err(|e| Failure(format!("cannot print the credentials: {e}")))?;
     println!("{json}");
     Ok(())
 }
 
-async fn changes(global: &Global, app: &str, after: u64, follow: bool) -> Result<(), Failure> {
-    prepare(global, false).await?;
+async fn changes(settings: &Settings, app: &str, after: u64, follow: bool) -> Result<(), Failure> {
+    prepare(settings, false).await?;
     let app = app_arg(app)?;
-    let settings = settings(global, None)?;
-    let out = roster_server::print_changes(&settings, &app, after, follow);
+    let out = roster_server::print_changes(settings, &app, after, follow);
     tokio::select! {
         r = out => r.map_err(Failure::from),
         _ = shutdown_signal() => Ok(()),
@@ -461,12 +450,11 @@ fn action_arg(action: &str) -> Result<roster_core::quota::Action, Failure> {
     })
 }
 
-async fn limits(global: &Global, command: &LimitsCommand) -> Result<(), Failure> {
-    prepare(global, false).await?;
-    let settings = settings(global, None)?;
+async fn limits(settings: &Settings, command: &LimitsCommand) -> Result<(), Failure> {
+    prepare(settings, false).await?;
     let out = match command {
         LimitsCommand::Show { app } => {
-            roster_server::limits_report(&settings, &app_arg(app)?).await?
+            roster_server::limits_report(settings, &app_arg(app)?).await?
         }
         LimitsCommand::Set {
             app,
@@ -489,10 +477,10 @@ async fn limits(global: &Global, command: &LimitsCommand) -> Result<(), Failure>
                 action: action.map(|a| (a, windows)),
                 time_zone: time_zone.clone(),
             };
-            roster_server::limits_set(&settings, &app_arg(app)?, &change).await?
+            roster_server::limits_set(settings, &app_arg(app)?, &change).await?
         }
         LimitsCommand::Reset { app, action } => {
-            roster_server::limits_reset(&settings, &app_arg(app)?, action_arg(action)?).await?
+            roster_server::limits_reset(settings, &app_arg(app)?, action_arg(action)?).await?
         }
     };
     let json = serde_json::to_string_pretty(&out)
@@ -523,19 +511,93 @@ async fn shutdown_signal() {
     }
 }
 
+/// Runs a command other than `config` with the effective configuration.
+async fn run(command: Option<&Command>, config: &Config) -> Result<(), Failure> {
+    let settings = config.settings();
+    match command {
+        None | Some(Command::Serve) => serve(&settings, config.log.format).await,
+        Some(Command::App {
+            command: AppCommand::Create { name },
+        }) => create_app(&settings, name).await,
+        Some(Command::Changes { app, after, follow }) => {
+            changes(&settings, app, *after, *follow).await
+        }
+        Some(Command::Limits { command }) => limits(&settings, command).await,
+        Some(Command::Backup { to }) => {
+            let bytes = roster_server::backup(&settings, to)?;
+            println!("backed up to {} ({bytes} bytes)", to.display());
+            Ok(())
+        }
+        Some(Command::Restore { from }) => {
+            roster_server::restore(&settings, from)?;
+            println!(
+                "restored {} into {}",
+                from.display(),
+                settings
+                    .store
+                    .as_deref()
+                    .map_or_else(|| settings.data_dir.display().to_string(), str::to_owned)
+            );
+            Ok(())
+        }
+        Some(Command::Config { .. }) => Ok(()),
+    }
+}
+
+/// `roster config show|check`.
+fn config(global: &Global, command: &ConfigCommand) -> Result<(), Failure> {
+    match command {
+        ConfigCommand::Show => {
+            let sources = global.sources();
+            let config = global.load()?;
+            if let Some(file) = &sources.file {
+                println!("# file: {}", file.display());
+            }
+            print!("{}", sources.show(&config));
+            Ok(())
+        }
+        ConfigCommand::Check { file } => {
+            let file = file.clone().or_else(|| global.sources().file);
+            let Some(file) = file else {
+                return Err(Failure(format!(
+                    "no configuration file: name one, or create ./{}",
+                    roster_server::config::DEFAULT_FILE
+                )));
+            };
+            // The file alone over the defaults: what the environment or flags would
+            // override is still checked.
+            let alone = roster_server::config::Sources {
+                file: Some(file.clone()),
+                flags: Vec::new(),
+                environment: false,
+            };
+            match alone.load() {
+                Ok(_) => {
+                    println!("{}: ok", file.display());
+                    Ok(())
+                }
+                Err(problems) => Err(Failure(format!(
+                    "{} is not valid:\n  {}",
+                    file.display(),
+                    problems.join("\n  ")
+                ))),
+            }
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
     let result = match &cli.command {
-        None | Some(Command::Serve) => serve(&cli.global).await,
-        Some(Command::App {
-            command: AppCommand::Create { name },
-        }) => create_app(&cli.global, name).await,
-        Some(Command::Changes { app, after, follow }) => {
-            changes(&cli.global, app, *after, *follow).await
-        }
-        Some(Command::Limits { command }) => limits(&cli.global, command).await,
+        Some(Command::Config { command }) => config(&cli.global, command),
+        command => match cli.global.load() {
+            Ok(config) => {
+                logging::init(&config.log.level, config.log.format);
+                run(command.as_ref(), &config).await
+            }
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -586,8 +648,8 @@ mod tests {
             &["roster", "--listen", "1.2.3.4:5", "--data-dir", "d"],
         ] {
             let cli = Cli::try_parse_from(args).expect("parse");
-            assert_eq!(cli.global.listen, "1.2.3.4:5", "{args:?}");
-            assert_eq!(cli.global.data_dir, PathBuf::from("d"), "{args:?}");
+            assert_eq!(cli.global.listen.as_deref(), Some("1.2.3.4:5"), "{args:?}");
+            assert_eq!(cli.global.data_dir, Some(PathBuf::from("d")), "{args:?}");
         }
         let cli = Cli::try_parse_from([
             "roster",
@@ -605,10 +667,10 @@ mod tests {
     #[test]
     fn urls_lose_their_password() {
         assert_eq!(
-            redact_url("postgres://roster:pw@db:5432/x"),
+            roster_server::redact_url("postgres://roster:pw@db:5432/x"),
             "postgres://roster:***@db:5432/x"
         );
-        assert_eq!(redact_url("mysql://a@b/c"), "mysql://a@b/c");
-        assert_eq!(redact_url("nonsense"), "nonsense");
+        assert_eq!(roster_server::redact_url("mysql://a@b/c"), "mysql://a@b/c");
+        assert_eq!(roster_server::redact_url("nonsense"), "nonsense");
     }
 }

@@ -18,6 +18,7 @@ use roster_store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags, Transaction};
 
 mod backend;
+pub mod backup;
 mod bulk;
 mod group;
 mod private;

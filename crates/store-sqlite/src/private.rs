@@ -137,7 +137,7 @@ fn tighten_known(dir: &Path) -> io::Result<()> {
 
 /// Sets a file's mode to 0600 unless it already is.
 #[cfg(unix)]
-fn make_private(path: &Path) -> io::Result<()> {
+pub(crate) fn make_private(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)?.permissions().mode();
     if mode & 0o777 != 0o600 {

@@ -27,7 +27,7 @@ pub async fn quota_settings(s: &dyn Store) {
     let ghost = AppId::parse("ghostghostghostghost01").expect("id");
     assert!(s.app_limits(&ghost).await.expect("read").is_none());
     let limits = s.app_limits(&app).await.expect("read").expect("app");
-    assert_eq!(limits.time_zone_name(), "Asia/Shanghai");
+    assert_eq!(limits.time_zone, None, "the server's default until set");
     for a in Action::ALL {
         assert_eq!(limits.windows(a), a.defaults(), "{a:?}");
     }
@@ -62,7 +62,7 @@ pub async fn quota_settings(s: &dyn Store) {
         .await
         .expect("reset"));
     let limits = s.app_limits(&app).await.expect("read").expect("app");
-    assert_eq!(limits.time_zone_name(), "Europe/London");
+    assert_eq!(limits.time_zone, Some(chrono_tz::Europe::London));
     assert_eq!(
         limits.windows(Action::GetuiTagBatch),
         Action::GetuiTagBatch.defaults()
@@ -182,7 +182,7 @@ pub async fn quota_limiter(s: Arc<dyn Store>) {
         let now = now.clone();
         Arc::new(move || now.load(Ordering::SeqCst))
     };
-    let limiter = Limiter::new(s.clone(), clock);
+    let limiter = Limiter::new(s.clone(), clock, chrono_tz::Asia::Shanghai);
     let w = Windows {
         per_minute: Some(2),
         per_day: Some(3),

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use roster_core::quota::{
     calendar_day, ceil_secs, time_zone, Action, LimitedAction, Quota, RateState, SlidingLog, Span,
-    Windows, DEFAULT_TIME_ZONE,
+    Windows,
 };
 use roster_core::time::Clock;
 use roster_core::{AppId, Error};
@@ -34,21 +34,12 @@ use crate::{Store, StoreError, StoreResult};
 pub const REFRESH: Duration = Duration::from_millis(500);
 
 /// An app's limit settings: its time zone and the actions the admin changed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AppLimits {
-    /// The day boundary.
-    pub time_zone: chrono_tz::Tz,
+    /// The day boundary the admin set; `None`: the server's default.
+    pub time_zone: Option<chrono_tz::Tz>,
     /// Changed actions, every window resolved; the others have the vendor's values.
     pub set: BTreeMap<Action, Windows>,
-}
-
-impl Default for AppLimits {
-    fn default() -> Self {
-        AppLimits {
-            time_zone: chrono_tz::Asia::Shanghai,
-            set: BTreeMap::new(),
-        }
-    }
 }
 
 impl AppLimits {
@@ -60,9 +51,9 @@ impl AppLimits {
             .unwrap_or_else(|| action.defaults())
     }
 
-    /// The time zone's IANA name.
-    pub fn time_zone_name(&self) -> &'static str {
-        self.time_zone.name()
+    /// The day boundary in force, given the server's default.
+    pub fn zone(&self, default: chrono_tz::Tz) -> chrono_tz::Tz {
+        self.time_zone.unwrap_or(default)
     }
 }
 
@@ -157,10 +148,15 @@ impl<B: Backend> QuotaStore for Registry<B> {
         let Some(row) = apps.first() else {
             return Ok(None);
         };
-        let zone = row.opt_text(0)?;
+        let zone = match row.opt_text(0)? {
+            Some(z) => Some(
+                time_zone(&z)
+                    .map_err(|_| StoreError::Backend("unreadable stored time zone".into()))?,
+            ),
+            None => None,
+        };
         let mut limits = AppLimits {
-            time_zone: time_zone(zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE))
-                .map_err(|_| StoreError::Backend("unreadable stored time zone".into()))?,
+            time_zone: zone,
             set: BTreeMap::new(),
         };
         for r in &set {
@@ -303,6 +299,7 @@ struct Cached {
 pub struct Limiter {
     store: Arc<dyn Store>,
     clock: Clock,
+    default_zone: chrono_tz::Tz,
     settings: Mutex<HashMap<AppId, Cached>>,
     logs: Mutex<HashMap<(AppId, Action, Span), SlidingLog>>,
 }
@@ -314,11 +311,13 @@ impl std::fmt::Debug for Limiter {
 }
 
 impl Limiter {
-    /// A limiter over `store`'s settings and counts, on `clock`.
-    pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+    /// A limiter over `store`'s settings and counts, on `clock`; apps that set no time
+    /// zone count their days in `default_zone`.
+    pub fn new(store: Arc<dyn Store>, clock: Clock, default_zone: chrono_tz::Tz) -> Self {
         Limiter {
             store,
             clock,
+            default_zone,
             settings: Mutex::default(),
             logs: Mutex::default(),
         }
@@ -393,9 +392,9 @@ impl Limiter {
             .map_or(0, |l| l.used(now))
     }
 
-    /// The calendar day of now in `limits`' zone and when it ends.
-    pub fn today(&self, limits: &AppLimits) -> (i64, i64) {
-        calendar_day((self.clock)(), limits.time_zone)
+    /// The day boundary of apps that set none.
+    pub fn default_zone(&self) -> chrono_tz::Tz {
+        self.default_zone
     }
 
     /// Counts a call in each sliding window of `w`; on a full one, takes back what it
@@ -469,7 +468,7 @@ impl Quota for Limiter {
             Ok(state) => state,
             Err(s) => return Err(refused(call, s, false)),
         };
-        let (day, ends_at) = calendar_day(now, limits.time_zone);
+        let (day, ends_at) = calendar_day(now, limits.zone(self.default_zone));
         let until_midnight = ceil_secs(ends_at - now).max(1);
         // The app's daily count is kept under the cid `""`, each cid's under its own.
         let per_cid = w.per_cid_per_day.zip(call.cid());

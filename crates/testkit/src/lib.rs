@@ -114,6 +114,7 @@ impl TestServer {
             edge: self.edge.clone(),
             changes_retention: self.retention,
             crowd_timeout: self.crowd_timeout,
+            time_zone: roster_core::quota::DEFAULT_TIME_ZONE.into(),
         };
         let offset = self.clock_offset.clone();
         let frozen_at = self.clock_frozen_at.clone();
@@ -122,6 +123,8 @@ impl TestServer {
         let running = roster_server::start_wrapped(&settings, clock, wrap)
             .await
             .expect("start roster");
+        // The node answers at once; it serves once its audience index is built.
+        running.ready().await;
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
     }
@@ -516,6 +519,26 @@ impl RosterProcess {
         self.child.wait().expect("wait");
     }
 
+    /// Asks the process to stop with SIGTERM (its graceful shutdown) and waits for it
+    /// to exit, for at most `within`; its exit status (`None`: still running then, and
+    /// killed).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        None
+    }
+
     /// Starts the process again, as before and on the same port, after
     /// [`RosterProcess::kill`], and waits for `/healthz`.
     pub async fn restart(&mut self) {
@@ -540,13 +563,10 @@ fn spawn(binary: &Path, data_dir: &Path, launch: &Launch, port: u16) -> Child {
         cmd.args(["--store", url]);
     }
     // Nothing from the test's own environment configures the child by accident.
-    for var in [
-        "ROSTER_LISTEN",
-        "ROSTER_DATA_DIR",
-        "ROSTER_STORE",
-        "ROSTER_ADMIN_TOKEN",
-    ] {
-        cmd.env_remove(var);
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("ROSTER_") {
+            cmd.env_remove(var);
+        }
     }
     if let Some(token) = &launch.admin_token {
         cmd.env("ROSTER_ADMIN_TOKEN", token);
@@ -572,12 +592,16 @@ fn spawn(binary: &Path, data_dir: &Path, launch: &Launch, port: u16) -> Child {
     cmd.stdin(Stdio::null()).spawn().expect("spawn roster")
 }
 
-/// Polls `{base}/healthz` for up to ten seconds; `false` if it never answered 200 or
+/// Polls `{base}/readyz` for up to ten seconds; `false` if it never answered 200 or
 /// `child` exited first.
 pub async fn wait_ready(base: &str, mut child: Option<&mut Child>) -> bool {
-    let http = reqwest::Client::new();
+    // No connection is kept: a server capped at one connection must find it free.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
     for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
             if r.status() == StatusCode::OK {
                 return true;
             }

@@ -295,14 +295,19 @@ impl Document {
     }
 
     /// Checks a recorded reply: against its operation when the method and path are one,
-    /// as an error in the native envelope otherwise. `GET /openapi.json` and a healthy
-    /// `GET /healthz` are exempt.
+    /// as an error in the native envelope otherwise. `GET /openapi.json`, a healthy
+    /// `GET /healthz`, `GET /version` and the readiness probe `GET /readyz` (200, or 503
+    /// with its `status`) are exempt: they are no native API operations.
     pub fn check_exchange(&self, ex: &Exchange) -> Result<(), String> {
         let path = routed_path(&ex.path);
+        let ok = ex.status == StatusCode::OK;
         let exempt = ex.method == Method::GET
-            && ex.status == StatusCode::OK
-            && (path == "/openapi.json"
-                || (path == "/healthz" && ex.body.as_ref() == br#"{"status":"ok"}"#));
+            && match path.as_str() {
+                "/openapi.json" | "/version" => ok,
+                "/healthz" => ok && ex.body.as_ref() == br#"{"status":"ok"}"#,
+                "/readyz" => ok || ex.status == StatusCode::SERVICE_UNAVAILABLE,
+                _ => false,
+            };
         if exempt {
             return Ok(());
         }

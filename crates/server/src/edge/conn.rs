@@ -36,11 +36,8 @@ use tower::ServiceExt;
 use super::body::Hooked;
 use super::{refusal, EdgeLimits};
 
-/// How long in-flight requests may go on once the server is stopping.
-const STOP_GRACE: Duration = Duration::from_secs(5);
-
 /// Serves `app` on `listener` until `shutdown` turns true, then lets in-flight requests
-/// finish (for at most [`STOP_GRACE`]) and returns.
+/// finish (for at most the limits' shutdown grace) and returns.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
@@ -151,6 +148,11 @@ async fn serve_conn(
                 Ok(resp) => resp,
                 Err(never) => match never {},
             };
+            // A live stream (a followed change feed) never ends by itself: at a stop it is
+            // cut at once, and its reader resumes from its last seq.
+            if resp.extensions().get::<roster_edge::Unbuffered>().is_some() {
+                state.streaming.store(true, Ordering::Release);
+            }
             // The response is done, for the watchdog, once its body has been sent or dropped.
             let resp = resp.map(|b| Body::new(Hooked::on_drop(b, move || state.response_done())));
             Ok::<_, std::convert::Infallible>(resp)
@@ -172,13 +174,17 @@ async fn serve_conn(
                 return;
             }
             _ = shutdown.wait_for(|stop| *stop), if !stopping => {
+                if state.streaming.load(Ordering::Acquire) {
+                    tracing::debug!("live stream closed at shutdown");
+                    return;
+                }
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
-            // A response still streaming (a followed change feed never ends by itself)
-            // is cut after the grace period; its reader resumes from its last seq.
-            _ = tokio::time::sleep(STOP_GRACE), if stopping => {
-                tracing::debug!("connection closed at shutdown after the grace period");
+            // In-flight requests have the grace period to finish; then the connection is
+            // closed.
+            _ = tokio::time::sleep(limits.shutdown_grace), if stopping => {
+                tracing::warn!("connection closed at shutdown after the grace period");
                 return;
             }
         }
@@ -211,6 +217,8 @@ struct ConnState {
     /// The request in flight has body bytes still to come: a client that stops sending
     /// them is as idle as one that sends nothing.
     body_pending: AtomicBool,
+    /// The response being sent is a live stream (cut at once at a stop).
+    streaming: AtomicBool,
     changed: Notify,
 }
 
@@ -224,6 +232,7 @@ impl ConnState {
             head_started: AtomicU64::new(0),
             last_activity: AtomicU64::new(0),
             body_pending: AtomicBool::new(false),
+            streaming: AtomicBool::new(false),
             changed: Notify::new(),
         }
     }

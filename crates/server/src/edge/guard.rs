@@ -55,9 +55,11 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let by_path = Dialect::of_path(req.uri().path());
+    let request_id = request_id(&req);
     // Never the raw URI: paths carry cids, aliases and tokens.
     let span = tracing::info_span!(
         "request",
+        request_id = %request_id,
         method = %method,
         dialect = Empty,
         route = Empty,
@@ -66,9 +68,16 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
         latency_ms = Empty,
     );
     span.in_scope(|| tracing::debug!("request received"));
+    let id_header = HeaderValue::from_str(&request_id).ok();
     let min_seq = match min_seq(&req) {
         Ok(min) => min,
-        Err(()) => return refusal(by_path, Refusal::BadRequest),
+        Err(()) => {
+            let mut resp = refusal(by_path, Refusal::BadRequest);
+            if let Some(id) = id_header {
+                resp.headers_mut().insert(REQUEST_ID_HEADER, id);
+            }
+            return resp;
+        }
     };
     let (req, body_read) = track_request_body(req);
     let handler = AssertUnwindSafe(next.run(req)).catch_unwind();
@@ -104,6 +113,9 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     if let Some(rate) = scoped.rate {
         rate_headers(resp.headers_mut(), dialect, &rate);
     }
+    if let Some(id) = id_header {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, id);
+    }
     if !body_read.load(Ordering::Acquire) {
         // The rest of the body is still on the wire: the connection cannot carry another
         // request, so say so rather than reset it under a keep-alive client.
@@ -114,6 +126,7 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     span.record("status", status.as_u16());
     let log = AccessLog {
         span,
+        request_id,
         started,
         dialect,
         method: method.to_string(),
@@ -146,6 +159,23 @@ fn rate_headers(h: &mut axum::http::HeaderMap, dialect: Dialect, rate: &RateStat
     if let Some(wait) = rate.retry_after {
         h.insert(RETRY_AFTER, HeaderValue::from(wait));
     }
+}
+
+/// Names a request in its logs and its reply: taken from the request, else generated.
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The request's `X-Request-Id` when it is 1–128 characters of `A–Z a–z 0–9 . _ : -`,
+/// else a new one (32 hex digits).
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        })
+        .map_or_else(|| roster_core::ids::random_hex(16), str::to_owned)
 }
 
 /// On every successful write reply: the app's seq after the write.
@@ -188,6 +218,7 @@ fn track_request_body(req: Request) -> (Request, Arc<AtomicBool>) {
 /// What the access-log line says; written once the response body has been sent.
 struct AccessLog {
     span: Span,
+    request_id: String,
     started: Instant,
     dialect: Dialect,
     method: String,
@@ -204,6 +235,7 @@ impl Drop for AccessLog {
         let _enter = self.span.enter();
         tracing::info!(
             target: "roster::access",
+            request_id = %self.request_id,
             dialect = %self.dialect.as_str(),
             method = %self.method,
             route = %self.route,

@@ -30,6 +30,9 @@ pub struct EdgeLimits {
     pub max_connections: usize,
     /// Largest request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Once a stop is asked for, how long in-flight requests may take to finish before
+    /// their connections are closed (a followed change feed is closed at once).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for EdgeLimits {
@@ -39,6 +42,7 @@ impl Default for EdgeLimits {
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
             max_body_bytes: roster_edge::DEFAULT_MAX_BODY_BYTES,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }

@@ -85,16 +85,16 @@ async fn node(path: &std::path::Path, data_dir: &std::path::Path) -> Running {
         data_dir: data_dir.to_path_buf(),
         store: Some(format!("sqlite:{}", path.display())),
         admin_token: Some(ADMIN_TOKEN.into()),
-        edge: roster_server::EdgeLimits::default(),
-        changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
-        crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
+        ..roster_server::config::Config::default().settings()
     };
     let offset = Arc::new(AtomicI64::new(0));
     let clock: roster_core::time::Clock =
         Arc::new(move || roster_core::time::now_ms() + offset.load(Ordering::SeqCst));
-    roster_server::start(&settings, clock)
+    let running = roster_server::start(&settings, clock)
         .await
-        .expect("start roster")
+        .expect("start roster");
+    running.ready().await;
+    running
 }
 
 #[tokio::test]

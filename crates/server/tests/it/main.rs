@@ -22,6 +22,7 @@ mod multinode;
 mod native;
 mod native_input;
 mod openapi;
+mod operate;
 mod quota;
 mod quota_nodes;
 mod secrets;

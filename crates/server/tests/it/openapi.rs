@@ -382,9 +382,7 @@ async fn openapi_recorder_catches_a_reply_off_the_document() {
         data_dir: dir.path().to_path_buf(),
         store: None,
         admin_token: Some(ADMIN_TOKEN.into()),
-        edge: roster_server::EdgeLimits::default(),
-        changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
-        crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
+        ..roster_server::config::Config::default().settings()
     };
     let recording = Recording::default();
     let record = recorder(recording.clone());
@@ -406,6 +404,7 @@ async fn openapi_recorder_catches_a_reply_off_the_document() {
     )
     .await
     .expect("start");
+    running.ready().await;
     let base = format!("http://{}", running.addr);
     let created = roster_testkit::create_app(&reqwest::Client::new(), &base, ADMIN_TOKEN).await;
     assert_eq!(created, json!({ "app_id": 5 }));

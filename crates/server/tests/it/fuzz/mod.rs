@@ -323,7 +323,7 @@ fn fuzz_the_real_binary() {
         let http = client();
         let mut ready = false;
         for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
                 if r.status() == 200 {
                     ready = true;
                     break;

@@ -1,0 +1,545 @@
+//! Running roster like infrastructure: the configuration file and its precedence,
+//! `config show|check`, JSON logs with request ids, readiness, the version, and a
+//! SIGTERM that loses no acknowledged write.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use roster_testkit::{create_app, s, Launch, RosterProcess, TestServer, ADMIN_TOKEN};
+use serde_json::{json, Value};
+
+use crate::cli::roster;
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../roster.example.toml")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `roster config show` run in `dir` with `args` and `env`: each key's line.
+fn show(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+    let mut all = args.to_vec();
+    all.extend(["config", "show"]);
+    let out = roster(&all, env).current_dir(dir).output().expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+fn line<'a>(lines: &'a [String], key: &str) -> &'a str {
+    let prefix = format!("{key} = ");
+    lines
+        .iter()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {key} in {lines:?}"))
+}
+
+#[test]
+fn configuration_layers_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("roster.toml"),
+        "listen = \"127.0.0.1:1111\"\n[edge]\nidle_timeout = \"90s\"\n[log]\nformat = \"json\"\n",
+    )
+    .expect("write");
+    // ./roster.toml is read when present
+    let l = show(dir.path(), &[], &[]);
+    assert_eq!(
+        line(&l, "listen"),
+        "listen = \"127.0.0.1:1111\"  # file roster.toml"
+    );
+    assert_eq!(
+        line(&l, "edge.idle_timeout"),
+        "edge.idle_timeout = \"1m 30s\"  # file roster.toml"
+    );
+    assert_eq!(
+        line(&l, "log.format"),
+        "log.format = \"json\"  # file roster.toml"
+    );
+    assert!(line(&l, "changes.retention").ends_with("# default"));
+    // the environment wins over the file, in its flat and its nested spellings
+    let env = [
+        ("ROSTER_LISTEN", "127.0.0.1:2222"),
+        ("ROSTER_EDGE__IDLE_TIMEOUT", "2m"),
+        ("ROSTER_LOG_FORMAT", "text"),
+    ];
+    let l = show(dir.path(), &[], &env);
+    assert_eq!(
+        line(&l, "listen"),
+        "listen = \"127.0.0.1:2222\"  # environment ROSTER_LISTEN"
+    );
+    assert_eq!(
+        line(&l, "edge.idle_timeout"),
+        "edge.idle_timeout = \"2m\"  # environment ROSTER_EDGE__IDLE_TIMEOUT"
+    );
+    assert_eq!(
+        line(&l, "log.format"),
+        "log.format = \"text\"  # environment ROSTER_LOG_FORMAT"
+    );
+    // and flags win over both, before or after the command
+    let l = show(
+        dir.path(),
+        &["--listen", "127.0.0.1:3333", "--idle-timeout", "5"],
+        &env,
+    );
+    assert_eq!(
+        line(&l, "listen"),
+        "listen = \"127.0.0.1:3333\"  # flag --listen"
+    );
+    assert_eq!(
+        line(&l, "edge.idle_timeout"),
+        "edge.idle_timeout = \"5s\"  # flag --idle-timeout"
+    );
+    // --config names another file; secrets never show
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        "store = \"postgres://roster:s3cr3t@db:5432/roster\"\nadmin_token = \"hunter22\"\n",
+    )
+    .expect("write");
+    let out = roster(
+        &["config", "show", "--config", other.to_str().expect("utf-8")],
+        &[],
+    )
+    .current_dir(dir.path())
+    .output()
+    .expect("run");
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        shown.contains("store = \"postgres://roster:***@db:5432/roster\""),
+        "{shown}"
+    );
+    assert!(shown.contains("admin_token = \"<redacted>\""), "{shown}");
+    assert!(
+        !shown.contains("s3cr3t") && !shown.contains("hunter22"),
+        "{shown}"
+    );
+    assert!(line(
+        &shown.lines().map(str::to_owned).collect::<Vec<_>>(),
+        "listen"
+    )
+    .ends_with("# default"));
+}
+
+#[test]
+fn config_check_names_the_line_or_the_key_at_fault() {
+    let dir = tempfile::tempdir().expect("dir");
+    let syntax = dir.path().join("syntax.toml");
+    std::fs::write(
+        &syntax,
+        "# roster\nlisten = \"ok\"\n[edge\nidle_timeout = 3\n",
+    )
+    .expect("write");
+    let out = roster(&["config", "check", syntax.to_str().expect("utf-8")], &[])
+        .output()
+        .expect("run");
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("line 3"), "{err}");
+
+    let values = dir.path().join("values.toml");
+    std::fs::write(
+        &values,
+        "listen = 5\nlisten_on = \"x\"\n[edge]\nidle_timeout = \"soon\"\nmax_connections = -1\n[log]\nformat = \"xml\"\n",
+    )
+    .expect("write");
+    let out = roster(&["config", "check", values.to_str().expect("utf-8")], &[])
+        .output()
+        .expect("run");
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    for key in [
+        "listen:",
+        "listen_on: unknown key",
+        "edge.idle_timeout:",
+        "edge.max_connections:",
+        "log.format:",
+    ] {
+        assert!(err.contains(key), "{key} not named in: {err}");
+    }
+
+    // values of the right type that make no sense are named too
+    let sense = dir.path().join("sense.toml");
+    std::fs::write(
+        &sense,
+        "[edge]\nmax_connections = 0\n[quota]\ntime_zone = \"Mars/Olympus\"\n",
+    )
+    .expect("write");
+    let out = roster(&["config", "check", sense.to_str().expect("utf-8")], &[])
+        .output()
+        .expect("run");
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("edge.max_connections"), "{err}");
+    assert!(err.contains("quota.time_zone"), "{err}");
+    // and serve refuses to start on them
+    let out = roster(&["--config", sense.to_str().expect("utf-8"), "serve"], &[])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("quota.time_zone"));
+}
+
+#[test]
+fn the_example_configuration_is_valid_and_says_the_defaults() {
+    let out = roster(
+        &["config", "check", example().to_str().expect("utf-8")],
+        &[],
+    )
+    .output()
+    .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sources = roster_server::config::Sources {
+        file: Some(example()),
+        flags: Vec::new(),
+        environment: false,
+    };
+    let loaded = sources.load().expect("the example loads");
+    assert_eq!(
+        serde_json::to_value(&loaded).expect("json"),
+        serde_json::to_value(roster_server::config::Config::default()).expect("json"),
+        "roster.example.toml documents the defaults"
+    );
+}
+
+#[tokio::test]
+async fn json_logs_carry_each_request_id_which_the_reply_echoes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("out.log");
+    let bin = Path::new(env!("CARGO_BIN_EXE_roster"));
+    let launch = Launch {
+        log_filter: "info".into(),
+        env: vec![("ROSTER_LOG_FORMAT".into(), "json".into())],
+        output: Some(log.clone()),
+        ..Launch::default()
+    };
+    let mut p = RosterProcess::launch(bin, &dir.path().join("data"), launch).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{}/healthz", p.base))
+        .header("x-request-id", "req-42.abc:Z_9")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        r.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("req-42.abc:Z_9")
+    );
+    for bad in ["has space", &"x".repeat(129), ""] {
+        let r = http
+            .get(format!("{}/v2/nope/user/detail/x", p.base))
+            .header("x-request-id", bad)
+            .send()
+            .await
+            .expect("get");
+        let id = r
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("an id")
+            .to_owned();
+        assert_eq!(id.len(), 32, "a generated id for {bad:?}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+    let r = http
+        .get(format!("{}/healthz", p.base))
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        r.headers().contains_key("x-request-id"),
+        "generated when absent"
+    );
+    assert!(p
+        .terminate(Duration::from_secs(40))
+        .is_some_and(|s| s.success()));
+    let out = std::fs::read_to_string(&log).expect("log");
+    let mut lines = Vec::new();
+    for l in out.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"));
+        for field in ["timestamp", "level", "target"] {
+            assert!(v.get(field).is_some(), "no {field} in {l}");
+        }
+        lines.push(v);
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["message"] == "roster listening; building the audience index"),
+        "start-up lines are JSON too: {out}"
+    );
+    let access = lines
+        .iter()
+        .find(|v| v["target"] == "roster::access" && v["request_id"] == "req-42.abc:Z_9")
+        .unwrap_or_else(|| panic!("no access line with the request id: {out}"));
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["route"], "/healthz");
+    assert_eq!(access["span"]["request_id"], "req-42.abc:Z_9", "{access}");
+}
+
+#[tokio::test]
+async fn version_and_readiness() {
+    let srv = TestServer::start().await;
+    let v: Value = srv
+        .http
+        .get(format!("{}/version", srv.base))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(!s(&v["commit"]).is_empty());
+    assert_eq!(s(&v["build_date"]).len(), 10, "{v}");
+    assert_eq!(v, json!(roster_server::build::json()));
+    let r = srv
+        .http
+        .get(format!("{}/readyz", srv.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    let out = roster(&["--version"], &[]).output().expect("run");
+    let printed = text(&out.stdout);
+    assert!(printed.contains(env!("CARGO_PKG_VERSION")), "{printed}");
+    assert!(printed.contains(s(&v["commit"])), "{printed}");
+    assert!(printed.contains(s(&v["build_date"])), "{printed}");
+}
+
+/// SIGTERM while writes are in flight: the process exits 0 within the grace period,
+/// and every write it acknowledged is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_keeps_every_acknowledged_write() {
+    let dir = tempfile::tempdir().expect("dir");
+    let bin = Path::new(env!("CARGO_BIN_EXE_roster"));
+    let mut p = RosterProcess::start(bin, dir.path()).await;
+    let http = reqwest::Client::new();
+    let app = create_app(&http, &p.base, ADMIN_TOKEN).await;
+    let id = s(&app["app_id"]).to_owned();
+    let (key, secret) = (
+        s(&app["getui"]["app_key"]).to_owned(),
+        s(&app["getui"]["master_secret"]).to_owned(),
+    );
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (http, base, id, key, secret) = (
+            http.clone(),
+            p.base.clone(),
+            id.clone(),
+            key.clone(),
+            secret.clone(),
+        );
+        let (acked, stop) = (acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let cid = format!("w{w}c{i}");
+                i += 1;
+                let r = http
+                    .post(format!("{base}/api/v1/apps/{id}/devices"))
+                    .basic_auth(&key, Some(&secret))
+                    .json(&json!([{ "cid": cid, "phone_type": "android" }]))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status().is_success() => {
+                        acked.lock().expect("lock").push(cid);
+                    }
+                    // refused or cut at shutdown: not acknowledged
+                    _ => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let before = acked.lock().expect("lock").len();
+    assert!(before > 0, "writes were flowing");
+    let status = tokio::task::block_in_place(|| p.terminate(Duration::from_secs(40)));
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("writer");
+    }
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit 0 on SIGTERM: {status:?}"
+    );
+    p.restart().await;
+    let acked = acked.lock().expect("lock").clone();
+    for cid in &acked {
+        let r = http
+            .get(format!("{}/api/v1/apps/{id}/devices/{cid}", p.base))
+            .basic_auth(&key, Some(&secret))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200, "acknowledged {cid} lost");
+    }
+}
+
+/// An online backup taken while writes go on is one consistent state: restored into a
+/// new data directory, its change log is the original's up to some seq, its devices
+/// are exactly the acknowledged ones up to that seq; restoring into a non-empty data
+/// directory is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_under_writes_restores_one_consistent_state() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (data, copy, file) = (
+        dir.path().join("data"),
+        dir.path().join("restored"),
+        dir.path().join("backup.db"),
+    );
+    let bin = Path::new(env!("CARGO_BIN_EXE_roster"));
+    let p = RosterProcess::start(bin, &data).await;
+    let http = reqwest::Client::new();
+    let app = create_app(&http, &p.base, ADMIN_TOKEN).await;
+    let id = s(&app["app_id"]).to_owned();
+    let (key, secret) = (
+        s(&app["getui"]["app_key"]).to_owned(),
+        s(&app["getui"]["master_secret"]).to_owned(),
+    );
+    // (cid, seq) of every acknowledged write
+    let acked = Arc::new(Mutex::new(Vec::<(String, u64)>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (http, base, id, key, secret) = (
+            http.clone(),
+            p.base.clone(),
+            id.clone(),
+            key.clone(),
+            secret.clone(),
+        );
+        let (acked, stop) = (acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let cid = format!("b{w}x{i}");
+                i += 1;
+                let r = http
+                    .post(format!("{base}/api/v1/apps/{id}/devices"))
+                    .basic_auth(&key, Some(&secret))
+                    .json(&json!([{ "cid": cid, "phone_type": "ios" }]))
+                    .send()
+                    .await
+                    .expect("write");
+                assert!(r.status().is_success());
+                let seq = r
+                    .headers()
+                    .get("x-roster-seq")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .expect("X-Roster-Seq");
+                acked.lock().expect("lock").push((cid, seq));
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let args = |cmd: &[&str], dir: &Path| -> Vec<String> {
+        let mut a: Vec<String> = vec!["--data-dir".into(), dir.display().to_string()];
+        a.extend(cmd.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        roster(&a, &[]).output().expect("run")
+    };
+    let out = tokio::task::block_in_place(|| {
+        run(args(
+            &["backup", "--to", file.to_str().expect("utf-8")],
+            &data,
+        ))
+    });
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let out = run(args(
+        &["backup", "--to", file.to_str().expect("utf-8")],
+        &data,
+    ));
+    assert!(
+        !out.status.success(),
+        "an existing backup file is never overwritten"
+    );
+
+    let out = run(args(
+        &["restore", "--from", file.to_str().expect("utf-8")],
+        &copy,
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(args(
+        &["restore", "--from", file.to_str().expect("utf-8")],
+        &copy,
+    ));
+    assert!(!out.status.success(), "a non-empty data dir is refused");
+    assert!(
+        text(&out.stderr).contains("not empty"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let restored = RosterProcess::start(bin, &copy).await;
+    let feed = |base: String| {
+        let (http, id, key, secret) = (http.clone(), id.clone(), key.clone(), secret.clone());
+        async move {
+            http.get(format!(
+                "{base}/api/v1/apps/{id}/changes?after=0&limit=10000"
+            ))
+            .basic_auth(&key, Some(&secret))
+            .send()
+            .await
+            .expect("feed")
+            .text()
+            .await
+            .expect("text")
+        }
+    };
+    let (original, copied) = (
+        feed(p.base.clone()).await,
+        feed(restored.base.clone()).await,
+    );
+    let seq_of = |l: &str| -> u64 {
+        serde_json::from_str::<Value>(l).expect("json")["seq"]
+            .as_u64()
+            .expect("seq")
+    };
+    let last = copied.lines().last().map_or(0, seq_of);
+    let before_backup: Vec<&str> = original.lines().filter(|l| seq_of(l) <= last).collect();
+    assert!(last > 0, "the backup holds writes");
+    assert_eq!(
+        copied.lines().collect::<Vec<_>>(),
+        before_backup,
+        "the restored log is the original's up to its last seq"
+    );
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        acked.iter().any(|(_, seq)| *seq > last),
+        "writes went on after the backup"
+    );
+    for (cid, seq) in &acked {
+        let r = http
+            .get(format!("{}/api/v1/apps/{id}/devices/{cid}", restored.base))
+            .basic_auth(&key, Some(&secret))
+            .send()
+            .await
+            .expect("get");
+        let want = if *seq <= last { 200 } else { 404 };
+        assert_eq!(
+            r.status(),
+            want,
+            "{cid} written at seq {seq}, backup at {last}"
+        );
+    }
+}
