@@ -314,6 +314,91 @@ async fn version_and_readiness() {
     assert!(printed.contains(s(&v["build_date"])), "{printed}");
 }
 
+/// Clients each registering one new device a request until stopped; every acknowledged
+/// cid with the `X-Roster-Seq` of its reply. `strict`: any failure fails the test
+/// (else a refused or cut request is simply not acknowledged, as at a shutdown).
+struct Writers {
+    acked: Arc<Mutex<Vec<(String, u64)>>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Writers {
+    fn start(clients: usize, base: &str, app: &Value, strict: bool) -> Writers {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let http = reqwest::Client::new();
+        let url = format!("{base}/api/v1/apps/{}/devices", s(&app["app_id"]));
+        let (key, secret) = (
+            s(&app["getui"]["app_key"]).to_owned(),
+            s(&app["getui"]["master_secret"]).to_owned(),
+        );
+        let tasks = (0..clients)
+            .map(|w| {
+                let (http, url, key, secret) =
+                    (http.clone(), url.clone(), key.clone(), secret.clone());
+                let (acked, stop) = (acked.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let cid = format!("w{w}x{i}");
+                        i += 1;
+                        let r = http
+                            .post(&url)
+                            .basic_auth(&key, Some(&secret))
+                            .json(&json!([{ "cid": cid, "phone_type": "android" }]))
+                            .send()
+                            .await;
+                        let seq = r.ok().filter(|r| r.status().is_success()).and_then(|r| {
+                            r.headers()
+                                .get("x-roster-seq")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.parse::<u64>().ok())
+                        });
+                        match seq {
+                            Some(seq) => acked.lock().expect("lock").push((cid, seq)),
+                            None if strict => panic!("write {cid} failed"),
+                            None => tokio::time::sleep(Duration::from_millis(5)).await,
+                        }
+                    }
+                })
+            })
+            .collect();
+        Writers { acked, stop, tasks }
+    }
+
+    fn count(&self) -> usize {
+        self.acked.lock().expect("lock").len()
+    }
+
+    /// Stops the clients; every acknowledged write.
+    async fn stop(self) -> Vec<(String, u64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.expect("writer");
+        }
+        let acked = self.acked.lock().expect("lock").clone();
+        acked
+    }
+}
+
+/// Whether the device `cid` exists on the node at `base`.
+async fn device_status(http: &reqwest::Client, base: &str, app: &Value, cid: &str) -> u16 {
+    http.get(format!(
+        "{base}/api/v1/apps/{}/devices/{cid}",
+        s(&app["app_id"])
+    ))
+    .basic_auth(
+        s(&app["getui"]["app_key"]),
+        Some(s(&app["getui"]["master_secret"])),
+    )
+    .send()
+    .await
+    .expect("get")
+    .status()
+    .as_u16()
+}
+
 /// SIGTERM while writes are in flight: the process exits 0 within the grace period,
 /// and every write it acknowledged is there after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,66 +408,22 @@ async fn sigterm_keeps_every_acknowledged_write() {
     let mut p = RosterProcess::start(bin, dir.path()).await;
     let http = reqwest::Client::new();
     let app = create_app(&http, &p.base, ADMIN_TOKEN).await;
-    let id = s(&app["app_id"]).to_owned();
-    let (key, secret) = (
-        s(&app["getui"]["app_key"]).to_owned(),
-        s(&app["getui"]["master_secret"]).to_owned(),
-    );
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut writers = Vec::new();
-    for w in 0..8 {
-        let (http, base, id, key, secret) = (
-            http.clone(),
-            p.base.clone(),
-            id.clone(),
-            key.clone(),
-            secret.clone(),
-        );
-        let (acked, stop) = (acked.clone(), stop.clone());
-        writers.push(tokio::spawn(async move {
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let cid = format!("w{w}c{i}");
-                i += 1;
-                let r = http
-                    .post(format!("{base}/api/v1/apps/{id}/devices"))
-                    .basic_auth(&key, Some(&secret))
-                    .json(&json!([{ "cid": cid, "phone_type": "android" }]))
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status().is_success() => {
-                        acked.lock().expect("lock").push(cid);
-                    }
-                    // refused or cut at shutdown: not acknowledged
-                    _ => tokio::time::sleep(Duration::from_millis(5)).await,
-                }
-            }
-        }));
-    }
+    let writers = Writers::start(8, &p.base, &app, false);
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let before = acked.lock().expect("lock").len();
-    assert!(before > 0, "writes were flowing");
+    assert!(writers.count() > 0, "writes were flowing");
     let status = tokio::task::block_in_place(|| p.terminate(Duration::from_secs(40)));
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.await.expect("writer");
-    }
+    let acked = writers.stop().await;
     assert!(
         status.is_some_and(|s| s.success()),
         "exit 0 on SIGTERM: {status:?}"
     );
     p.restart().await;
-    let acked = acked.lock().expect("lock").clone();
-    for cid in &acked {
-        let r = http
-            .get(format!("{}/api/v1/apps/{id}/devices/{cid}", p.base))
-            .basic_auth(&key, Some(&secret))
-            .send()
-            .await
-            .expect("get");
-        assert_eq!(r.status(), 200, "acknowledged {cid} lost");
+    for (cid, _) in &acked {
+        assert_eq!(
+            device_status(&http, &p.base, &app, cid).await,
+            200,
+            "acknowledged {cid} lost"
+        );
     }
 }
 
@@ -407,42 +448,7 @@ async fn backup_under_writes_restores_one_consistent_state() {
         s(&app["getui"]["app_key"]).to_owned(),
         s(&app["getui"]["master_secret"]).to_owned(),
     );
-    // (cid, seq) of every acknowledged write
-    let acked = Arc::new(Mutex::new(Vec::<(String, u64)>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut writers = Vec::new();
-    for w in 0..4 {
-        let (http, base, id, key, secret) = (
-            http.clone(),
-            p.base.clone(),
-            id.clone(),
-            key.clone(),
-            secret.clone(),
-        );
-        let (acked, stop) = (acked.clone(), stop.clone());
-        writers.push(tokio::spawn(async move {
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let cid = format!("b{w}x{i}");
-                i += 1;
-                let r = http
-                    .post(format!("{base}/api/v1/apps/{id}/devices"))
-                    .basic_auth(&key, Some(&secret))
-                    .json(&json!([{ "cid": cid, "phone_type": "ios" }]))
-                    .send()
-                    .await
-                    .expect("write");
-                assert!(r.status().is_success());
-                let seq = r
-                    .headers()
-                    .get("x-roster-seq")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .expect("X-Roster-Seq");
-                acked.lock().expect("lock").push((cid, seq));
-            }
-        }));
-    }
+    let writers = Writers::start(4, &p.base, &app, true);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let args = |cmd: &[&str], dir: &Path| -> Vec<String> {
         let mut a: Vec<String> = vec!["--data-dir".into(), dir.display().to_string()];
@@ -461,10 +467,7 @@ async fn backup_under_writes_restores_one_consistent_state() {
     });
     assert!(out.status.success(), "{}", text(&out.stderr));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.await.expect("writer");
-    }
+    let acked = writers.stop().await;
     let out = run(args(
         &["backup", "--to", file.to_str().expect("utf-8")],
         &data,
@@ -523,21 +526,14 @@ async fn backup_under_writes_restores_one_consistent_state() {
         before_backup,
         "the restored log is the original's up to its last seq"
     );
-    let acked = acked.lock().expect("lock").clone();
     assert!(
         acked.iter().any(|(_, seq)| *seq > last),
         "writes went on after the backup"
     );
     for (cid, seq) in &acked {
-        let r = http
-            .get(format!("{}/api/v1/apps/{id}/devices/{cid}", restored.base))
-            .basic_auth(&key, Some(&secret))
-            .send()
-            .await
-            .expect("get");
         let want = if *seq <= last { 200 } else { 404 };
         assert_eq!(
-            r.status(),
+            device_status(&http, &restored.base, &app, cid).await,
             want,
             "{cid} written at seq {seq}, backup at {last}"
         );
