@@ -24,6 +24,8 @@ async fn node(url: &str, dir: &std::path::Path) -> anyhow::Result<roster_server:
         edge: roster_server::EdgeLimits::default(),
         changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
         crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
+        metrics_listen: None,
+        metrics_app_labels: roster_server::DEFAULT_METRICS_APP_LABELS,
     };
     roster_server::start(&settings, roster_core::time::system_clock()).await
 }

@@ -26,12 +26,15 @@ use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::normalize_path::NormalizePathLayer;
 
+mod build;
 mod edge;
 mod jobs;
+mod metrics;
 mod tail;
 
 pub use edge::EdgeLimits;
 pub use jobs::DEFAULT_CROWD_TIMEOUT;
+pub use metrics::DEFAULT_METRICS_APP_LABELS;
 
 /// Where roster keeps its data and where it listens.
 #[derive(Clone)]
@@ -50,6 +53,12 @@ pub struct Settings {
     pub changes_retention: Duration,
     /// How long one smart-crowd job may run (`ROSTER_CROWD_TIMEOUT`).
     pub crowd_timeout: Duration,
+    /// Where `GET /metrics` is served: `None` on the main listener, else on a second
+    /// listener at this address only (and not on the main one).
+    pub metrics_listen: Option<String>,
+    /// How many apps get their own `app` label on the per-app metrics; the others are
+    /// summed under `app="_other"` ([`DEFAULT_METRICS_APP_LABELS`]).
+    pub metrics_app_labels: usize,
 }
 
 /// The change log's default retention: 7 days.
@@ -69,6 +78,8 @@ impl std::fmt::Debug for Settings {
             .field("edge", &self.edge)
             .field("changes_retention", &self.changes_retention)
             .field("crowd_timeout", &self.crowd_timeout)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("metrics_app_labels", &self.metrics_app_labels)
             .finish()
     }
 }
@@ -352,12 +363,25 @@ pub fn router(store: Arc<dyn Store>, clock: Clock, admin_token: String) -> Route
     router_with(store, clock, admin_token, &EdgeLimits::default())
 }
 
-/// The whole HTTP surface over one store.
+/// The whole HTTP surface over one store, `GET /metrics` included.
 pub fn router_with(
     store: Arc<dyn Store>,
     clock: Clock,
     admin_token: String,
     limits: &EdgeLimits,
+) -> Router {
+    let exporter = metrics::Exporter::new(store.clone(), clock.clone(), DEFAULT_METRICS_APP_LABELS);
+    routes(store, clock, admin_token, limits, Some(exporter))
+}
+
+/// The whole HTTP surface over one store; `GET /metrics` only with an exporter (none
+/// when metrics have their own listener).
+fn routes(
+    store: Arc<dyn Store>,
+    clock: Clock,
+    admin_token: String,
+    limits: &EdgeLimits,
+    metrics: Option<metrics::Exporter>,
 ) -> Router {
     // One limiter per node: every dialect counts against the same windows.
     let limiter = Arc::new(roster_store::quota::Limiter::new(
@@ -388,12 +412,14 @@ pub fn router_with(
         admin_token: admin_token.into(),
         limiter,
     });
-    Router::new()
-        .route(
-            "/healthz",
-            get(healthz).fallback(healthz_method_not_allowed),
-        )
-        .merge(native)
+    let mut app = Router::new().route(
+        "/healthz",
+        get(healthz).fallback(healthz_method_not_allowed),
+    );
+    if let Some(exporter) = metrics {
+        app = app.merge(exporter.router());
+    }
+    app.merge(native)
         .merge(getui)
         .merge(ums)
         .merge(growth)
@@ -414,6 +440,15 @@ pub fn router_with(
         .layer(RequestDecompressionLayer::new())
 }
 
+/// The router of a separate metrics listener: `GET /metrics`, and the native 404 for
+/// anything else.
+fn metrics_only(exporter: metrics::Exporter) -> Router {
+    exporter
+        .router()
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn(edge::guard::route_info))
+}
+
 /// The router as served: trailing slashes trimmed, everything inside the edge guard,
 /// and outside it the 503 of connections over the cap.
 fn service(router: Router) -> Router {
@@ -430,8 +465,11 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The admin token in force.
     pub admin_token: String,
+    /// The bound address of the separate metrics listener, when there is one.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<watch::Sender<bool>>,
     task: JoinHandle<std::io::Result<()>>,
+    metrics_task: Option<JoinHandle<std::io::Result<()>>>,
     jobs: Option<JoinHandle<()>>,
 }
 
@@ -445,6 +483,9 @@ impl Running {
             let _ = tx.send(true);
         }
         (&mut self.task).await.context("server task")??;
+        if let Some(metrics) = self.metrics_task.take() {
+            metrics.await.context("metrics listener task")??;
+        }
         if let Some(jobs) = self.jobs.take() {
             let _ = tokio::time::timeout(JOBS_GRACE, jobs).await;
         }
@@ -453,7 +494,12 @@ impl Running {
 
     /// Waits until the server ends (it ends only when stopped or on an I/O error).
     pub async fn wait(&mut self) -> anyhow::Result<()> {
-        (&mut self.task).await.context("server task")??;
+        let served = (&mut self.task).await.context("server task");
+        if let Some(metrics) = self.metrics_task.take() {
+            // The metrics listener ends with the server; it never outlives it.
+            metrics.abort();
+        }
+        served??;
         Ok(())
     }
 
@@ -483,12 +529,22 @@ pub async fn start_wrapped(
 ) -> anyhow::Result<Running> {
     let node = open_node(settings).await?;
     let listener = bind(&settings.listen).await?;
+    let metrics_listener = match &settings.metrics_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let admin_token = admin_token(settings)?;
-    let app = wrap(service(router_with(
+    let exporter = metrics::Exporter::new(
+        node.store.clone(),
+        clock.clone(),
+        settings.metrics_app_labels,
+    );
+    let app = wrap(service(routes(
         node.store.clone(),
         clock.clone(),
         admin_token.clone(),
         &settings.edge,
+        metrics_listener.is_none().then(|| exporter.clone()),
     )));
     let keep = tail::Upkeep {
         store: node.store,
@@ -497,7 +553,8 @@ pub async fn start_wrapped(
         crowd_timeout: settings.crowd_timeout,
         clock,
     };
-    serve_app(app, listener, admin_token, &settings.edge, keep)
+    let metrics = metrics_listener.map(|l| (l, service(metrics_only(exporter))));
+    serve_app(app, listener, admin_token, &settings.edge, keep, metrics)
 }
 
 async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -538,26 +595,48 @@ pub async fn serve_store_with(
         crowd_timeout: DEFAULT_CROWD_TIMEOUT,
         clock,
     };
-    serve_app(app, listener, admin_token, limits, keep)
+    serve_app(app, listener, admin_token, limits, keep, None)
 }
 
+/// Serves `app` on `listener` (and `metrics`' router on its own listener, if any) with
+/// the node's background tasks, until stopped.
 fn serve_app(
     app: Router,
     listener: tokio::net::TcpListener,
     admin_token: String,
     limits: &EdgeLimits,
     keep: tail::Upkeep,
+    metrics: Option<(tokio::net::TcpListener, Router)>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
+    let metrics_addr = match &metrics {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
     let (tx, rx) = watch::channel(false);
     let jobs = keep.spawn(rx.clone());
+    let metrics_task = metrics.map(|(listener, router)| {
+        tokio::spawn(edge::conn::serve(
+            listener,
+            router,
+            limits.clone(),
+            rx.clone(),
+        ))
+    });
     let task = tokio::spawn(edge::conn::serve(listener, app, limits.clone(), rx));
-    tracing::info!(%addr, "roster listening");
+    match metrics_addr {
+        Some(metrics) => {
+            tracing::info!(%addr, %metrics, "roster listening; metrics on their own address")
+        }
+        None => tracing::info!(%addr, "roster listening"),
+    }
     Ok(Running {
         addr,
         admin_token,
+        metrics_addr,
         shutdown: Some(tx),
         task,
+        metrics_task,
         jobs: Some(jobs),
     })
 }

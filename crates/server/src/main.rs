@@ -402,6 +402,8 @@ fn settings(global: &Global, admin_token: Option<String>) -> Result<Settings, Fa
         edge: global.edge.limits()?,
         changes_retention: global.changes_retention,
         crowd_timeout: global.crowd_timeout,
+        metrics_listen: None,
+        metrics_app_labels: roster_server::DEFAULT_METRICS_APP_LABELS,
     })
 }
 

@@ -295,14 +295,20 @@ impl Document {
     }
 
     /// Checks a recorded reply: against its operation when the method and path are one,
-    /// as an error in the native envelope otherwise. `GET /openapi.json` and a healthy
-    /// `GET /healthz` are exempt.
+    /// as an error in the native envelope otherwise. `GET /openapi.json`, a healthy
+    /// `GET /healthz` and a Prometheus scrape (`GET /metrics`, no native operation) are
+    /// exempt.
     pub fn check_exchange(&self, ex: &Exchange) -> Result<(), String> {
         let path = routed_path(&ex.path);
         let exempt = ex.method == Method::GET
             && ex.status == StatusCode::OK
             && (path == "/openapi.json"
-                || (path == "/healthz" && ex.body.as_ref() == br#"{"status":"ok"}"#));
+                || (path == "/healthz" && ex.body.as_ref() == br#"{"status":"ok"}"#)
+                || (path == "/metrics"
+                    && ex
+                        .content_type
+                        .as_deref()
+                        .is_some_and(|c| c.starts_with("text/plain; version=0.0.4"))));
         if exempt {
             return Ok(());
         }

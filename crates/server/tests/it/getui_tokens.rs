@@ -88,6 +88,8 @@ async fn node(path: &std::path::Path, data_dir: &std::path::Path) -> Running {
         edge: roster_server::EdgeLimits::default(),
         changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
         crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
+        metrics_listen: None,
+        metrics_app_labels: roster_server::DEFAULT_METRICS_APP_LABELS,
     };
     let offset = Arc::new(AtomicI64::new(0));
     let clock: roster_core::time::Clock =

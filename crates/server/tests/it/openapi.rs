@@ -385,6 +385,8 @@ async fn openapi_recorder_catches_a_reply_off_the_document() {
         edge: roster_server::EdgeLimits::default(),
         changes_retention: roster_server::DEFAULT_CHANGES_RETENTION,
         crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
+        metrics_listen: None,
+        metrics_app_labels: roster_server::DEFAULT_METRICS_APP_LABELS,
     };
     let recording = Recording::default();
     let record = recorder(recording.clone());
