@@ -412,14 +412,13 @@ fn routes(
         admin_token: admin_token.into(),
         limiter,
     });
-    let mut app = Router::new().route(
-        "/healthz",
-        get(healthz).fallback(healthz_method_not_allowed),
-    );
-    if let Some(exporter) = metrics {
-        app = app.merge(exporter.router());
-    }
-    app.merge(native)
+    Router::new()
+        .route(
+            "/healthz",
+            get(healthz).fallback(healthz_method_not_allowed),
+        )
+        .merge(metrics.map(metrics::Exporter::router).unwrap_or_default())
+        .merge(native)
         .merge(getui)
         .merge(ums)
         .merge(growth)
