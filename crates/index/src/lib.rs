@@ -23,6 +23,17 @@ pub struct Index {
     apps: RwLock<HashMap<AppId, Arc<RwLock<AppIndex>>>>,
 }
 
+/// One app's share of the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStats {
+    /// The app.
+    pub app: AppId,
+    /// Devices indexed.
+    pub devices: u64,
+    /// Approximate heap bytes of its bitmaps.
+    pub heap_bytes: usize,
+}
+
 /// What a rebuild took.
 #[derive(Debug, Clone, Copy)]
 pub struct RebuildStats {
@@ -100,11 +111,75 @@ impl Index {
             .sum()
     }
 
+    /// Every app's devices and heap bytes, each app read under its own read lock.
+    pub fn app_stats(&self) -> Vec<AppStats> {
+        let apps: Vec<(AppId, Arc<RwLock<AppIndex>>)> = self
+            .apps
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, ix)| (id.clone(), ix.clone()))
+            .collect();
+        apps.into_iter()
+            .map(|(app, ix)| {
+                let ix = ix.read().unwrap_or_else(|p| p.into_inner());
+                AppStats {
+                    app,
+                    devices: ix.len(),
+                    heap_bytes: ix.heap_bytes(),
+                }
+            })
+            .collect()
+    }
+
     /// Devices in the whole index.
     pub fn devices(&self) -> u64 {
         let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
         apps.values()
             .map(|ix| ix.read().unwrap_or_else(|p| p.into_inner()).len())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_core::{DeviceFacts, PhoneType};
+
+    fn facts() -> DeviceFacts<'static> {
+        DeviceFacts {
+            cid: "c",
+            phone_type: PhoneType::Android,
+            region: None,
+            tags: &[],
+            brand: "hw",
+            alias: None,
+            blacklisted: false,
+            notification_switch: true,
+        }
+    }
+
+    #[test]
+    fn app_stats_give_each_apps_devices_and_bytes() {
+        let index = Index::new();
+        let (big, small) = (AppId::generate(), AppId::generate());
+        let mut ix = AppIndex::default();
+        for ord in 0..1_000 {
+            ix.add_device(ord, &facts());
+        }
+        index.insert(big.clone(), ix);
+        let mut ix = AppIndex::default();
+        ix.add_device(0, &facts());
+        index.insert(small.clone(), ix);
+        let mut stats = index.app_stats();
+        stats.sort_by_key(|s| std::cmp::Reverse(s.devices));
+        assert_eq!(stats.len(), 2);
+        assert_eq!((&stats[0].app, stats[0].devices), (&big, 1_000));
+        assert_eq!((&stats[1].app, stats[1].devices), (&small, 1));
+        assert!(stats[0].heap_bytes > stats[1].heap_bytes);
+        assert_eq!(
+            stats.iter().map(|s| s.heap_bytes).sum::<usize>(),
+            index.heap_bytes()
+        );
     }
 }

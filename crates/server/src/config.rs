@@ -194,7 +194,7 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             listen: None,
-            app_labels: 100,
+            app_labels: crate::DEFAULT_METRICS_APP_LABELS,
         }
     }
 }
@@ -668,6 +668,13 @@ impl Config {
             changes_retention: self.changes.retention,
             crowd_timeout: self.jobs.crowd_timeout,
             time_zone: self.quota.time_zone.clone(),
+            metrics_listen: self
+                .metrics
+                .listen
+                .as_deref()
+                .map(str::trim)
+                .map(str::to_owned),
+            metrics_app_labels: self.metrics.app_labels,
         }
     }
 }

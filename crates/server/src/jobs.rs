@@ -50,7 +50,9 @@ pub(crate) async fn run(
         {
             Ok(Some(job)) => {
                 failing = false;
-                work(&store, &clock, timeout, job, &mut stop).await;
+                let started = std::time::Instant::now();
+                let outcome = work(&store, &clock, timeout, job, &mut stop).await;
+                crate::metrics::crowd_job_ended(outcome, started.elapsed());
                 continue;
             }
             Ok(None) => failing = false,
@@ -115,19 +117,48 @@ fn tag_filter(texts: Vec<String>) -> TagFilter {
     })
 }
 
+/// How a runner's turn with a job ended (the `outcome` of its duration metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Crowds written.
+    Succeeded,
+    /// Past the time limit: status 2.
+    TimedOut,
+    /// The computation panicked: status 3.
+    Failed,
+    /// Handed back to the queue: the node is stopping, or the job's input could not be
+    /// read.
+    Released,
+    /// The claim was lost to another runner, or every sub-task was stopped.
+    Abandoned,
+}
+
+impl Outcome {
+    /// The metric label.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Failed => "failed",
+            Outcome::Released => "released",
+            Outcome::Abandoned => "abandoned",
+        }
+    }
+}
+
 async fn work(
     store: &Arc<dyn Store>,
     clock: &Clock,
     timeout: Duration,
     job: ClaimedJob,
     stop: &mut watch::Receiver<bool>,
-) {
+) -> Outcome {
     let now = clock();
     let started = job.plan.started_at.unwrap_or(now);
     let left = ms(timeout) - (now - started);
     if left <= 0 {
         end(store, clock, &job.claim, JobEnd::TimedOut).await;
-        return;
+        return Outcome::TimedOut;
     }
     let deadline = std::time::Instant::now() + Duration::from_millis(left.unsigned_abs());
     let tasks: Vec<_> = job
@@ -149,7 +180,7 @@ async fn work(
             tracing::warn!(error = %e, "cannot read a smart-crowd job's input");
             let _ = store.release_crowd_job(&job.claim).await;
             tokio::time::sleep(POLL).await;
-            return;
+            return Outcome::Released;
         }
     };
     let shared = Arc::new(Shared::default());
@@ -209,27 +240,29 @@ async fn work(
         Ok(Err(roster_crowd::Stopped)) => {
             if *stop.borrow() {
                 let _ = store.release_crowd_job(&job.claim).await;
+                return Outcome::Released;
             }
-            return;
+            return Outcome::Abandoned;
         }
         Err(e) => {
             tracing::error!(error = %e, "a smart-crowd job panicked");
             JobEnd::Failed
         }
     };
-    let outcome = match &end_as {
-        JobEnd::Succeeded(_) => "succeeded",
-        JobEnd::TimedOut => "timed out",
-        JobEnd::Failed => "failed",
+    let (outcome, said) = match &end_as {
+        JobEnd::Succeeded(_) => (Outcome::Succeeded, "succeeded"),
+        JobEnd::TimedOut => (Outcome::TimedOut, "timed out"),
+        JobEnd::Failed => (Outcome::Failed, "failed"),
     };
     tracing::info!(
         app_id = %job.app,
         plan_id = %job.plan.plan_id,
         attempts = job.plan.attempts,
-        outcome,
+        outcome = said,
         "smart-crowd job ended"
     );
     end(store, clock, &job.claim, end_as).await;
+    outcome
 }
 
 /// Runs the model over what the store handed over.

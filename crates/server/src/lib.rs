@@ -31,10 +31,12 @@ pub mod build;
 pub mod config;
 mod edge;
 mod jobs;
+mod metrics;
 mod tail;
 
 pub use edge::EdgeLimits;
 pub use jobs::DEFAULT_CROWD_TIMEOUT;
+pub use metrics::DEFAULT_METRICS_APP_LABELS;
 
 /// Where roster keeps its data and where it listens.
 #[derive(Clone)]
@@ -55,6 +57,12 @@ pub struct Settings {
     pub crowd_timeout: Duration,
     /// The day boundary (IANA zone) of apps that set none.
     pub time_zone: String,
+    /// Where `GET /metrics` is served: `None` on the main listener, else on a second
+    /// listener at this address only (and not on the main one).
+    pub metrics_listen: Option<String>,
+    /// How many apps get their own `app` label on the per-app metrics; the others are
+    /// summed under `app="_other"` ([`DEFAULT_METRICS_APP_LABELS`]).
+    pub metrics_app_labels: usize,
 }
 
 /// The change log's default retention: 7 days.
@@ -75,6 +83,8 @@ impl std::fmt::Debug for Settings {
             .field("changes_retention", &self.changes_retention)
             .field("crowd_timeout", &self.crowd_timeout)
             .field("time_zone", &self.time_zone)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("metrics_app_labels", &self.metrics_app_labels)
             .finish()
     }
 }
@@ -415,13 +425,27 @@ pub fn router(store: Arc<dyn Store>, clock: Clock, admin_token: String) -> Route
     )
 }
 
-/// The whole HTTP surface over one store.
+/// The whole HTTP surface over one store, `GET /metrics` included.
 pub fn router_with(
     store: Arc<dyn Store>,
     clock: Clock,
     admin_token: String,
     limits: &EdgeLimits,
     time_zone: chrono_tz::Tz,
+) -> Router {
+    let exporter = metrics::Exporter::new(store.clone(), clock.clone(), DEFAULT_METRICS_APP_LABELS);
+    routes(store, clock, admin_token, limits, time_zone, Some(exporter))
+}
+
+/// The whole HTTP surface over one store; `GET /metrics` only with an exporter (none
+/// when metrics have their own listener).
+fn routes(
+    store: Arc<dyn Store>,
+    clock: Clock,
+    admin_token: String,
+    limits: &EdgeLimits,
+    time_zone: chrono_tz::Tz,
+    metrics: Option<metrics::Exporter>,
 ) -> Router {
     // One limiter per node: every dialect counts against the same windows.
     let limiter = Arc::new(roster_store::quota::Limiter::new(
@@ -458,6 +482,7 @@ pub fn router_with(
             "/healthz",
             get(healthz).fallback(healthz_method_not_allowed),
         )
+        .merge(metrics.map(metrics::Exporter::router).unwrap_or_default())
         .merge(native)
         .merge(getui)
         .merge(ums)
@@ -479,6 +504,15 @@ pub fn router_with(
         .layer(RequestDecompressionLayer::new())
 }
 
+/// The router of a separate metrics listener: `GET /metrics`, and the native 404 for
+/// anything else.
+fn metrics_only(exporter: metrics::Exporter) -> Router {
+    exporter
+        .router()
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn(edge::guard::route_info))
+}
+
 /// The router as served: trailing slashes trimmed, everything inside the edge guard,
 /// and outside it the 503 of connections over the cap.
 fn service(router: Router) -> Router {
@@ -495,8 +529,11 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The admin token in force.
     pub admin_token: String,
+    /// The bound address of the separate metrics listener, when there is one.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<watch::Sender<bool>>,
     task: JoinHandle<std::io::Result<()>>,
+    metrics_task: Option<JoinHandle<std::io::Result<()>>>,
     jobs: Option<JoinHandle<()>>,
     boot: boot::Boot,
 }
@@ -511,6 +548,9 @@ impl Running {
             let _ = tx.send(true);
         }
         (&mut self.task).await.context("server task")??;
+        if let Some(metrics) = self.metrics_task.take() {
+            metrics.await.context("metrics listener task")??;
+        }
         if let Some(jobs) = self.jobs.take() {
             let _ = tokio::time::timeout(JOBS_GRACE, jobs).await;
         }
@@ -526,7 +566,12 @@ impl Running {
 
     /// Waits until the server ends (it ends only when stopped or on an I/O error).
     pub async fn wait(&mut self) -> anyhow::Result<()> {
-        (&mut self.task).await.context("server task")??;
+        let served = (&mut self.task).await.context("server task");
+        if let Some(metrics) = self.metrics_task.take() {
+            // The metrics listener ends with the server; it never outlives it.
+            metrics.abort();
+        }
+        served??;
         Ok(())
     }
 
@@ -557,6 +602,10 @@ pub async fn start_wrapped(
     let zone = roster_core::quota::time_zone(&settings.time_zone)
         .map_err(|_| anyhow::anyhow!("{:?} is not an IANA time zone", settings.time_zone))?;
     let listener = bind(&settings.listen).await?;
+    let metrics_listener = match &settings.metrics_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let admin_token = admin_token(settings)?;
     // Migrations are applied here: a store that cannot be opened fails the start.
     let (choice, wake) = open_listening(settings).await?;
@@ -571,11 +620,31 @@ pub async fn start_wrapped(
         settings.edge.clone(),
         rx.clone(),
     ));
-    tracing::info!(%addr, "roster listening; building the audience index");
-    let (edge, retention, crowd_timeout) = (
+    // Metrics on their own address: served from the start, ready with the node.
+    let metrics_boot = boot::Boot::new(clock.clone());
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let metrics_task = metrics_listener.map(|l| {
+        tokio::spawn(edge::conn::serve(
+            l,
+            service(metrics_boot.router()),
+            settings.edge.clone(),
+            rx.clone(),
+        ))
+    });
+    match metrics_addr {
+        Some(metrics) => {
+            tracing::info!(%addr, %metrics, "roster listening; building the audience index")
+        }
+        None => tracing::info!(%addr, "roster listening; building the audience index"),
+    }
+    let (edge, retention, crowd_timeout, app_labels) = (
         settings.edge.clone(),
         settings.changes_retention,
         settings.crowd_timeout,
+        settings.metrics_app_labels,
     );
     let token = admin_token.clone();
     // The node becomes ready once its index is built; until then /readyz answers 503.
@@ -594,10 +663,15 @@ pub async fn start_wrapped(
                 _ = stop.wait_for(|s| *s) => return,
             }
         };
+        let exporter = metrics::Exporter::new(store.clone(), clock.clone(), app_labels);
+        let own = metrics_addr.is_none().then(|| exporter.clone());
         boot.ready(
-            router_with(store.clone(), clock.clone(), token, &edge, zone),
+            routes(store.clone(), clock.clone(), token, &edge, zone, own),
             store.clone(),
         );
+        if metrics_addr.is_some() {
+            metrics_boot.ready(metrics_only(exporter), store.clone());
+        }
         tracing::info!("audience index built; ready");
         let keep = tail::Upkeep {
             store,
@@ -611,8 +685,10 @@ pub async fn start_wrapped(
     Ok(Running {
         addr,
         admin_token,
+        metrics_addr,
         shutdown: Some(tx),
         task,
+        metrics_task,
         jobs: Some(jobs),
         boot: ready,
     })
@@ -663,9 +739,11 @@ pub async fn serve_store_with(
         crowd_timeout: DEFAULT_CROWD_TIMEOUT,
         clock,
     };
-    serve_app(app, listener, admin_token, limits, keep, ready)
+    serve_app(app, listener, admin_token, limits, keep, ready, None)
 }
 
+/// Serves `app` on `listener` (and `metrics`' router on its own listener, if any) with
+/// the node's background tasks, until stopped.
 fn serve_app(
     app: Router,
     listener: tokio::net::TcpListener,
@@ -673,17 +751,37 @@ fn serve_app(
     limits: &EdgeLimits,
     keep: tail::Upkeep,
     boot: boot::Boot,
+    metrics: Option<(tokio::net::TcpListener, Router)>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
+    let metrics_addr = match &metrics {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
     let (tx, rx) = watch::channel(false);
     let jobs = keep.spawn(rx.clone());
+    let metrics_task = metrics.map(|(listener, router)| {
+        tokio::spawn(edge::conn::serve(
+            listener,
+            router,
+            limits.clone(),
+            rx.clone(),
+        ))
+    });
     let task = tokio::spawn(edge::conn::serve(listener, app, limits.clone(), rx));
-    tracing::info!(%addr, "roster listening");
+    match metrics_addr {
+        Some(metrics) => {
+            tracing::info!(%addr, %metrics, "roster listening; metrics on their own address")
+        }
+        None => tracing::info!(%addr, "roster listening"),
+    }
     Ok(Running {
         addr,
         admin_token,
+        metrics_addr,
         shutdown: Some(tx),
         task,
+        metrics_task,
         jobs: Some(jobs),
         boot,
     })

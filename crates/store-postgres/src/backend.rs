@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
@@ -16,7 +17,7 @@ use roster_core::AppId;
 use roster_index::AppIndex;
 use roster_store::engine::{self, Dialect, Lists};
 use roster_store::value::{Row, Stmt, Value};
-use roster_store::{Backend, StoreResult, Write};
+use roster_store::{metric, Backend, StoreResult, Write};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::IsolationLevel;
@@ -145,7 +146,15 @@ impl PgStore {
                         tx.execute(&lock, &[&app.as_str()]).await.db()?;
                     }
                     let out = f(&tx).await?;
+                    let committing = Instant::now();
                     tx.commit().await.db()?;
+                    if let Mode::Write(_) = mode {
+                        // Each write commits on its own: a group of one.
+                        metrics::histogram!(metric::COMMIT_DURATION, "backend" => "postgres")
+                            .record(committing.elapsed().as_secs_f64());
+                        metrics::histogram!(metric::COMMIT_GROUP_SIZE, "backend" => "postgres")
+                            .record(1.0);
+                    }
                     return Ok(out);
                 }
                 Err(e) => e,

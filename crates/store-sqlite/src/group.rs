@@ -6,8 +6,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::Instant;
 
-use roster_store::{StoreError, StoreResult};
+use roster_store::{metric, StoreError, StoreResult};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
@@ -126,7 +127,13 @@ fn commit_group(conn: &Mutex<Connection>, mut jobs: Vec<Box<dyn Job>>) {
                     .db()?;
             }
         }
-        tx.commit().db()
+        let committing = Instant::now();
+        tx.commit().db()?;
+        metrics::histogram!(metric::COMMIT_DURATION, "backend" => "sqlite")
+            .record(committing.elapsed().as_secs_f64());
+        metrics::histogram!(metric::COMMIT_GROUP_SIZE, "backend" => "sqlite")
+            .record(jobs.len() as f64);
+        Ok(())
     })();
     if let Err(e) = &result {
         tracing::error!(error = %e, writes = jobs.len(), "group commit failed");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 use roster_core::crowd::{BrandGroup, CrowdCopy, PlanSpec, Status};
 use roster_core::{AppId, DeviceUpsert, PhoneType};
-use roster_store::crowds::{JobEnd, NewPlan, TaskOutcome};
+use roster_store::crowds::{JobCounts, JobEnd, NewPlan, TaskOutcome};
 use roster_store::Store;
 
 use crate::{cid, new_app, tag, DAY, NOW};
@@ -52,6 +52,14 @@ pub async fn crowd_queue(s: &dyn Store) {
     assert_eq!(plans[0].spec, p.spec);
     assert_eq!(plans[0].attempts, 0);
     assert!(s.crowd_plans(&other).await.expect("plans").is_empty());
+    let counts = || async { s.crowd_job_counts().await.expect("job counts") };
+    assert_eq!(
+        counts().await,
+        JobCounts {
+            queued: 1,
+            running: 0
+        }
+    );
 
     // One claim takes it; nothing is left for a second.
     let a = s
@@ -64,6 +72,13 @@ pub async fn crowd_queue(s: &dyn Store) {
         (app.clone(), p.plan_id.clone())
     );
     assert_eq!(statuses(s, &app, &p.plan_id).await, [Status::Computing; 2]);
+    assert_eq!(
+        counts().await,
+        JobCounts {
+            queued: 0,
+            running: 1
+        }
+    );
     assert!(s
         .claim_crowd_job("b", NOW, NOW - 10_000)
         .await
@@ -120,6 +135,7 @@ pub async fn crowd_queue(s: &dyn Store) {
         (Status::Stopped, Status::Succeeded)
     );
     assert_eq!(plans[0].status(), Status::Stopped);
+    assert_eq!(counts().await, JobCounts::default());
     assert_eq!((t[1].size, t[1].scored, t[1].can_push()), (3, 4, true));
     assert_eq!(t[1].terms, vec![("篮球".to_owned(), 0.5)]);
     assert_eq!(plans[0].ended_at, Some(NOW + 30_000));

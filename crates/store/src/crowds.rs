@@ -139,6 +139,16 @@ pub struct ClaimedJob {
     pub plan: PlanRecord,
 }
 
+/// How many jobs the store's queue holds, every node's together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Waiting for a runner.
+    pub queued: u64,
+    /// Claimed by a runner (including one whose heartbeat went stale, until another
+    /// claims it).
+    pub running: u64,
+}
+
 /// Which tags a job wants the devices of (by name).
 pub type TagFilter = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
@@ -191,6 +201,8 @@ pub trait CrowdStore: Send + Sync {
     ) -> StoreResult<CrowdInput>;
     /// Woken whenever this node stores a new plan.
     fn crowd_wakeup(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// How many jobs are queued and running, on every node.
+    async fn crowd_job_counts(&self) -> StoreResult<JobCounts>;
 }
 
 // --- statements ---------------------------------------------------------------------
@@ -692,6 +704,26 @@ impl<B: Backend> CrowdStore for Registry<B> {
 
     fn crowd_wakeup(&self) -> std::sync::Arc<tokio::sync::Notify> {
         self.jobs.clone()
+    }
+
+    async fn crowd_job_counts(&self) -> StoreResult<JobCounts> {
+        let rows = self
+            .backend
+            .query(vec![Stmt::new(
+                "SELECT job, COUNT(*) FROM crowd_plans WHERE job IN ('queued', 'running')
+                 GROUP BY job",
+                vec![],
+            )])
+            .await?;
+        let mut counts = JobCounts::default();
+        for r in rows.into_iter().flatten() {
+            match r.text(0)?.as_str() {
+                "queued" => counts.queued = count(r.int(1)?),
+                "running" => counts.running = count(r.int(1)?),
+                _ => {}
+            }
+        }
+        Ok(counts)
     }
 }
 

@@ -29,7 +29,27 @@ pub use crowds::CrowdStore;
 pub use quota::QuotaStore;
 pub use registry::{Backend, Follower, Registry, Write};
 pub use roster_core::rules::{DtBinding, DtFailure, UmsConfig};
-pub use roster_index::{Index, RebuildStats};
+pub use roster_index::{AppStats, Index, RebuildStats};
+
+/// The names of the metrics the store layer records through the `metrics` facade; the
+/// server describes and exports them (see `docs/metrics.md`).
+pub mod metric {
+    /// Histogram, seconds, by `engine` (`index`; `sql` without an index; `scan` for a
+    /// selector naming a crowd without an index): one audience count, from after its
+    /// `X-Roster-Min-Seq` wait to its answer.
+    pub const COUNT_DURATION: &str = "roster_count_query_duration_seconds";
+    /// Histogram, seconds, by `backend` (`sqlite`, `postgres`): one write transaction's
+    /// `COMMIT` (on SQLite the group's, with its fsync).
+    pub const COMMIT_DURATION: &str = "roster_store_commit_duration_seconds";
+    /// Histogram, by `backend`: how many writes one commit carried (SQLite's group
+    /// commit; 1 on PostgreSQL, which commits each write on its own).
+    pub const COMMIT_GROUP_SIZE: &str = "roster_store_commit_group_size";
+    /// Counter, by `action`: calls the node's limiter refused.
+    pub const RATE_LIMIT_REFUSALS: &str = "roster_rate_limit_refusals_total";
+    /// Counter, by `what` (`settings`, `daily`): limiter reads or writes of the store
+    /// that failed.
+    pub const QUOTA_STORE_FAILURES: &str = "roster_quota_store_failures_total";
+}
 
 /// What a store call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +201,9 @@ pub trait AudienceStore: Send + Sync {
         after: Option<u32>,
         limit: usize,
     ) -> StoreResult<Vec<(u32, Cid)>>;
+    /// Every app's devices and approximate heap bytes in this node's audience index;
+    /// `None` when counts run in SQL (no index).
+    fn index_stats(&self) -> Option<Vec<AppStats>>;
 }
 
 /// Who a key of a Basic-auth dialect belongs to.

@@ -350,7 +350,7 @@ impl Limiter {
             Ok(limits) => limits.map(Arc::new),
             Err(e) => {
                 tracing::warn!(app_id = %app, error = %e, "cannot read rate limit settings; using those held or the vendor's");
-                metrics::counter!("roster_quota_store_failures_total", "what" => "settings")
+                metrics::counter!(crate::metric::QUOTA_STORE_FAILURES, "what" => "settings")
                     .increment(1);
                 let limits = held.unwrap_or_else(|| Some(Arc::default()));
                 // Try again at the next call rather than holding a guess for long.
@@ -443,7 +443,7 @@ impl Limiter {
 
 fn refused(call: &LimitedAction, state: RateState, per_day: bool) -> Error {
     record_rate(state);
-    metrics::counter!("roster_rate_limit_refusals_total", "action" => call.action().as_str())
+    metrics::counter!(crate::metric::RATE_LIMIT_REFUSALS, "action" => call.action().as_str())
         .increment(1);
     Error::RateLimited {
         action: call.clone(),
@@ -508,7 +508,7 @@ impl Quota for Limiter {
                 Err(e) => {
                     tracing::warn!(app_id = %app, action = action.as_str(), error = %e,
                         "cannot count a daily quota; refusing the call (fails closed)");
-                    metrics::counter!("roster_quota_store_failures_total", "what" => "daily")
+                    metrics::counter!(crate::metric::QUOTA_STORE_FAILURES, "what" => "daily")
                         .increment(1);
                     self.undo(app, action, &w, now, &counted).await;
                     return Err(refused(call, over, true));

@@ -639,15 +639,25 @@ impl<B: Backend> TagStore for Registry<B> {
 impl<B: Backend> AudienceStore for Registry<B> {
     async fn count_audience(&self, app: &AppId, query: &AudienceQuery) -> StoreResult<u64> {
         self.ready(app).await?;
-        let Some(index) = &self.index else {
-            if crate::crowds::names_crowd(&query.selector) {
+        // Timed from here: waiting for `X-Roster-Min-Seq` is not the query's work.
+        let started = Instant::now();
+        let (engine, counted) = match &self.index {
+            Some(index) => {
                 let node = self.resolve(app, &query.selector).await?;
-                return Ok(self.backend.scan_index(app).await?.0.count(&node, query));
+                ("index", Ok(index.count(app, &node, query)))
             }
-            return self.backend.count_audience(app, query).await;
+            None if crate::crowds::names_crowd(&query.selector) => {
+                let node = self.resolve(app, &query.selector).await?;
+                let scanned = self.backend.scan_index(app).await?.0;
+                ("scan", Ok(scanned.count(&node, query)))
+            }
+            None => ("sql", self.backend.count_audience(app, query).await),
         };
-        let node = self.resolve(app, &query.selector).await?;
-        Ok(index.count(app, &node, query))
+        if counted.is_ok() {
+            metrics::histogram!(crate::metric::COUNT_DURATION, "engine" => engine)
+                .record(started.elapsed().as_secs_f64());
+        }
+        counted
     }
 
     async fn audience_page(
@@ -677,6 +687,10 @@ impl<B: Backend> AudienceStore for Registry<B> {
             }
         };
         self.backend.cids_of_ordinals(app, &ordinals).await
+    }
+
+    fn index_stats(&self) -> Option<Vec<roster_index::AppStats>> {
+        self.index.as_ref().map(|i| i.app_stats())
     }
 }
 

@@ -42,6 +42,9 @@ pub struct TestServer {
     pub base: String,
     /// Shared HTTP client.
     pub http: reqwest::Client,
+    /// `http://127.0.0.1:PORT` of the separate metrics listener, when the server has one
+    /// (else `GET /metrics` is on [`TestServer::base`]).
+    pub metrics_base: Option<String>,
     dir: tempfile::TempDir,
     running: Option<Running>,
     clock_offset: Arc<AtomicI64>,
@@ -50,6 +53,8 @@ pub struct TestServer {
     edge: roster_server::EdgeLimits,
     retention: std::time::Duration,
     crowd_timeout: std::time::Duration,
+    metrics_listen: Option<String>,
+    metrics_app_labels: usize,
     recording: openapi::Recording,
 }
 
@@ -81,6 +86,28 @@ impl TestServer {
         s
     }
 
+    /// Starts a server that labels at most `app_labels` apps on its per-app metrics and,
+    /// with `separate`, serves `GET /metrics` on a listener of its own (a free port,
+    /// [`TestServer::metrics_base`]) rather than on the main one.
+    pub async fn start_with_metrics(app_labels: usize, separate: bool) -> Self {
+        let mut s = Self::unstarted(
+            roster_server::EdgeLimits::default(),
+            roster_server::DEFAULT_CHANGES_RETENTION,
+        );
+        s.metrics_app_labels = app_labels;
+        s.metrics_listen = separate.then(|| "127.0.0.1:0".to_owned());
+        s.boot().await;
+        s
+    }
+
+    /// Where `GET /metrics` answers: the metrics listener's, or the main one's.
+    pub fn metrics_url(&self) -> String {
+        format!(
+            "{}/metrics",
+            self.metrics_base.as_deref().unwrap_or(&self.base)
+        )
+    }
+
     async fn start_with(edge: roster_server::EdgeLimits, retention: std::time::Duration) -> Self {
         let mut server = Self::unstarted(edge, retention);
         server.boot().await;
@@ -94,6 +121,7 @@ impl TestServer {
         TestServer {
             base: String::new(),
             http: reqwest::Client::new(),
+            metrics_base: None,
             dir,
             running: None,
             clock_offset,
@@ -101,6 +129,8 @@ impl TestServer {
             edge,
             retention,
             crowd_timeout: roster_server::DEFAULT_CROWD_TIMEOUT,
+            metrics_listen: None,
+            metrics_app_labels: roster_server::DEFAULT_METRICS_APP_LABELS,
             recording: openapi::Recording::default(),
         }
     }
@@ -115,6 +145,8 @@ impl TestServer {
             changes_retention: self.retention,
             crowd_timeout: self.crowd_timeout,
             time_zone: roster_core::quota::DEFAULT_TIME_ZONE.into(),
+            metrics_listen: self.metrics_listen.clone(),
+            metrics_app_labels: self.metrics_app_labels,
         };
         let offset = self.clock_offset.clone();
         let frozen_at = self.clock_frozen_at.clone();
@@ -126,6 +158,7 @@ impl TestServer {
         // The node answers at once; it serves once its audience index is built.
         running.ready().await;
         self.base = format!("http://{}", running.addr);
+        self.metrics_base = running.metrics_addr.map(|a| format!("http://{a}"));
         self.running = Some(running);
     }
 

@@ -296,8 +296,9 @@ impl Document {
 
     /// Checks a recorded reply: against its operation when the method and path are one,
     /// as an error in the native envelope otherwise. `GET /openapi.json`, a healthy
-    /// `GET /healthz`, `GET /version` and the readiness probe `GET /readyz` (200, or 503
-    /// with its `status`) are exempt: they are no native API operations.
+    /// `GET /healthz`, `GET /version`, the readiness probe `GET /readyz` (200, or 503
+    /// with its `status`) and a Prometheus scrape (`GET /metrics`) are exempt: they are
+    /// no native API operations.
     pub fn check_exchange(&self, ex: &Exchange) -> Result<(), String> {
         let path = routed_path(&ex.path);
         let ok = ex.status == StatusCode::OK;
@@ -306,6 +307,12 @@ impl Document {
                 "/openapi.json" | "/version" => ok,
                 "/healthz" => ok && ex.body.as_ref() == br#"{"status":"ok"}"#,
                 "/readyz" => ok || ex.status == StatusCode::SERVICE_UNAVAILABLE,
+                "/metrics" => {
+                    ok && ex
+                        .content_type
+                        .as_deref()
+                        .is_some_and(|c| c.starts_with("text/plain; version=0.0.4"))
+                }
                 _ => false,
             };
         if exempt {

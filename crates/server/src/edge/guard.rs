@@ -244,6 +244,13 @@ impl Drop for AccessLog {
             bytes = self.bytes,
             "request"
         );
+        crate::metrics::record_request(
+            self.dialect,
+            &self.method,
+            &self.route,
+            self.status,
+            self.started.elapsed(),
+        );
     }
 }
 

@@ -18,6 +18,7 @@ mod getui_tokens;
 mod getui_tolerance;
 mod getui_user;
 mod identity;
+mod metrics;
 mod multinode;
 mod native;
 mod native_input;
