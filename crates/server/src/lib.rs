@@ -739,11 +739,11 @@ pub async fn serve_store_with(
         crowd_timeout: DEFAULT_CROWD_TIMEOUT,
         clock,
     };
-    serve_app(app, listener, admin_token, limits, keep, ready, None)
+    serve_app(app, listener, admin_token, limits, keep, ready)
 }
 
-/// Serves `app` on `listener` (and `metrics`' router on its own listener, if any) with
-/// the node's background tasks, until stopped.
+/// Serves `app` (an already ready node, `/metrics` on the main listener) on `listener`
+/// with the node's background tasks, until stopped.
 fn serve_app(
     app: Router,
     listener: tokio::net::TcpListener,
@@ -751,37 +751,19 @@ fn serve_app(
     limits: &EdgeLimits,
     keep: tail::Upkeep,
     boot: boot::Boot,
-    metrics: Option<(tokio::net::TcpListener, Router)>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
-    let metrics_addr = match &metrics {
-        Some((l, _)) => Some(l.local_addr()?),
-        None => None,
-    };
     let (tx, rx) = watch::channel(false);
     let jobs = keep.spawn(rx.clone());
-    let metrics_task = metrics.map(|(listener, router)| {
-        tokio::spawn(edge::conn::serve(
-            listener,
-            router,
-            limits.clone(),
-            rx.clone(),
-        ))
-    });
     let task = tokio::spawn(edge::conn::serve(listener, app, limits.clone(), rx));
-    match metrics_addr {
-        Some(metrics) => {
-            tracing::info!(%addr, %metrics, "roster listening; metrics on their own address")
-        }
-        None => tracing::info!(%addr, "roster listening"),
-    }
+    tracing::info!(%addr, "roster listening");
     Ok(Running {
         addr,
         admin_token,
-        metrics_addr,
+        metrics_addr: None,
         shutdown: Some(tx),
         task,
-        metrics_task,
+        metrics_task: None,
         jobs: Some(jobs),
         boot,
     })
