@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::{Figment, Provider as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -390,18 +390,63 @@ const KEYS: &[Key] = &[
     ),
 ];
 
-/// The environment variables that name a key: every alias of [`KEYS`], and any
-/// `ROSTER_A__B` spelling of a path.
-fn environment() -> Env {
-    Env::raw().filter_map(|name| {
-        let upper = name.as_str().to_ascii_uppercase();
+/// The environment as a layer: every variable that names a key (an alias of [`KEYS`],
+/// or any `ROSTER_A__B` spelling of a path). A text key takes the value as it is (a
+/// numeric admin token or directory name stays text); other keys read it as TOML-like
+/// data, as figment's own environment provider does.
+struct Environment;
+
+impl Environment {
+    /// The key path `name` sets, with the key when it is one of [`KEYS`].
+    fn key_of(name: &str) -> Option<(String, Option<&'static Key>)> {
+        let upper = name.to_ascii_uppercase();
         if let Some(k) = KEYS.iter().find(|k| k.env.contains(&upper.as_str())) {
-            return Some(k.path.into());
+            return Some((k.path.to_owned(), Some(k)));
         }
         let rest = upper.strip_prefix("ROSTER_")?;
-        rest.contains("__")
-            .then(|| rest.to_ascii_lowercase().replace("__", ".").into())
-    })
+        if !rest.contains("__") {
+            return None;
+        }
+        let path = rest.to_ascii_lowercase().replace("__", ".");
+        let key = KEYS.iter().find(|k| k.path == path);
+        Some((path, key))
+    }
+}
+
+impl figment::Provider for Environment {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("environment")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        use figment::value::{Dict, Value};
+        fn merge(into: &mut Dict, from: Dict) {
+            for (k, v) in from {
+                match (into.get_mut(&k), v) {
+                    (Some(Value::Dict(_, a)), Value::Dict(_, b)) => merge(a, b),
+                    (_, v) => {
+                        into.insert(k, v);
+                    }
+                }
+            }
+        }
+        let mut dict = Dict::new();
+        for (name, raw) in std::env::vars() {
+            let Some((path, key)) = Self::key_of(&name) else {
+                continue;
+            };
+            let value = match key.map(|k| k.kind) {
+                Some(Kind::Text | Kind::OptText) => Value::from(raw),
+                _ => raw.parse::<Value>().unwrap_or_else(|never| match never {}),
+            };
+            if let Some(nested) = figment::util::nest(&path, value).into_dict() {
+                merge(&mut dict, nested);
+            }
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
 }
 
 /// Values given on the command line, by key path.
@@ -437,7 +482,7 @@ impl Sources {
             f = f.merge(Toml::file_exact(file));
         }
         if self.environment {
-            f = f.merge(environment());
+            f = f.merge(Environment);
         }
         for (path, value) in &self.flags {
             f = f.merge((*path, value.clone()));

@@ -93,6 +93,20 @@ fn configuration_layers_file_then_environment_then_flags() {
         line(&l, "edge.idle_timeout"),
         "edge.idle_timeout = \"5s\"  # flag --idle-timeout"
     );
+    // a text key takes the variable as it is, digits included
+    let l = show(
+        dir.path(),
+        &[],
+        &[("ROSTER_ADMIN_TOKEN", "12345"), ("ROSTER_DATA_DIR", "2024")],
+    );
+    assert_eq!(
+        line(&l, "admin_token"),
+        "admin_token = \"<redacted>\"  # environment ROSTER_ADMIN_TOKEN"
+    );
+    assert_eq!(
+        line(&l, "data_dir"),
+        "data_dir = \"2024\"  # environment ROSTER_DATA_DIR"
+    );
     // --config names another file; secrets never show
     let other = dir.path().join("other.toml");
     std::fs::write(
