@@ -390,28 +390,13 @@ const KEYS: &[Key] = &[
     ),
 ];
 
-/// The environment as a layer: every variable that names a key (an alias of [`KEYS`],
-/// or any `ROSTER_A__B` spelling of a path). A text key takes the value as it is (a
-/// numeric admin token or directory name stays text); other keys read it as TOML-like
-/// data, as figment's own environment provider does.
+/// The environment as a layer: for each key, the first of its variables that is set
+/// (its names in [`KEYS`] order, then its `ROSTER_A__B` spelling: [`env_source`], the
+/// same rule `config show` reports). A text key takes the value as it is (a numeric admin
+/// token or directory name stays text); other keys read it as TOML-like data, as
+/// figment's own environment provider does. A `ROSTER_A__B` variable naming no key is
+/// passed on, to be reported as an unknown key.
 struct Environment;
-
-impl Environment {
-    /// The key path `name` sets, with the key when it is one of [`KEYS`].
-    fn key_of(name: &str) -> Option<(String, Option<&'static Key>)> {
-        let upper = name.to_ascii_uppercase();
-        if let Some(k) = KEYS.iter().find(|k| k.env.contains(&upper.as_str())) {
-            return Some((k.path.to_owned(), Some(k)));
-        }
-        let rest = upper.strip_prefix("ROSTER_")?;
-        if !rest.contains("__") {
-            return None;
-        }
-        let path = rest.to_ascii_lowercase().replace("__", ".");
-        let key = KEYS.iter().find(|k| k.path == path);
-        Some((path, key))
-    }
-}
 
 impl figment::Provider for Environment {
     fn metadata(&self) -> figment::Metadata {
@@ -432,17 +417,29 @@ impl figment::Provider for Environment {
                 }
             }
         }
+        let data = |raw: String| raw.parse::<Value>().unwrap_or_else(|never| match never {});
         let mut dict = Dict::new();
-        for (name, raw) in std::env::vars() {
-            let Some((path, key)) = Self::key_of(&name) else {
+        let mut put = |path: &str, value: Value| {
+            if let Some(nested) = figment::util::nest(path, value).into_dict() {
+                merge(&mut dict, nested);
+            }
+        };
+        for k in KEYS {
+            let Some(raw) = env_source(k).and_then(|name| std::env::var(name).ok()) else {
                 continue;
             };
-            let value = match key.map(|k| k.kind) {
-                Some(Kind::Text | Kind::OptText) => Value::from(raw),
-                _ => raw.parse::<Value>().unwrap_or_else(|never| match never {}),
+            match k.kind {
+                Kind::Text | Kind::OptText => put(k.path, Value::from(raw)),
+                _ => put(k.path, data(raw)),
+            }
+        }
+        for (name, raw) in std::env::vars() {
+            let Some(rest) = name.strip_prefix("ROSTER_").filter(|r| r.contains("__")) else {
+                continue;
             };
-            if let Some(nested) = figment::util::nest(&path, value).into_dict() {
-                merge(&mut dict, nested);
+            let path = rest.to_ascii_lowercase().replace("__", ".");
+            if !KEYS.iter().any(|k| k.path == path) {
+                put(&path, data(raw));
             }
         }
         Ok(figment::Profile::Default.collect(dict))
