@@ -139,33 +139,33 @@ fn configuration_layers_file_then_environment_then_flags() {
     .ends_with("# default"));
 }
 
+/// `roster config check` of a file holding `content`: whether it passed, and stderr.
+fn check(dir: &Path, name: &str, content: &str) -> (bool, String) {
+    let file = dir.join(name);
+    std::fs::write(&file, content).expect("write");
+    let out = roster(&["config", "check", file.to_str().expect("utf-8")], &[])
+        .output()
+        .expect("run");
+    (out.status.success(), text(&out.stderr))
+}
+
 #[test]
 fn config_check_names_the_line_or_the_key_at_fault() {
     let dir = tempfile::tempdir().expect("dir");
-    let syntax = dir.path().join("syntax.toml");
-    std::fs::write(
-        &syntax,
+    let (ok, err) = check(
+        dir.path(),
+        "syntax.toml",
         "# roster\nlisten = \"ok\"\n[edge\nidle_timeout = 3\n",
-    )
-    .expect("write");
-    let out = roster(&["config", "check", syntax.to_str().expect("utf-8")], &[])
-        .output()
-        .expect("run");
-    let err = text(&out.stderr);
-    assert!(!out.status.success());
+    );
+    assert!(!ok);
     assert!(err.contains("line 3"), "{err}");
 
-    let values = dir.path().join("values.toml");
-    std::fs::write(
-        &values,
+    let (ok, err) = check(
+        dir.path(),
+        "values.toml",
         "listen = 5\nlisten_on = \"x\"\n[edge]\nidle_timeout = \"soon\"\nmax_connections = -1\n[log]\nformat = \"xml\"\n",
-    )
-    .expect("write");
-    let out = roster(&["config", "check", values.to_str().expect("utf-8")], &[])
-        .output()
-        .expect("run");
-    let err = text(&out.stderr);
-    assert!(!out.status.success());
+    );
+    assert!(!ok);
     for key in [
         "listen:",
         "listen_on: unknown key",
@@ -177,21 +177,14 @@ fn config_check_names_the_line_or_the_key_at_fault() {
     }
 
     // values of the right type that make no sense are named too
-    let sense = dir.path().join("sense.toml");
-    std::fs::write(
-        &sense,
-        "[edge]\nmax_connections = 0\n[quota]\ntime_zone = \"Mars/Olympus\"\n",
-    )
-    .expect("write");
-    let out = roster(&["config", "check", sense.to_str().expect("utf-8")], &[])
-        .output()
-        .expect("run");
-    let err = text(&out.stderr);
-    assert!(!out.status.success());
+    let sense = "[edge]\nmax_connections = 0\n[quota]\ntime_zone = \"Mars/Olympus\"\n";
+    let (ok, err) = check(dir.path(), "sense.toml", sense);
+    assert!(!ok);
     assert!(err.contains("edge.max_connections"), "{err}");
     assert!(err.contains("quota.time_zone"), "{err}");
     // and serve refuses to start on them
-    let out = roster(&["--config", sense.to_str().expect("utf-8"), "serve"], &[])
+    let file = dir.path().join("sense.toml");
+    let out = roster(&["--config", file.to_str().expect("utf-8"), "serve"], &[])
         .output()
         .expect("run");
     assert!(!out.status.success());
