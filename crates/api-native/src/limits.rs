@@ -288,7 +288,6 @@ fn action_of(raw: &str) -> Result<Action, NativeError> {
 }
 
 async fn one(state: &NativeState, app: &AppId, action: Action) -> Result<LimitOut, NativeError> {
-    state.limiter.forget(app);
     Ok(action_report(
         state.store.as_ref(),
         View::Node(&state.limiter),
@@ -376,6 +375,7 @@ pub(crate) async fn put_action(
     let app = app_of(app)?;
     let action = action_of(&action)?;
     set(state.store.as_ref(), &app, action, &req).await?;
+    state.limiter.forget(&app);
     tracing::info!(app_id = %app, action = action.as_str(), "rate limits changed");
     Ok(Json(one(&state, &app, action).await?))
 }
@@ -403,6 +403,7 @@ pub(crate) async fn delete_action(
     let app = app_of(app)?;
     let action = action_of(&action)?;
     reset(state.store.as_ref(), &app, action).await?;
+    state.limiter.forget(&app);
     tracing::info!(app_id = %app, action = action.as_str(), "rate limits restored");
     Ok(Json(one(&state, &app, action).await?))
 }

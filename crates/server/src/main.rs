@@ -159,13 +159,18 @@ impl Global {
 
     /// The effective configuration, or every problem with it.
     fn load(&self) -> Result<roster_server::config::Config, Failure> {
-        self.sources().load().map_err(|problems| {
-            Failure(format!(
-                "the configuration is not valid:\n  {}",
-                problems.join("\n  ")
-            ))
-        })
+        loaded(&self.sources())
     }
+}
+
+/// The configuration `sources` give, or every problem with it.
+fn loaded(sources: &roster_server::config::Sources) -> Result<Config, Failure> {
+    sources.load().map_err(|problems| {
+        Failure(format!(
+            "the configuration is not valid:\n  {}",
+            problems.join("\n  ")
+        ))
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -549,7 +554,7 @@ fn config(global: &Global, command: &ConfigCommand) -> Result<(), Failure> {
     match command {
         ConfigCommand::Show => {
             let sources = global.sources();
-            let config = global.load()?;
+            let config = loaded(&sources)?;
             if let Some(file) = &sources.file {
                 println!("# file: {}", file.display());
             }

@@ -419,24 +419,26 @@ impl Limiter {
                     state = Some(state.map_or(s, |old| old.nearest(s)));
                 }
                 Err(s) => {
-                    for span in taken {
-                        if let Some(log) = logs.get_mut(&(app.clone(), action, span)) {
-                            log.give_back(now);
-                        }
-                    }
+                    give_back(&mut logs, app, action, taken, now);
                     return Err(s);
                 }
             }
         }
         Ok(state)
     }
+}
 
-    fn give_back_sliding(&self, app: &AppId, action: Action, w: &Windows, now: i64) {
-        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
-        for (span, _) in w.sliding() {
-            if let Some(log) = logs.get_mut(&(app.clone(), action, span)) {
-                log.give_back(now);
-            }
+/// Takes back the call counted at `now` in each window `spans` of (`app`, `action`).
+fn give_back(
+    logs: &mut HashMap<(AppId, Action, Span), SlidingLog>,
+    app: &AppId,
+    action: Action,
+    spans: impl IntoIterator<Item = Span>,
+    now: i64,
+) {
+    for span in spans {
+        if let Some(log) = logs.get_mut(&(app.clone(), action, span)) {
+            log.give_back(now);
         }
     }
 }
@@ -531,7 +533,16 @@ impl Limiter {
         now: i64,
         counted: &[DailyTake<'_>],
     ) {
-        self.give_back_sliding(app, action, w, now);
+        {
+            let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+            give_back(
+                &mut logs,
+                app,
+                action,
+                w.sliding().map(|(span, _)| span),
+                now,
+            );
+        }
         for t in counted {
             if let Err(e) = self.store.give_back_daily(t).await {
                 tracing::warn!(app_id = %app, error = %e, "cannot take back a daily count");
