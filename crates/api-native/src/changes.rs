@@ -35,7 +35,7 @@ const POLL: Duration = Duration::from_secs(1);
 /// `device_token_unbound`, `user_created`, `user_deleted`, `identity_set`,
 /// `identity_removed`, `user_properties_set`, `contact_set`, `contact_removed`,
 /// `binding_set`, `binding_removed`, `ums_channel_created`, `ums_sender_created`,
-/// `ums_sender_granted`, `identity_name_created`. See `docs/changes.md` for each kind's fields.
+/// `ums_sender_granted`, `identity_name_created`, `device_deleted`. See `docs/changes.md` for each kind's fields.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"seq": 42, "at": 1764460800000i64, "kind": "tag_added", "cid": "a1b2c3", "ordinal": 7, "tag": "vip"}))]
 pub struct ChangeLine {

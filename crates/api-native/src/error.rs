@@ -212,6 +212,16 @@ impl NativeError {
         )
     }
 
+    /// 400 `invalid_param` for a query parameter that is not what it should be;
+    /// `detail` says why (for JSON, serde's explanation).
+    pub(crate) fn invalid_query(param: &str, detail: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            Code::Domain(ErrorCode::InvalidParam),
+            format!("invalid {param}: {detail}"),
+        )
+    }
+
     pub(crate) fn unsupported_media_type(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use roster_core::time::Clock;
 use roster_store::Store;
@@ -14,11 +14,13 @@ use utoipa::OpenApi;
 mod admin;
 mod audience;
 mod auth;
+mod browse;
 mod changes;
 mod crowds;
 mod devices;
 mod error;
 mod json;
+mod labels;
 pub mod limits;
 mod users;
 mod wire;
@@ -97,6 +99,16 @@ pub struct NativeState {
         limits::put_time_zone,
         limits::put_action,
         limits::delete_action,
+        browse::list_devices,
+        browse::list_users,
+        labels::delete_device,
+        users::delete_user,
+        labels::put_tags,
+        labels::patch_tags,
+        labels::put_alias,
+        labels::delete_alias,
+        labels::put_blacklist,
+        labels::delete_blacklist,
     ),
     components(schemas(
         admin::CreateApp,
@@ -141,6 +153,14 @@ pub struct NativeState {
         error::ErrorBody,
         error::ErrorDetail,
         error::Code,
+        browse::DevicePage,
+        browse::UserPage,
+        labels::TagsIn,
+        labels::TagsEditIn,
+        labels::AliasIn,
+        labels::TagsOut,
+        labels::AliasOut,
+        labels::BlacklistOut,
     )),
     modifiers(&SecuritySchemes, &EdgeResponses)
 )]
@@ -207,6 +227,29 @@ pub fn router(state: NativeState) -> Router {
         .route(
             "/admin/v1/apps/{app_id}/limits/{action}",
             put(limits::put_action).delete(limits::delete_action),
+        )
+        // Browsing, deleting, and native tags, aliases and blacklist.
+        .route("/api/v1/apps/{app_id}/devices", get(browse::list_devices))
+        .route(
+            "/api/v1/apps/{app_id}/devices/{cid}",
+            delete(labels::delete_device),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/devices/{cid}/tags",
+            put(labels::put_tags).patch(labels::patch_tags),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/devices/{cid}/alias",
+            put(labels::put_alias).delete(labels::delete_alias),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/devices/{cid}/blacklist",
+            put(labels::put_blacklist).delete(labels::delete_blacklist),
+        )
+        .route("/api/v1/apps/{app_id}/users", get(browse::list_users))
+        .route(
+            "/api/v1/apps/{app_id}/users/{uid}",
+            delete(users::delete_user),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .route("/openapi.json", get(openapi))

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use roster_core::user::{
     validate_identity_value, Identify, Uid, User, CONTACT_KINDS, IDENTITY_VALUE_MAX,
@@ -266,4 +267,30 @@ pub(crate) async fn get_user_by_identity(
         .await?
         .ok_or_else(|| Error::NotFound("user".into()))?;
     load(&state, &auth, uid).await
+}
+
+/// Deletes a user with everything bound to it (identities, contacts, UMS bindings), as
+/// UMS `user/delete` does by userid; its devices stay. A uid is never given again.
+#[utoipa::path(
+    delete, path = "/api/v1/apps/{app_id}/users/{uid}",
+    security(("app" = [])),
+    params(("app_id" = String, Path, description = "App id"), ("uid" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = BAD_PATH, body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+        (status = 404, description = "No such user in this app", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete_user(
+    State(state): State<NativeState>,
+    auth: AppAuth,
+    Path(path): Path<(String, String)>,
+) -> Result<StatusCode, NativeError> {
+    let uid = Uid::parse(&path.1).ok_or_else(|| Error::NotFound("user".into()))?;
+    if state.store.delete_user(&auth.app, uid).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound("user".into()).into())
+    }
 }

@@ -119,6 +119,25 @@ string_id!(
     }
 );
 
+impl TagName {
+    /// The shape rules of a cid's whole tag list, as Getui's overwrite states them: at
+    /// most 100 tags, no tag twice, at most 512 characters in all.
+    pub fn check_list(tags: &[TagName]) -> Result<(), Error> {
+        if tags.len() > limits::TAGS_PER_CID {
+            return Err(Error::over_limit("custom_tag"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if !tags.iter().all(|t| seen.insert(t.as_str())) {
+            return Err(Error::duplicate("custom_tag"));
+        }
+        let total: usize = tags.iter().map(|t| t.as_str().chars().count()).sum();
+        if total > limits::TAG_TOTAL_CHARS {
+            return Err(Error::over_limit("custom_tag"));
+        }
+        Ok(())
+    }
+}
+
 string_id!(
     /// A UMS userid, the identity `user_id`: at most 64 of `[A-Za-z0-9_@!#$&*+=.|￥]`.
     UserId,

@@ -202,6 +202,9 @@ impl AppIndex {
                 remove_keyed(&mut self.brand, &name(previous_brand), *ordinal);
                 add_keyed(&mut self.brand, &name(brand), *ordinal);
             }
+            Mutation::DeviceDeleted { ordinal, device } => {
+                self.remove_device(*ordinal, &device.facts());
+            }
             // Presence, logins, badges, users and app settings are not indexed.
             _ => {}
         }
@@ -292,7 +295,9 @@ impl AppIndex {
             Node::All(true) => Term::Pos(Cow::Borrowed(&self.all)),
             Node::All(false) => Term::Pos(Cow::Borrowed(&EMPTY)),
             Node::Leaf(sel) => Term::Pos(Cow::Borrowed(self.leaf(sel))),
-            Node::Ords(b) => Term::Pos(Cow::Borrowed(b)),
+            // A crowd's members were taken when it succeeded: devices deleted since
+            // are no longer in `all`.
+            Node::Ords(b) => Term::Pos(Cow::Owned(b & &self.all)),
             Node::Not(x) => match self.eval(x) {
                 Term::Pos(b) => Term::Neg(b),
                 Term::Neg(b) => Term::Pos(b),

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use roster_core::rules::memory::Memory;
 use roster_core::rules::{Mutation, Rule, Secret, State};
+use roster_core::user::Uid;
 use roster_core::{App, AppId, AudienceQuery, Cid};
 use roster_index::AppIndex;
 use roster_store::changes::{LogEntry, LogRead};
@@ -293,6 +294,26 @@ impl Backend for ModelBackend {
             m.audience(app, q)
                 .into_iter()
                 .filter(|(o, _)| after.is_none_or(|a| *o > a))
+                .take(limit)
+                .collect()
+        }))
+    }
+
+    async fn user_page(
+        &self,
+        app: &AppId,
+        after: Option<Uid>,
+        limit: usize,
+    ) -> StoreResult<Vec<Uid>> {
+        Ok(self.with(|m| {
+            let Some(state) = m.memory.state(app) else {
+                return Vec::new();
+            };
+            state
+                .users
+                .iter()
+                .filter(|(uid, u)| u.is_some() && after.is_none_or(|a| **uid > a))
+                .map(|(uid, _)| *uid)
                 .take(limit)
                 .collect()
         }))

@@ -879,6 +879,18 @@ mod shapes {
         "INSERT INTO identity_names (app_id, name, is_unique, priority)
          VALUES ($1, $2, $3, $4)",
     );
+    // Its tags and login days go with it (ON DELETE CASCADE); its opens are keyed by
+    // the ordinal, which no later device gets.
+    pub const OPENS_DELETE: Shape = Shape::new(
+        &[("ordinal", I)],
+        "DELETE FROM device_opens WHERE app_id = $1 AND ordinal IN (SELECT r.ordinal FROM r)",
+        "DELETE FROM device_opens WHERE app_id = $1 AND ordinal = $2",
+    );
+    pub const DEVICE_DELETE: Shape = Shape::new(
+        &[("cid", T)],
+        "DELETE FROM devices WHERE app_id = (SELECT $1) AND cid {cids}",
+        "DELETE FROM devices WHERE app_id = $1 AND cid = $2",
+    );
     pub const CREDENTIAL_INSERT: Shape = Shape::new(
         &[("key", T), ("secret", T), ("kind", T)],
         "INSERT INTO credentials (key, secret, app_id, kind)
@@ -1176,6 +1188,24 @@ fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<
                 ],
                 [Key::write(Space::IdentityName, &name.name), app_read()],
             ),
+            Mutation::DeviceDeleted { ordinal, device: d } => {
+                let cid = d.cid.as_str();
+                b.push(
+                    OPENS_DELETE,
+                    vec![(*ordinal).into()],
+                    [Key::write(Space::Open, cid), dev_read(&d.cid)],
+                );
+                b.push(
+                    DEVICE_DELETE,
+                    vec![cid.into()],
+                    [
+                        dev_write(&d.cid),
+                        Key::write(Space::Tag, cid),
+                        Key::write(Space::LoginDay, cid),
+                        Key::write(Space::Open, cid),
+                    ],
+                );
+            }
         }
     }
     for s in &plan.secrets {
@@ -1482,6 +1512,23 @@ pub fn members_of(rows: &[Row]) -> StoreResult<Vec<(u32, Cid)>> {
             Ok((ord, cid(r.text(1)?)?))
         })
         .collect()
+}
+
+/// Up to `limit` uids of `app` after `after`, in uid order (uids only grow).
+pub fn user_page(app: &AppId, after: Option<Uid>, limit: usize) -> Stmt {
+    Stmt::new(
+        "SELECT uid FROM users WHERE app_id = $1 AND uid > $2 ORDER BY uid LIMIT $3",
+        vec![
+            app.as_str().into(),
+            after.map_or(0, Uid::get).into(),
+            Value::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
+        ],
+    )
+}
+
+/// The uids of [`user_page`]'s rows.
+pub fn uids_of(rows: &[Row]) -> StoreResult<Vec<Uid>> {
+    rows.iter().map(|r| Ok(Uid::new(r.int(0)?))).collect()
 }
 
 /// The cids of ordinals.

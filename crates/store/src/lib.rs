@@ -145,6 +145,9 @@ pub trait DeviceStore: Send + Sync {
     async fn record_open(&self, app: &AppId, cid: &Cid, text: &str, at: i64) -> StoreResult<()>;
     /// The devices that exist among `cids`, in input order, with `login_freq` as of `now`.
     async fn get_devices(&self, app: &AppId, cids: &[Cid], now: i64) -> StoreResult<Vec<Device>>;
+    /// Deletes a device with its tags, alias, login days and the user links that name
+    /// it. Unknown cid: [`roster_core::Error::UnknownTarget`].
+    async fn delete_device(&self, app: &AppId, cid: &Cid) -> StoreResult<()>;
     /// Sets or clears the blacklist flag of every cid, or of none if one is unknown.
     async fn set_blacklisted(&self, app: &AppId, cids: &[Cid], on: bool) -> StoreResult<()>;
     /// Applies a badge operation to every cid, or to none if one is unknown.
@@ -183,6 +186,15 @@ pub trait TagStore: Send + Sync {
     async fn add_tag(&self, app: &AppId, tag: &TagName, cids: &[Cid]) -> StoreResult<Vec<bool>>;
     /// Removes `tag` from each cid; per cid, whether the cid exists (and now lacks it).
     async fn remove_tag(&self, app: &AppId, tag: &TagName, cids: &[Cid]) -> StoreResult<Vec<bool>>;
+    /// Adds `add` to and removes `remove` from the tags of one cid, all or nothing,
+    /// under the same cap as [`TagStore::replace_tags`].
+    async fn edit_tags(
+        &self,
+        app: &AppId,
+        cid: &Cid,
+        add: &[TagName],
+        remove: &[TagName],
+    ) -> StoreResult<()>;
     /// The sorted tags of a cid. Unknown cid: [`roster_core::Error::UnknownTarget`].
     async fn tags_of(&self, app: &AppId, cid: &Cid) -> StoreResult<Vec<TagName>>;
 }
@@ -343,6 +355,15 @@ pub trait UserStore: Send + Sync {
         identify: &Identify,
         now: i64,
     ) -> StoreResult<(Uid, bool)>;
+    /// Deletes one user with everything bound to it; whether it existed.
+    async fn delete_user(&self, app: &AppId, uid: Uid) -> StoreResult<bool>;
+    /// Up to `limit` users with a uid greater than `after`, in uid order, for paging.
+    async fn user_page(
+        &self,
+        app: &AppId,
+        after: Option<Uid>,
+        limit: usize,
+    ) -> StoreResult<Vec<User>>;
     /// The users that exist among `uids`, in input order.
     async fn get_users(&self, app: &AppId, uids: &[Uid]) -> StoreResult<Vec<User>>;
     /// The user holding an identity value.

@@ -189,6 +189,19 @@ pub trait Backend: Send + Sync + 'static {
         engine::members_of(&rows)
     }
 
+    /// Up to `limit` uids of `app` after `after`, in uid order.
+    async fn user_page(
+        &self,
+        app: &AppId,
+        after: Option<Uid>,
+        limit: usize,
+    ) -> StoreResult<Vec<Uid>> {
+        let rows = one(self
+            .query(vec![engine::user_page(app, after, limit)])
+            .await?)?;
+        engine::uids_of(&rows)
+    }
+
     /// The cids of ordinals, in input order, skipping ordinals that do not exist.
     async fn cids_of_ordinals(
         &self,
@@ -545,6 +558,11 @@ impl<B: Backend> DeviceStore for Registry<B> {
         self.read(app, rule).await
     }
 
+    async fn delete_device(&self, app: &AppId, cid: &Cid) -> StoreResult<()> {
+        let cid = cid.clone();
+        self.write(app, rules::DeleteDevice { cid }).await
+    }
+
     async fn set_blacklisted(&self, app: &AppId, cids: &[Cid], on: bool) -> StoreResult<()> {
         let rule = rules::SetBlacklisted {
             cids: cids.to_vec(),
@@ -625,6 +643,21 @@ impl<B: Backend> TagStore for Registry<B> {
         let rule = rules::RemoveTag {
             tag: tag.clone(),
             cids: cids.to_vec(),
+        };
+        self.write(app, rule).await
+    }
+
+    async fn edit_tags(
+        &self,
+        app: &AppId,
+        cid: &Cid,
+        add: &[TagName],
+        remove: &[TagName],
+    ) -> StoreResult<()> {
+        let rule = rules::EditTags {
+            cid: cid.clone(),
+            add: add.to_vec(),
+            remove: remove.to_vec(),
         };
         self.write(app, rule).await
     }
@@ -788,6 +821,21 @@ impl<B: Backend> UserStore for Registry<B> {
             now,
         };
         self.write(app, rule).await
+    }
+
+    async fn delete_user(&self, app: &AppId, uid: Uid) -> StoreResult<bool> {
+        self.write(app, rules::DeleteUser { uid }).await
+    }
+
+    async fn user_page(
+        &self,
+        app: &AppId,
+        after: Option<Uid>,
+        limit: usize,
+    ) -> StoreResult<Vec<User>> {
+        let uids = self.backend.user_page(app, after, limit).await?;
+        // A user deleted between the two reads is left out.
+        self.get_users(app, &uids).await
     }
 
     async fn get_users(&self, app: &AppId, uids: &[Uid]) -> StoreResult<Vec<User>> {

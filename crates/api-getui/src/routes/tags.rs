@@ -29,11 +29,7 @@ fn tag_list(body: &Map<String, Value>) -> Result<Vec<TagName>, Error> {
         };
         tags.push(TagName::parse(s.as_str())?);
     }
-    unique(tags.iter().map(TagName::as_str), "custom_tag")?;
-    let total: usize = tags.iter().map(|t| t.as_str().chars().count()).sum();
-    if total > limits::TAG_TOTAL_CHARS {
-        return Err(Error::over_limit("custom_tag"));
-    }
+    TagName::check_list(&tags)?;
     Ok(tags)
 }
 

@@ -163,6 +163,44 @@ impl Rule for ReplaceTags {
     }
 }
 
+/// Adds and removes tags of one cid at once: the cid's tags plus `add` minus `remove`,
+/// decided as [`ReplaceTags`] decides that set (the same cap, the same refusal), so the
+/// edit applies entirely or not at all.
+#[derive(Debug, Clone)]
+pub struct EditTags {
+    /// The device.
+    pub cid: Cid,
+    /// Tags to add.
+    pub add: Vec<TagName>,
+    /// Tags to remove (a tag in both lists is removed).
+    pub remove: Vec<TagName>,
+}
+
+impl Rule for EditTags {
+    type Outcome = ();
+
+    fn needs(&self, state: &State) -> Needs {
+        state.wants(|w| {
+            w.devices([&self.cid]);
+        })
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
+        let current = &plan.known_device(&self.cid)?.device.tags;
+        let tags = current
+            .iter()
+            .chain(&self.add)
+            .filter(|t| !self.remove.contains(t))
+            .cloned()
+            .collect();
+        let replace = ReplaceTags {
+            cid: self.cid.clone(),
+            tags,
+        };
+        replace.decide(plan)
+    }
+}
+
 /// Adds a tag to each cid; per cid, whether it now has the tag (unknown cids and cids
 /// already at the cap do not).
 #[derive(Debug, Clone)]

@@ -25,6 +25,7 @@ mod labels;
 pub mod memory;
 mod mutation;
 pub mod reads;
+mod removal;
 mod users;
 
 pub use apps::{
@@ -34,8 +35,11 @@ pub use devices::{
     ApplyBadge, BindDeviceTokens, DtBinding, DtFailure, PerDevice, RecordDeviceEvent, RecordOpen,
     SetBlacklisted, UpsertDevices,
 };
-pub use labels::{AddTag, BindAliases, RemoveTag, ReplaceTags, UnbindAlias, UnbindAliases};
+pub use labels::{
+    AddTag, BindAliases, EditTags, RemoveTag, ReplaceTags, UnbindAlias, UnbindAliases,
+};
 pub use mutation::{Binding, Mutation, Secret};
+pub use removal::{DeleteDevice, DeleteUser};
 pub use users::{DeleteUmsUsers, IdentifyUser, RegisterIdentities, UmsApply};
 
 /// An app's UMS channels, senders, and which channel may write which sender.

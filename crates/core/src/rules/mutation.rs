@@ -269,6 +269,14 @@ pub enum Mutation {
         /// The name.
         name: IdentityName,
     },
+    /// A device was deleted with its tags, alias and login days; its ordinal is never
+    /// given again (a later registration of the cid is a new device).
+    DeviceDeleted {
+        /// Its ordinal.
+        ordinal: u32,
+        /// Every fact it had (tags and alias included), for followers to undo.
+        device: Box<Device>,
+    },
 }
 
 /// One value of a user's UMS field under a bind id.
@@ -323,7 +331,8 @@ impl Mutation {
     /// The device a mutation changes, with its ordinal.
     pub fn device(&self) -> Option<(&Cid, u32)> {
         match self {
-            Mutation::DeviceInserted { ordinal, device } => Some((&device.cid, *ordinal)),
+            Mutation::DeviceInserted { ordinal, device }
+            | Mutation::DeviceDeleted { ordinal, device } => Some((&device.cid, *ordinal)),
             Mutation::DeviceUpdated { ordinal, after, .. } => Some((&after.cid, *ordinal)),
             Mutation::TagsSet { cid, ordinal, .. }
             | Mutation::TagAdded { cid, ordinal, .. }
@@ -610,6 +619,13 @@ impl State {
                     names.push(name.clone());
                     names.sort_by_key(IdentityName::resolution_key);
                 }
+            }
+            Mutation::DeviceDeleted { device, .. } => {
+                if let Some(a) = &device.alias {
+                    self.alias_leave(a, &device.cid);
+                }
+                self.devices.insert(device.cid.clone(), None);
+                self.login_days.remove(&device.cid);
             }
         }
     }

@@ -53,7 +53,12 @@ fn attach(
     Ok(())
 }
 
-fn detach(plan: &mut Planner<'_>, name: &str, value: &str, uid: Uid) -> Result<(), Error> {
+pub(super) fn detach(
+    plan: &mut Planner<'_>,
+    name: &str,
+    value: &str,
+    uid: Uid,
+) -> Result<(), Error> {
     if plan.holder(name, value)? == Some(uid) {
         plan.emit(Mutation::IdentityRemoved {
             uid,
@@ -114,7 +119,7 @@ fn contact(field: UmsField, bind_id: &str) -> Option<&'static str> {
 
 /// Binds (`on`) or unbinds one value of (field, bind id): phone and email under `all`
 /// are the user's contacts; app registration ids also join or leave the identity graph.
-fn bind(plan: &mut Planner<'_>, b: Binding, on: bool) -> Result<(), Error> {
+pub(super) fn bind(plan: &mut Planner<'_>, b: Binding, on: bool) -> Result<(), Error> {
     let (uid, field) = (b.uid, b.field);
     if let Some(kind) = contact(field, &b.bind_id) {
         let has = contact_value(plan, uid, kind)?.as_deref() == Some(b.value.as_str());
