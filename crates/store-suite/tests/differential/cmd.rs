@@ -245,6 +245,23 @@ pub enum Cmd {
         props: Vec<(usize, u8)>,
         contacts: Vec<(usize, u8)>,
     },
+    /// Deletes a device (the native `DELETE …/devices/{cid}`).
+    DeleteDevice {
+        app: AppSel,
+        cid: CidRef,
+    },
+    /// Deletes the i-th user seen so far (or a uid that never was).
+    DeleteUser {
+        app: AppSel,
+        user: usize,
+    },
+    /// Adds and removes tags of one cid at once (the native `PATCH …/tags`).
+    EditTags {
+        app: AppSel,
+        cid: CidRef,
+        add: Vec<usize>,
+        remove: Vec<usize>,
+    },
 }
 
 /// How far the clock moves before a command.
@@ -310,7 +327,10 @@ impl Cmd {
             | Cmd::UmsApply { app, .. }
             | Cmd::UmsDelete { app, .. }
             | Cmd::Register { app, .. }
-            | Cmd::Identify { app, .. } => *app,
+            | Cmd::Identify { app, .. }
+            | Cmd::DeleteDevice { app, .. }
+            | Cmd::DeleteUser { app, .. }
+            | Cmd::EditTags { app, .. } => *app,
         }
     }
 }

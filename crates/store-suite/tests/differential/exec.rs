@@ -364,6 +364,34 @@ pub async fn exec(
             let r = store.ums_apply(&app_id(case, *app), &users, now).await;
             shown(side, r, unit)
         }
+        Cmd::DeleteDevice { app, cid } => {
+            let r = store
+                .delete_device(&app_id(case, *app), &side.cid(*cid))
+                .await;
+            shown(side, r, unit)
+        }
+        Cmd::DeleteUser { app, user } => {
+            let uid = side
+                .known_uids()
+                .get(*user)
+                .copied()
+                .unwrap_or(roster_core::user::Uid::new(i64::from(i32::MAX)));
+            let r = store.delete_user(&app_id(case, *app), uid).await;
+            shown(side, r, debug)
+        }
+        Cmd::EditTags {
+            app,
+            cid,
+            add,
+            remove,
+        } => {
+            let add: Vec<_> = add.iter().map(|t| tag(*t)).collect();
+            let remove: Vec<_> = remove.iter().map(|t| tag(*t)).collect();
+            let r = store
+                .edit_tags(&app_id(case, *app), &side.cid(*cid), &add, &remove)
+                .await;
+            shown(side, r, unit)
+        }
         Cmd::UmsDelete { app, userids } => {
             // The edge lets only valid userids through.
             let userids: Vec<UserId> = userids

@@ -244,6 +244,21 @@ pub async fn observe(
     });
     let text = shown(side, users, |u| format!("{u:#?}"))?;
     out.push(("get_users(every uid seen)".into(), text));
+    // Users a page at a time: the first two, then the rest after the second.
+    let first = store.user_page(app, None, 2).await;
+    let after = first.as_ref().ok().and_then(|p| p.last()).map(|u| u.uid);
+    let rest = match after {
+        Some(a) => store.user_page(app, Some(a), 100).await,
+        None => Ok(Vec::new()),
+    };
+    for (label, page) in [
+        ("user_page(None, 2)", first),
+        ("user_page(after, 100)", rest),
+    ] {
+        let page = page.map(|us| us.into_iter().map(|u| side.uid(u.uid)).collect::<Vec<_>>());
+        let text = shown(side, page, |u| format!("{u:?}"))?;
+        out.push((label.into(), text));
+    }
     // The change log: every line (but its commit time) in order, then the same log
     // read in pages of two lines, which must end at the same seq boundaries.
     let whole = store.changes(app, 0, 10_000).await;

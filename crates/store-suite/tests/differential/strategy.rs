@@ -256,6 +256,10 @@ fn cmd() -> impl Strategy<Value = Cmd> {
                 props,
                 contacts
             }),
+        2 => (app(), cid_ref()).prop_map(|(app, cid)| Cmd::DeleteDevice { app, cid }),
+        1 => (app(), 0..6usize).prop_map(|(app, user)| Cmd::DeleteUser { app, user }),
+        2 => (app(), cid_ref(), tags(), prop::collection::vec(0..SMALL_TAGS.len() + 2, 0..3))
+            .prop_map(|(app, cid, add, remove)| Cmd::EditTags { app, cid, add, remove }),
     ]
 }
 
