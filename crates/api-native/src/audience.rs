@@ -150,11 +150,11 @@ impl utoipa::PartialSchema for SelectorSchema {
 const CID_PATTERN: &str = r"^[!-+\-.0-~]{1,64}$";
 /// A custom tag: no whitespace and no control character (Unicode `White_Space` and
 /// `Cc`, as the server checks them).
-const TAG_PATTERN: &str =
+pub(crate) const TAG_PATTERN: &str =
     r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$";
 /// An alias: letters, digits, `_` and CJK ideographs (the basic block, extension A,
 /// compatibility, extensions B–F and the compatibility supplement).
-const ALIAS_PATTERN: &str =
+pub(crate) const ALIAS_PATTERN: &str =
     r"^[A-Za-z0-9_\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\u{20000}-\u{2EBEF}\u{2F800}-\u{2FA1F}]+$";
 
 /// The size of an audience.

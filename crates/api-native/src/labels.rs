@@ -6,9 +6,13 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use roster_core::{Alias, Cid, Error, TagName};
+use roster_core::{limits, Alias, Cid, Error, TagName};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::audience::{ALIAS_PATTERN, TAG_PATTERN};
 
 use crate::auth::AppAuth;
 use crate::error::{ErrorBody, NativeError};
@@ -18,13 +22,56 @@ use crate::{BAD_PATH, UNAUTHENTICATED_APP};
 
 const UNKNOWN_CID: &str = "No such device in this app (`unknown_target`)";
 
+/// The schema of one custom tag (read as a string).
+pub struct TagText;
+
+impl ToSchema for TagText {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Tag".into()
+    }
+}
+
+impl PartialSchema for TagText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A custom tag: at most 32 characters, no whitespace."))
+            .min_length(Some(1))
+            .max_length(Some(limits::TAG_MAX_CHARS))
+            .pattern(Some(TAG_PATTERN))
+            .into()
+    }
+}
+
+/// The schema of an alias (read as a string).
+pub struct AliasText;
+
+impl ToSchema for AliasText {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Alias".into()
+    }
+}
+
+impl PartialSchema for AliasText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An alias: fewer than 40 letters, digits, `_` or CJK ideographs.",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(limits::ALIAS_MAX_CHARS_EXCLUSIVE - 1))
+            .pattern(Some(ALIAS_PATTERN))
+            .into()
+    }
+}
+
 /// The whole tag set of a device. Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagsIn {
-    /// At most 100 distinct tags of at most 32 characters without whitespace, at most
-    /// 512 characters in all; `[]` clears the tags.
-    #[schema(max_items = 100)]
+    /// At most 100 distinct tags, at most 512 characters in all; `[]` clears the tags.
+    #[schema(value_type = Vec<TagText>, max_items = 100)]
     pub tags: Vec<String>,
 }
 
@@ -34,9 +81,11 @@ pub struct TagsIn {
 pub struct TagsEditIn {
     /// Tags to add.
     #[serde(default)]
+    #[schema(value_type = Vec<TagText>)]
     pub add: Vec<String>,
     /// Tags to remove (a tag in both lists is removed).
     #[serde(default)]
+    #[schema(value_type = Vec<TagText>)]
     pub remove: Vec<String>,
 }
 
@@ -44,7 +93,8 @@ pub struct TagsEditIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AliasIn {
-    /// Fewer than 40 letters, digits, `_` or CJK ideographs.
+    /// The alias.
+    #[schema(value_type = AliasText)]
     pub alias: String,
 }
 

@@ -156,6 +156,8 @@ pub struct NativeState {
         browse::DevicePage,
         browse::UserPage,
         labels::TagsIn,
+        labels::TagText,
+        labels::AliasText,
         labels::TagsEditIn,
         labels::AliasIn,
         labels::TagsOut,

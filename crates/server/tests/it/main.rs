@@ -21,6 +21,7 @@ mod identity;
 mod metrics;
 mod multinode;
 mod native;
+mod native_devices;
 mod native_input;
 mod openapi;
 mod operate;

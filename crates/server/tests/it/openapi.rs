@@ -10,6 +10,7 @@
 
 mod admin;
 mod api;
+mod browse;
 mod conformance;
 mod crowds;
 mod limits;
@@ -138,6 +139,7 @@ async fn openapi_every_native_reply_is_documented() {
     api::changes(&c, &srv, &app).await;
     crowds::crowds(&c, &srv, &app).await;
     limits::limits(&c, &srv, &app).await;
+    browse::browse(&c, &srv).await;
     transport::rate_limited(&c, &srv).await;
     transport::body_transport(&c, &srv, &app).await;
     transport::edge_replies(&c, &srv, &app).await;
