@@ -129,10 +129,20 @@ mod tests {
                 value: "v".into(),
             }),
             Mutation::UserDeleted { uid: Uid::new(7) },
+            Mutation::DeviceDeleted {
+                ordinal: 3,
+                device: Box::new(device()),
+            },
         ];
         let b = body(&ms).expect("body");
         let lines: Vec<&str> = b.lines().collect();
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 5);
+        assert!(
+            lines[4].starts_with(r#"{"kind":"device_deleted","cid":"c1","device":{"#)
+                && lines[4].ends_with(r#""ordinal":3}"#),
+            "{}",
+            lines[4]
+        );
         assert!(
             lines[0].starts_with(r#"{"kind":"device_inserted","cid":"c1","#),
             "{}",
@@ -144,7 +154,7 @@ mod tests {
         assert_eq!(parse_body(&b).expect("parse"), ms);
 
         let mut feed = String::new();
-        assert_eq!(render(&mut feed, 12, 99, &b), 4);
+        assert_eq!(render(&mut feed, 12, 99, &b), 5);
         let first: Value = serde_json::from_str(feed.lines().next().expect("line")).expect("json");
         assert_eq!(first["seq"], 12);
         assert_eq!(first["at"], 99);

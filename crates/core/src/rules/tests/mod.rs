@@ -31,6 +31,7 @@ mod identities;
 mod labels;
 mod needs;
 mod props;
+mod removal;
 mod users;
 mod vocabulary;
 
