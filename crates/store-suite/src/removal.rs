@@ -54,7 +54,10 @@ pub async fn device_delete(s: &dyn Store) {
     s.record_device_event(&app, &d1, DeviceEvent::Login, NOW - 5 * crate::DAY)
         .await
         .expect("login");
-    let before = s.get_devices(&app, &[d1.clone()], NOW).await.expect("get");
+    let before = s
+        .get_devices(&app, std::slice::from_ref(&d1), NOW)
+        .await
+        .expect("get");
     assert_eq!(before[0].login_freq, 2);
     s.record_open(&app, &d1, "hello", NOW).await.expect("open");
     let sender = new.credentials.ums.app_sender_code.clone();
@@ -83,7 +86,7 @@ pub async fn device_delete(s: &dyn Store) {
 
     s.delete_device(&app, &d1).await.expect("delete");
     assert!(s
-        .get_devices(&app, &[d1.clone()], NOW)
+        .get_devices(&app, std::slice::from_ref(&d1), NOW)
         .await
         .expect("get")
         .is_empty());
@@ -133,7 +136,7 @@ pub async fn device_delete(s: &dyn Store) {
         .await
         .expect("again");
     let d = s
-        .get_devices(&app, &[d1.clone()], NOW + 1)
+        .get_devices(&app, std::slice::from_ref(&d1), NOW + 1)
         .await
         .expect("get")
         .remove(0);

@@ -45,7 +45,7 @@ fn distinct(cids: &[String]) -> HashSet<&str> {
 async fn device_pages_list_every_device_once() {
     let f = Fixture::start(devices(250, "android")).await;
     let n = &f.srv.native(&f.app);
-    let listed = all_pages(&n, "limit=100", async || {}).await;
+    let listed = all_pages(n, "limit=100", async || {}).await;
     let got = cids(&listed);
     assert_eq!(distinct(&got), f.cids.iter().map(String::as_str).collect());
     // in registration order, each as GET shows it
@@ -75,7 +75,7 @@ async fn device_pages_hold_under_concurrent_inserts() {
         })
     };
     let n = &f.srv.native(&f.app);
-    let listed = all_pages(&n, "limit=37", async || {
+    let listed = all_pages(n, "limit=37", async || {
         f.srv.register(&f.app, devices(3, "android")).await;
     })
     .await;
@@ -107,11 +107,11 @@ async fn device_pages_filter_by_selector() {
         assert_eq!(st, StatusCode::OK);
     }
     let ios = "selector=%7B%22phone_type%22%3A%22ios%22%7D&limit=3";
-    let listed = all_pages(&n, ios, async || {}).await;
+    let listed = all_pages(n, ios, async || {}).await;
     assert_eq!(listed.len(), 4);
     assert!(listed.iter().all(|d| d["phone_type"] == "ios"));
     let vip = "selector=%7B%22and%22%3A%5B%7B%22tag%22%3A%22vip%22%7D%5D%7D";
-    let listed = all_pages(&n, vip, async || {}).await;
+    let listed = all_pages(n, vip, async || {}).await;
     assert_eq!(cids(&listed), f.cids[..3]);
 }
 
