@@ -101,6 +101,114 @@ pub async fn apps_roundtrip(s: &dyn Store) {
     assert_eq!(e, Error::NotFound("app".into()));
 }
 
+/// Apps page by id, rename, rotate a dialect's secrets with a grace, and delete with
+/// everything of theirs: keys, tokens, devices, users.
+pub async fn app_lifecycle(s: &dyn Store) {
+    use roster_core::{CredentialKind, KeyDialect};
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let app = NewApp::new(&format!("app {i}"), NOW + i).expect("name");
+        s.create_app(&app).await.expect("create");
+        ids.push(app.credentials.app_id.clone());
+    }
+    ids.sort();
+    // pages of two cover every app once, in id order
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.list_apps(after.as_ref(), 2).await.expect("list");
+        assert!(page.apps.len() <= 2);
+        seen.extend(page.apps.iter().map(|a| a.id().clone()));
+        if !page.more {
+            break;
+        }
+        after = page.apps.last().map(|a| a.id().clone());
+    }
+    assert_eq!(seen, ids);
+    let all = s.list_apps(None, 10).await.expect("list");
+    assert!(!all.more && all.apps.iter().all(|a| a.keys.len() == 5));
+
+    // rename
+    let a = &ids[0];
+    assert!(s.rename_app(a, "renamed").await.expect("rename"));
+    assert_eq!(
+        s.get_app(a).await.expect("get").expect("app").name,
+        "renamed"
+    );
+    assert!(!s.rename_app(&AppId::generate(), "x").await.expect("rename"));
+
+    // rotation: same key ids, new secrets; the old ones work until the grace ends
+    let before = s.get_app(a).await.expect("get").expect("app");
+    let old_ums = before.credentials.ums.access_secret.clone();
+    let rotated = s
+        .rotate_secrets(a, KeyDialect::Ums, NOW + 10, 1_000)
+        .await
+        .expect("rotate");
+    assert_eq!(rotated.old_expire_at, NOW + 1_010);
+    let kinds: Vec<CredentialKind> = rotated.secrets.iter().map(|k| k.kind).collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(
+        kinds.contains(&CredentialKind::UmsAccess) && kinds.contains(&CredentialKind::UmsChannel)
+    );
+    let access = rotated
+        .secrets
+        .iter()
+        .find(|k| k.kind == CredentialKind::UmsAccess)
+        .expect("access");
+    assert_eq!(access.key, before.credentials.ums.access_key);
+    let cred = s
+        .find_credential(&access.key)
+        .await
+        .expect("find")
+        .expect("key");
+    assert!(cred.accepts(&old_ums, NOW + 1_009) && !cred.accepts(&old_ums, NOW + 1_010));
+    assert!(cred.accepts(&access.secret, NOW + 1_000_000));
+    let after_rotation = s.get_app(a).await.expect("get").expect("app");
+    assert_eq!(after_rotation.credentials.ums.access_secret, access.secret);
+    assert!(
+        after_rotation.credentials.getui == before.credentials.getui,
+        "other dialects keep theirs"
+    );
+    let retiring: Vec<_> = after_rotation
+        .keys
+        .iter()
+        .filter(|k| k.expires_at.is_some())
+        .collect();
+    assert_eq!(retiring.len(), 2);
+    let g = &after_rotation.credentials.getui;
+    assert!(after_rotation.verify_getui_basic(&g.app_key, &g.master_secret, NOW));
+    let e = rule(
+        s.rotate_secrets(&AppId::generate(), KeyDialect::Getui, NOW, 0)
+            .await,
+    );
+    assert_eq!(e, Error::NotFound("app".into()));
+
+    // deletion: everything of the app is gone, the others stay
+    s.upsert_devices(a, &[android()], NOW)
+        .await
+        .expect("devices");
+    s.insert_token(a, "digest-a", NOW + 1_000)
+        .await
+        .expect("token");
+    assert!(s.delete_app(a).await.expect("delete"));
+    assert!(s.get_app(a).await.expect("get").is_none());
+    for (key, _, _) in before.credentials.keys() {
+        assert!(
+            s.find_credential(key).await.expect("find").is_none(),
+            "{key}"
+        );
+    }
+    assert!(s
+        .live_token("digest-a", NOW)
+        .await
+        .expect("token")
+        .is_none());
+    assert!(!s.delete_app(a).await.expect("delete again"));
+    let left = s.list_apps(None, 10).await.expect("list");
+    assert_eq!(left.apps.len(), 4);
+    assert!(s.get_app(&ids[1]).await.expect("get").is_some());
+}
+
 /// Tokens are found until they expire or are revoked, and only for their app.
 pub async fn tokens(s: &dyn Store) {
     let a = new_app(s).await;
@@ -903,7 +1011,7 @@ pub async fn users(s: &dyn Store) {
 macro_rules! store_test_suite {
     ($factory:path) => {
         $crate::store_test_suite!(@tests $factory;
-            apps_roundtrip, tokens, device_upsert, device_events, aliases, tags,
+            apps_roundtrip, app_lifecycle, tokens, device_upsert, device_events, aliases, tags,
             blacklist_and_badge, device_tokens, audience, users, crowd_queue, crowd_input,
             quota_settings, quota_daily);
         $crate::store_test_suite!(@shared $factory;
