@@ -1294,7 +1294,7 @@ pub fn get_app(app: &AppId) -> Vec<Stmt> {
 
 /// The app of [`get_app`]'s results.
 pub fn app_of(results: &[Vec<Row>]) -> StoreResult<Option<App>> {
-    Ok(apps_of(results)?.0.pop())
+    Ok(apps_of(results)?.pop())
 }
 
 /// Reads up to `limit` apps whose id sorts after `after` (all when `None`), then one
@@ -1318,7 +1318,7 @@ pub fn list_apps(after: Option<&AppId>, limit: usize) -> Vec<Stmt> {
 
 /// The apps of [`get_app`]'s or [`list_apps`]' results, in id order, each with its
 /// keys' secrets.
-pub fn apps_of(results: &[Vec<Row>]) -> StoreResult<(Vec<App>, Vec<(AppId, KeySecret)>)> {
+pub fn apps_of(results: &[Vec<Row>]) -> StoreResult<Vec<App>> {
     let (Some(rows), Some(keys)) = (results.first(), results.get(1)) else {
         return Err(StoreError::Backend("app read gave no result".into()));
     };
@@ -1340,7 +1340,7 @@ pub fn apps_of(results: &[Vec<Row>]) -> StoreResult<(Vec<App>, Vec<(AppId, KeySe
         current_secrets(&mut app);
         apps.push(app);
     }
-    Ok((apps, keys))
+    Ok(apps)
 }
 
 /// Puts the current secrets of the app's keys into its credentials, which hold the

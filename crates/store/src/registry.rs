@@ -137,7 +137,7 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Up to `limit` apps after `after`, in id order.
     async fn list_apps(&self, after: Option<&AppId>, limit: usize) -> StoreResult<AppPage> {
-        let (mut apps, _) = engine::apps_of(&self.query(engine::list_apps(after, limit)).await?)?;
+        let mut apps = engine::apps_of(&self.query(engine::list_apps(after, limit)).await?)?;
         let more = apps.len() > limit;
         apps.truncate(limit);
         Ok(AppPage { apps, more })

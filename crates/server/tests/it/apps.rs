@@ -738,26 +738,26 @@ async fn apps_rotation_keeps_old_secrets_for_the_grace_then_refuses_them() {
     let new = new_secret(&r, "getui");
     assert_ne!(new, old);
     for secret in [&old, &new] {
-        assert!(basic_ok(&srv, &app, Creds::NATIVE, secret).await);
-        assert!(getui_auth(&srv, &app, secret).await);
+        assert!(basic_ok(srv, &app, Creds::NATIVE, secret).await);
+        assert!(getui_auth(srv, &app, secret).await);
     }
     srv.advance_clock(86_400_000 - 1);
     assert!(
-        basic_ok(&srv, &app, Creds::NATIVE, &old).await,
+        basic_ok(srv, &app, Creds::NATIVE, &old).await,
         "still in its grace"
     );
     srv.advance_clock(1);
     assert!(
-        !basic_ok(&srv, &app, Creds::NATIVE, &old).await,
+        !basic_ok(srv, &app, Creds::NATIVE, &old).await,
         "past its grace"
     );
-    assert!(!getui_auth(&srv, &app, &old).await);
-    assert!(basic_ok(&srv, &app, Creds::NATIVE, &new).await);
-    assert!(getui_auth(&srv, &app, &new).await);
+    assert!(!getui_auth(srv, &app, &old).await);
+    assert!(basic_ok(srv, &app, Creds::NATIVE, &new).await);
+    assert!(getui_auth(srv, &app, &new).await);
 
     // a Getui token issued before a rotation ends with the grace (0 here: at once, once
     // the node's token cache, which believes the store 0.5 s, asks again)
-    let token = getui_token(&srv, &app, &new).await.expect("token");
+    let token = getui_token(srv, &app, &new).await.expect("token");
     let tag_call = |token: String| {
         let url = format!("{}/v2/{}/user/status/x", srv.base, id(&app));
         async move {
@@ -779,8 +779,8 @@ async fn apps_rotation_keeps_old_secrets_for_the_grace_then_refuses_them() {
     let (st, r) = rotate("getui", "?grace_seconds=0").await;
     assert_eq!(st, StatusCode::OK, "{r}");
     let newest = new_secret(&r, "getui");
-    assert!(!basic_ok(&srv, &app, Creds::NATIVE, &new).await, "grace 0");
-    assert!(basic_ok(&srv, &app, Creds::NATIVE, &newest).await);
+    assert!(!basic_ok(srv, &app, Creds::NATIVE, &new).await, "grace 0");
+    assert!(basic_ok(srv, &app, Creds::NATIVE, &newest).await);
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(
         tag_call(token).await,
@@ -839,7 +839,7 @@ async fn apps_rotation_keeps_old_secrets_for_the_grace_then_refuses_them() {
         Creds::ENGAGELAB,
     ] {
         let secret = creds.of(&other).1.to_owned();
-        assert!(basic_ok(&srv, &other, creds, &secret).await);
+        assert!(basic_ok(srv, &other, creds, &secret).await);
     }
     // refused rotations change nothing
     for (dialect, q) in [
