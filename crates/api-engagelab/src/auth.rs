@@ -3,7 +3,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use roster_core::app::{constant_time_eq, parse_basic};
+use roster_core::app::parse_basic;
 use roster_core::AppId;
 use roster_store::CredentialKind;
 
@@ -32,8 +32,7 @@ impl FromRequestParts<EngagelabState> for EngagelabAuth {
         let (key, secret) = parse_basic(header).ok_or(EngagelabError::AUTH)?;
         match state.store.find_credential(&key).await? {
             Some(c)
-                if c.kind == CredentialKind::Engagelab
-                    && constant_time_eq(c.secret.as_bytes(), secret.as_bytes()) =>
+                if c.kind == CredentialKind::Engagelab && c.accepts(&secret, (state.clock)()) =>
             {
                 roster_edge::record_app(&c.app);
                 Ok(EngagelabAuth { app: c.app })

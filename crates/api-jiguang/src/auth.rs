@@ -3,7 +3,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use roster_core::app::{constant_time_eq, parse_basic};
+use roster_core::app::parse_basic;
 use roster_core::AppId;
 use roster_store::{Credential, CredentialKind};
 
@@ -15,7 +15,9 @@ async fn credential(parts: &Parts, state: &JiguangState) -> Option<(String, Cred
     let header = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (key, secret) = parse_basic(header)?;
     let found = state.store.find_credential(&key).await.ok()??;
-    constant_time_eq(found.secret.as_bytes(), secret.as_bytes()).then_some((key, found))
+    found
+        .accepts(&secret, (state.clock)())
+        .then_some((key, found))
 }
 
 /// A UMS caller: the app, and the channel when it authenticated with a channel key.

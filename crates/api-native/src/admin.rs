@@ -255,7 +255,7 @@ pub(crate) async fn create_channel(
     }
     let out = ChannelOut {
         channel_key: random_hex(12),
-        channel_master_secret: random_hex(12),
+        channel_master_secret: roster_core::CredentialKind::UmsChannel.new_secret(),
         channel_code: code,
     };
     state
@@ -265,6 +265,7 @@ pub(crate) async fn create_channel(
             &out.channel_key,
             &out.channel_master_secret,
             &out.channel_code,
+            (state.clock)(),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(out)))

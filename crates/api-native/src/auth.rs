@@ -58,12 +58,8 @@ impl FromRequestParts<NativeState> for AppAuth {
             roster_edge::path_app(parts.uri.path(), 3).ok_or_else(NativeError::unauthenticated)?;
         let (user, pass) = basic(parts).ok_or_else(NativeError::unauthenticated)?;
         let found = state.store.get_app(&app).await?;
-        let ok = found.is_some_and(|a| {
-            let g = &a.credentials.getui;
-            // Both comparisons always run, so timing does not tell which part was wrong.
-            constant_time_eq(user.as_bytes(), g.app_key.as_bytes())
-                & constant_time_eq(pass.as_bytes(), g.master_secret.as_bytes())
-        });
+        let now = (state.clock)();
+        let ok = found.is_some_and(|a| a.verify_getui_basic(&user, &pass, now));
         if ok {
             roster_edge::record_app(&app);
             state

@@ -202,6 +202,15 @@ impl NativeError {
         Error::Unauthenticated("credentials are missing or wrong".into()).into()
     }
 
+    /// 400 `invalid_param` with its own explanation.
+    pub(crate) fn invalid_param(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            Code::Domain(ErrorCode::InvalidParam),
+            message,
+        )
+    }
+
     /// 400 `invalid_param` for a body that is not the documented JSON; `detail` is
     /// serde's explanation, which names the field (an unknown one included).
     pub(crate) fn invalid_body(detail: &str) -> Self {

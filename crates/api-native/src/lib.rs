@@ -12,6 +12,7 @@ use roster_store::Store;
 use utoipa::OpenApi;
 
 mod admin;
+pub mod apps;
 mod audience;
 mod auth;
 mod browse;
@@ -109,6 +110,11 @@ pub struct NativeState {
         labels::delete_alias,
         labels::put_blacklist,
         labels::delete_blacklist,
+        apps::list_apps,
+        apps::get_app,
+        apps::patch_app,
+        apps::delete_app,
+        apps::rotate_secrets,
     ),
     components(schemas(
         admin::CreateApp,
@@ -163,6 +169,13 @@ pub struct NativeState {
         labels::TagsOut,
         labels::AliasOut,
         labels::BlacklistOut,
+        apps::AppOut,
+        apps::KeyOut,
+        apps::AppListOut,
+        apps::AppPatch,
+        apps::NewSecretOut,
+        apps::RotatedOut,
+        roster_core::KeyDialect,
     )),
     modifiers(&SecuritySchemes, &EdgeResponses)
 )]
@@ -171,7 +184,20 @@ pub struct ApiDoc;
 /// The native routes.
 pub fn router(state: NativeState) -> Router {
     Router::new()
-        .route("/admin/v1/apps", post(admin::create_app))
+        .route(
+            "/admin/v1/apps",
+            post(admin::create_app).get(apps::list_apps),
+        )
+        .route(
+            "/admin/v1/apps/{app_id}",
+            get(apps::get_app)
+                .patch(apps::patch_app)
+                .delete(apps::delete_app),
+        )
+        .route(
+            "/admin/v1/apps/{app_id}/credentials/{dialect}/rotate",
+            post(apps::rotate_secrets),
+        )
         .route(
             "/admin/v1/apps/{app_id}/getui/bind_dt_types",
             put(admin::set_dt_types),

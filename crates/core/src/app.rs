@@ -89,30 +89,231 @@ impl std::fmt::Debug for AppCredentials {
 impl AppCredentials {
     /// Fresh random credentials for a new app.
     pub fn generate() -> Self {
+        use CredentialKind as K;
         AppCredentials {
             app_id: AppId::generate(),
             getui: GetuiCredentials {
                 app_key: random_alnum(22),
-                master_secret: random_alnum(22),
+                master_secret: K::Getui.new_secret(),
             },
             ums: UmsCredentials {
                 access_key: random_hex(12),
-                access_secret: random_hex(12),
+                access_secret: K::UmsAccess.new_secret(),
                 channel_key: random_hex(12),
-                channel_master_secret: random_hex(12),
+                channel_master_secret: K::UmsChannel.new_secret(),
                 channel_code: format!("ch_{}", random_alnum(8)),
                 app_sender_code: format!("app_{}", random_alnum(8)),
             },
             growth: GrowthCredentials {
                 project_id: random_hex(8),
-                project_secret: random_hex(16),
+                project_secret: K::Growth.new_secret(),
             },
             engagelab: EngagelabCredentials {
                 api_key: random_hex(12),
-                api_secret: random_hex(12),
+                api_secret: K::Engagelab.new_secret(),
             },
         }
     }
+
+    /// The (key, secret, kind) triples of every dialect, as every backend stores them
+    /// when the app is created.
+    pub fn keys(&self) -> [(&str, &str, CredentialKind); 5] {
+        [
+            (
+                &self.getui.app_key,
+                &self.getui.master_secret,
+                CredentialKind::Getui,
+            ),
+            (
+                &self.ums.access_key,
+                &self.ums.access_secret,
+                CredentialKind::UmsAccess,
+            ),
+            (
+                &self.ums.channel_key,
+                &self.ums.channel_master_secret,
+                CredentialKind::UmsChannel,
+            ),
+            (
+                &self.growth.project_id,
+                &self.growth.project_secret,
+                CredentialKind::Growth,
+            ),
+            (
+                &self.engagelab.api_key,
+                &self.engagelab.api_secret,
+                CredentialKind::Engagelab,
+            ),
+        ]
+    }
+}
+
+/// What a stored key authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CredentialKind {
+    /// Getui `appkey` with its master secret; also the native API's Basic pair.
+    Getui,
+    /// UMS app-wide access key.
+    UmsAccess,
+    /// UMS channel key.
+    UmsChannel,
+    /// Growth project id.
+    Growth,
+    /// EngageLab API key.
+    Engagelab,
+}
+
+impl CredentialKind {
+    const ALL: [CredentialKind; 5] = [
+        Self::Getui,
+        Self::UmsAccess,
+        Self::UmsChannel,
+        Self::Growth,
+        Self::Engagelab,
+    ];
+
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Getui => "getui",
+            CredentialKind::UmsAccess => "ums_access",
+            CredentialKind::UmsChannel => "ums_channel",
+            CredentialKind::Growth => "growth",
+            CredentialKind::Engagelab => "engagelab",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The dialect whose rotation renews this kind of secret.
+    pub fn dialect(self) -> KeyDialect {
+        match self {
+            CredentialKind::Getui => KeyDialect::Getui,
+            CredentialKind::UmsAccess | CredentialKind::UmsChannel => KeyDialect::Ums,
+            CredentialKind::Growth => KeyDialect::Growth,
+            CredentialKind::Engagelab => KeyDialect::Engagelab,
+        }
+    }
+
+    /// A fresh random secret of this kind (the same shape as at app creation).
+    pub fn new_secret(self) -> String {
+        match self {
+            CredentialKind::Getui => random_alnum(22),
+            CredentialKind::Growth => random_hex(16),
+            _ => random_hex(12),
+        }
+    }
+}
+
+/// A dialect whose secrets rotate together: `getui` (also the native API), `ums` (the
+/// access secret and every channel's master secret), `growth`, `engagelab`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum KeyDialect {
+    /// Getui and the native API.
+    Getui,
+    /// Jiguang UMS.
+    Ums,
+    /// Jiguang Growth.
+    Growth,
+    /// EngageLab.
+    Engagelab,
+}
+
+impl KeyDialect {
+    /// Path name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyDialect::Getui => "getui",
+            KeyDialect::Ums => "ums",
+            KeyDialect::Growth => "growth",
+            KeyDialect::Engagelab => "engagelab",
+        }
+    }
+
+    /// Parses a path name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Getui, Self::Ums, Self::Growth, Self::Engagelab]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+
+    /// The kinds of key whose secrets a rotation of this dialect renews.
+    pub fn kinds(self) -> Vec<CredentialKind> {
+        CredentialKind::ALL
+            .into_iter()
+            .filter(|k| k.dialect() == self)
+            .collect()
+    }
+}
+
+/// The default grace of a rotation: the replaced secrets keep working this long, s.
+pub const ROTATION_GRACE_DEFAULT_S: u64 = 86_400;
+/// The longest grace a rotation accepts, s (30 days).
+pub const ROTATION_GRACE_MAX_S: u64 = 30 * 86_400;
+
+/// One stored secret of a key: the current one (`expires_at` none) or one a rotation
+/// replaced, which works until `expires_at`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeySecret {
+    /// What the key authenticates.
+    pub kind: CredentialKind,
+    /// The key id (Basic-auth user, Getui `appkey`); it stays across rotations.
+    pub key: String,
+    /// The secret.
+    pub secret: String,
+    /// When the secret was issued, ms.
+    pub created_at: i64,
+    /// When a replaced secret stops working, ms; `None` for the current one.
+    pub expires_at: Option<i64>,
+}
+
+impl KeySecret {
+    /// Whether the secret still works at `now` (ms).
+    pub fn live(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+// Secrets never reach logs through Debug.
+impl std::fmt::Debug for KeySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySecret")
+            .field("kind", &self.kind)
+            .field("key", &self.key)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `given` is a live secret among `secrets` at `now`: every secret is
+/// compared in constant time, and all of them always, so timing tells nothing.
+pub fn secret_accepted<'a>(
+    secrets: impl IntoIterator<Item = &'a KeySecret>,
+    given: &str,
+    now: i64,
+) -> bool {
+    secrets.into_iter().fold(false, |ok, s| {
+        ok | (constant_time_eq(given.as_bytes(), s.secret.as_bytes()) & s.live(now))
+    })
+}
+
+/// An app's display name: 1–128 characters once leading and trailing whitespace is
+/// trimmed.
+pub fn app_name(name: &str) -> Result<String, Error> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::empty("name"));
+    }
+    if name.chars().count() > 128 {
+        return Err(Error::over_limit("name"));
+    }
+    Ok(name.to_owned())
 }
 
 /// A new app to store.
@@ -129,15 +330,8 @@ pub struct NewApp {
 impl NewApp {
     /// Validates the name and generates credentials.
     pub fn new(name: &str, now_ms: i64) -> Result<Self, Error> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(Error::empty("name"));
-        }
-        if name.chars().count() > 128 {
-            return Err(Error::over_limit("name"));
-        }
         Ok(NewApp {
-            name: name.to_owned(),
+            name: app_name(name)?,
             credentials: AppCredentials::generate(),
             created_at: now_ms,
         })
@@ -155,6 +349,9 @@ pub struct App {
     pub created_at: i64,
     /// bind_dt channels enabled beyond the defaults.
     pub enabled_dt_types: Vec<DtType>,
+    /// Every stored secret of its keys, current and replaced (the secrets in
+    /// `credentials` are those issued at creation, which a rotation replaces).
+    pub keys: Vec<KeySecret>,
 }
 
 impl App {
@@ -168,15 +365,33 @@ impl App {
         t.enabled_by_default() || self.enabled_dt_types.contains(&t)
     }
 
-    /// Checks a Getui auth request: `sign = hex(sha256(appkey + timestamp +
-    /// mastersecret))`, compared in constant time.
-    pub fn verify_getui_sign(&self, appkey: &str, timestamp: &str, sign: &str) -> bool {
-        let g = &self.credentials.getui;
-        if !constant_time_eq(appkey.as_bytes(), g.app_key.as_bytes()) {
+    /// The secrets of the app's Getui key (current and replaced).
+    fn getui_keys(&self) -> impl Iterator<Item = &KeySecret> {
+        self.keys
+            .iter()
+            .filter(|k| k.kind == CredentialKind::Getui && k.key == self.credentials.getui.app_key)
+    }
+
+    /// Checks the native API's Basic pair `app_key:master_secret` at `now`: the
+    /// current master secret or one a rotation replaced whose grace has not ended.
+    pub fn verify_getui_basic(&self, user: &str, pass: &str, now: i64) -> bool {
+        // Both comparisons always run, so timing does not tell which part was wrong.
+        constant_time_eq(user.as_bytes(), self.credentials.getui.app_key.as_bytes())
+            & secret_accepted(self.getui_keys(), pass, now)
+    }
+
+    /// Checks a Getui auth request at `now`: `sign = hex(sha256(appkey + timestamp +
+    /// mastersecret))` for a live master secret, compared in constant time.
+    pub fn verify_getui_sign(&self, appkey: &str, timestamp: &str, sign: &str, now: i64) -> bool {
+        let app_key = &self.credentials.getui.app_key;
+        if !constant_time_eq(appkey.as_bytes(), app_key.as_bytes()) {
             return false;
         }
-        let expected = getui_sign(&g.app_key, timestamp, &g.master_secret);
-        constant_time_eq(expected.as_bytes(), sign.to_ascii_lowercase().as_bytes())
+        let sign = sign.to_ascii_lowercase();
+        self.getui_keys().fold(false, |ok, k| {
+            let expected = getui_sign(app_key, timestamp, &k.secret);
+            ok | (constant_time_eq(expected.as_bytes(), sign.as_bytes()) & k.live(now))
+        })
     }
 }
 
@@ -231,21 +446,65 @@ mod tests {
         assert!(constant_time_eq(b"", b""));
     }
 
+    fn app_with_keys(credentials: AppCredentials, created_at: i64) -> App {
+        let keys = credentials
+            .keys()
+            .into_iter()
+            .map(|(key, secret, kind)| KeySecret {
+                kind,
+                key: key.to_owned(),
+                secret: secret.to_owned(),
+                created_at,
+                expires_at: None,
+            })
+            .collect();
+        App {
+            name: "a".into(),
+            credentials,
+            created_at,
+            enabled_dt_types: vec![],
+            keys,
+        }
+    }
+
     #[test]
     fn sign_roundtrip() {
-        let app = App {
-            name: "a".into(),
-            credentials: AppCredentials::generate(),
-            created_at: 0,
-            enabled_dt_types: vec![],
-        };
+        let app = app_with_keys(AppCredentials::generate(), 0);
         let g = &app.credentials.getui;
         let sign = getui_sign(&g.app_key, "1700000000000", &g.master_secret);
         assert_eq!(sign.len(), 64);
-        assert!(app.verify_getui_sign(&g.app_key, "1700000000000", &sign));
-        assert!(app.verify_getui_sign(&g.app_key, "1700000000000", &sign.to_uppercase()));
-        assert!(!app.verify_getui_sign(&g.app_key, "1700000000001", &sign));
-        assert!(!app.verify_getui_sign("other", "1700000000000", &sign));
+        assert!(app.verify_getui_sign(&g.app_key, "1700000000000", &sign, 0));
+        assert!(app.verify_getui_sign(&g.app_key, "1700000000000", &sign.to_uppercase(), 0));
+        assert!(!app.verify_getui_sign(&g.app_key, "1700000000001", &sign, 0));
+        assert!(!app.verify_getui_sign("other", "1700000000000", &sign, 0));
+    }
+
+    #[test]
+    fn a_replaced_secret_works_until_its_expiry() {
+        let mut app = app_with_keys(AppCredentials::generate(), 0);
+        let old = app.credentials.getui.master_secret.clone();
+        let key = app.credentials.getui.app_key.clone();
+        for k in &mut app.keys {
+            if k.kind == CredentialKind::Getui {
+                k.expires_at = Some(100);
+            }
+        }
+        app.keys.push(KeySecret {
+            kind: CredentialKind::Getui,
+            key: key.clone(),
+            secret: "new".into(),
+            created_at: 50,
+            expires_at: None,
+        });
+        let sign_old = getui_sign(&key, "1", &old);
+        let sign_new = getui_sign(&key, "1", "new");
+        assert!(app.verify_getui_basic(&key, &old, 99));
+        assert!(!app.verify_getui_basic(&key, &old, 100));
+        assert!(app.verify_getui_basic(&key, "new", 100));
+        assert!(app.verify_getui_sign(&key, "1", &sign_old, 99));
+        assert!(!app.verify_getui_sign(&key, "1", &sign_old, 100));
+        assert!(app.verify_getui_sign(&key, "1", &sign_new, 1_000));
+        assert!(!app.verify_getui_basic("other", "new", 0));
     }
 
     #[test]

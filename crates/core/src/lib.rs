@@ -16,7 +16,7 @@ pub mod time;
 pub mod ums;
 pub mod user;
 
-pub use app::{App, AppCredentials, NewApp};
+pub use app::{App, AppCredentials, CredentialKind, KeyDialect, KeySecret, NewApp};
 pub use audience::{AudienceQuery, DeviceFacts, RegionCode, Selector};
 pub use device::{BadgeOp, Device, DeviceEvent, DeviceKind, DeviceUpsert, DtType, PhoneType};
 pub use error::{Error, ErrorCode, Result};

@@ -77,6 +77,14 @@ impl Index {
             .insert(app, Arc::new(RwLock::new(index)));
     }
 
+    /// Drops a deleted app's bitmaps.
+    pub fn remove(&self, app: &AppId) {
+        self.apps
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(app);
+    }
+
     /// Follows the mutations of one committed plan of `app`.
     pub fn apply(&self, app: &AppId, mutations: &[Mutation]) {
         if !mutations.iter().any(|m| m.device().is_some()) {

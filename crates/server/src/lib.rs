@@ -26,6 +26,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::normalize_path::NormalizePathLayer;
 
+pub mod app_cli;
 mod boot;
 pub mod build;
 pub mod config;

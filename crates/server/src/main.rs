@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use roster_server::app_cli::AppCommand;
 use roster_server::config::{Config, LogFormat};
 use roster_server::Settings;
 
@@ -177,7 +178,8 @@ fn loaded(sources: &roster_server::config::Sources) -> Result<Config, Failure> {
 enum Command {
     /// Run the HTTP server (what `roster` alone does).
     Serve,
-    /// Create apps directly in the store, without a running server.
+    /// Create, list, show, delete apps and rotate their secrets directly in the store,
+    /// without a running server.
     App {
         #[command(subcommand)]
         command: AppCommand,
@@ -297,16 +299,6 @@ fn window(s: &str) -> Result<Window, String> {
     }
 }
 
-#[derive(Debug, Subcommand)]
-enum AppCommand {
-    /// Create an app and print its credentials (Getui, UMS, Growth, EngageLab) as JSON.
-    Create {
-        /// The app's display name.
-        #[arg(long)]
-        name: String,
-    },
-}
-
 /// A failure to tell the user about: one message, printed without a stack of causes.
 struct Failure(String);
 
@@ -419,11 +411,11 @@ async fn serve(settings: &Settings, format: LogFormat) -> Result<(), Failure> {
     running.stop().await.map_err(Failure::from)
 }
 
-async fn create_app(settings: &Settings, name: &str) -> Result<(), Failure> {
+async fn app(settings: &Settings, command: &AppCommand) -> Result<(), Failure> {
     prepare(settings, false).await?;
-    let creds = roster_server::create_app(settings, name).await?;
-    let json = serde_json::to_string_pretty(&creds)
-        .map_err(|e| Failure(format!("cannot print the credentials: {e}")))?;
+    let out = roster_server::app_cli::run(settings, command).await?;
+    let json = serde_json::to_string_pretty(&out)
+        .map_err(|e| Failure(format!("cannot print the result: {e}")))?;
     println!("{json}");
     Ok(())
 }
@@ -521,9 +513,7 @@ async fn run(command: Option<&Command>, config: &Config) -> Result<(), Failure> 
     let settings = config.settings();
     match command {
         None | Some(Command::Serve) => serve(&settings, config.log.format).await,
-        Some(Command::App {
-            command: AppCommand::Create { name },
-        }) => create_app(&settings, name).await,
+        Some(Command::App { command }) => app(&settings, command).await,
         Some(Command::Changes { app, after, follow }) => {
             changes(&settings, app, *after, *follow).await
         }

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_changes.sql"),
     include_str!("../migrations/0005_crowds.sql"),
     include_str!("../migrations/0006_quota.sql"),
+    include_str!("../migrations/0007_credentials.sql"),
 ];
 
 /// Read connections: reads beyond this many wait for one to be free rather than open
@@ -227,6 +228,50 @@ mod tests {
     }
 
     roster_store_suite::store_test_suite!(fixture);
+
+    /// An app stored before keys were rotatable keeps every credential: migration 7
+    /// adds its Getui key and each key's issue time.
+    #[tokio::test]
+    async fn credentials_of_older_apps_survive_the_rotation_migration() {
+        use roster_store::{AppStore, UserStore};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("old.db");
+        let app = roster_core::NewApp::new("old", 1_234).expect("app");
+        {
+            let conn = rusqlite::Connection::open(&file).expect("open");
+            for sql in &super::MIGRATIONS[..2] {
+                conn.execute_batch(sql).expect("migrate");
+            }
+            conn.pragma_update(None, "user_version", 2)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO apps (id, name, created_at, credentials) VALUES (?1, 'old', 1234, ?2)",
+                (
+                    app.credentials.app_id.as_str(),
+                    serde_json::to_string(&app.credentials).expect("json"),
+                ),
+            )
+            .expect("insert");
+        }
+        let store = roster_store::Registry::new(std::sync::Arc::new(
+            super::SqliteStore::open(&file).expect("migrate"),
+        ));
+        let got = store
+            .get_app(&app.credentials.app_id)
+            .await
+            .expect("get")
+            .expect("app");
+        let c = &app.credentials;
+        assert!(got.verify_getui_basic(&c.getui.app_key, &c.getui.master_secret, 0));
+        assert_eq!(got.keys.len(), 5);
+        assert!(got.keys.iter().all(|k| k.created_at == 1_234));
+        let growth = store
+            .find_credential(&c.growth.project_id)
+            .await
+            .expect("find")
+            .expect("growth");
+        assert!(growth.accepts(&c.growth.project_secret, 0));
+    }
 
     #[cfg(unix)]
     #[tokio::test]

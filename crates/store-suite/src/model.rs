@@ -15,7 +15,7 @@ use roster_index::AppIndex;
 use roster_store::changes::{LogEntry, LogRead};
 use roster_store::value::{Row, Stmt};
 use roster_store::{
-    Backend, Credential, CredentialKind, StoreError, StoreResult, TokenGrant, Write,
+    Backend, Credential, CredentialKind, KeySecret, StoreError, StoreResult, TokenGrant, Write,
 };
 
 #[derive(Default)]
@@ -71,15 +71,24 @@ impl Model {
                     }) else {
                         continue;
                     };
-                    for (key, secret, kind) in CredentialKind::defaults(c) {
-                        self.credential(app, key, secret, kind);
+                    for (key, secret, kind) in c.keys() {
+                        self.credential(app, key, secret, kind, *created_at);
                     }
                     let app_row = App {
                         name: name.clone(),
                         credentials: (**c).clone(),
                         created_at: *created_at,
                         enabled_dt_types: Vec::new(),
+                        keys: c
+                            .keys()
+                            .into_iter()
+                            .map(|(key, secret, kind)| key_secret(key, secret, kind, *created_at))
+                            .collect(),
                     };
+                    let mut app_row = app_row;
+                    app_row
+                        .keys
+                        .sort_by(|x, y| (x.kind.as_str(), &x.key).cmp(&(y.kind.as_str(), &y.key)));
                     self.apps.insert(app.clone(), app_row);
                 }
                 Mutation::DtTypesSet { types } => {
@@ -94,18 +103,39 @@ impl Model {
             if let Secret::UmsChannel {
                 channel_key,
                 secret,
+                created_at,
             } = s
             {
-                self.credential(app, channel_key, secret, CredentialKind::UmsChannel);
+                let kind = CredentialKind::UmsChannel;
+                self.credential(app, channel_key, secret, kind, *created_at);
+                if let Some(a) = self.apps.get_mut(app) {
+                    a.keys
+                        .push(key_secret(channel_key, secret, kind, *created_at));
+                    // As SQL reads them: by kind name, key, issue time.
+                    a.keys.sort_by(|x, y| {
+                        (x.kind.as_str(), &x.key, x.created_at).cmp(&(
+                            y.kind.as_str(),
+                            &y.key,
+                            y.created_at,
+                        ))
+                    });
+                }
             }
         }
     }
 
-    fn credential(&mut self, app: &AppId, key: &str, secret: &str, kind: CredentialKind) {
+    fn credential(
+        &mut self,
+        app: &AppId,
+        key: &str,
+        secret: &str,
+        kind: CredentialKind,
+        created_at: i64,
+    ) {
         let c = Credential {
             app: app.clone(),
             kind,
-            secret: secret.to_owned(),
+            secrets: vec![key_secret(key, secret, kind, created_at)],
         };
         self.credentials.insert(key.to_owned(), c);
     }
@@ -121,6 +151,16 @@ impl Model {
             .collect();
         out.sort();
         out
+    }
+}
+
+fn key_secret(key: &str, secret: &str, kind: CredentialKind, created_at: i64) -> KeySecret {
+    KeySecret {
+        kind,
+        key: key.to_owned(),
+        secret: secret.to_owned(),
+        created_at,
+        expires_at: None,
     }
 }
 

@@ -125,6 +125,12 @@ impl Progress {
         self.tick.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// The app was deleted: nothing of it is applied any more.
+    pub fn forget(&self, app: &AppId) {
+        self.lock().remove(app);
+        self.ticked();
+    }
+
     /// The app was (re)built from the store as of `seq`.
     pub fn reset(&self, app: &AppId, seq: u64) {
         self.lock().insert(app.clone(), seq);

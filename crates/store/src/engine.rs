@@ -14,7 +14,7 @@ use roster_core::{
 
 use crate::batch::{Batch, Key, Shape, Space, Ty};
 use crate::value::{Row, RowExt, Stmt, Value};
-use crate::{Credential, CredentialKind, StoreError, StoreResult};
+use crate::{Credential, CredentialKind, KeySecret, StoreError, StoreResult};
 
 /// What differs between the SQL engines.
 #[derive(Debug, Clone, Copy)]
@@ -892,10 +892,11 @@ mod shapes {
         "DELETE FROM devices WHERE app_id = $1 AND cid = $2",
     );
     pub const CREDENTIAL_INSERT: Shape = Shape::new(
-        &[("key", T), ("secret", T), ("kind", T)],
-        "INSERT INTO credentials (key, secret, app_id, kind)
-         SELECT r.key, r.secret, $1, r.kind FROM r",
-        "INSERT INTO credentials (key, secret, app_id, kind) VALUES ($2, $3, $1, $4)",
+        &[("key", T), ("secret", T), ("kind", T), ("created_at", I)],
+        "INSERT INTO credentials (key, secret, app_id, kind, created_at)
+         SELECT r.key, r.secret, $1, r.kind, r.created_at FROM r",
+        "INSERT INTO credentials (key, secret, app_id, kind, created_at)
+         VALUES ($2, $3, $1, $4, $5)",
     );
 }
 
@@ -1208,26 +1209,45 @@ fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<
             }
         }
     }
+    let app_created_at = plan.mutations.iter().find_map(|m| match m {
+        Mutation::AppCreated { created_at, .. } => Some(*created_at),
+        _ => None,
+    });
     for s in &plan.secrets {
-        let rows: Vec<(String, String, CredentialKind)> = match s {
-            Secret::App(c) => CredentialKind::defaults(c)
+        let rows: Vec<(String, String, CredentialKind, i64)> = match s {
+            Secret::App(c) => c
+                .keys()
                 .into_iter()
-                .map(|(k, s, kind)| (k.to_owned(), s.to_owned(), kind))
+                .map(|(k, s, kind)| {
+                    (
+                        k.to_owned(),
+                        s.to_owned(),
+                        kind,
+                        app_created_at.unwrap_or(0),
+                    )
+                })
                 .collect(),
             Secret::UmsChannel {
                 channel_key,
                 secret,
+                created_at,
             } => vec![(
                 channel_key.clone(),
                 secret.clone(),
                 CredentialKind::UmsChannel,
+                *created_at,
             )],
         };
-        for (key, secret, kind) in rows {
+        for (key, secret, kind, created_at) in rows {
             let keys = [Key::write(Space::Credential, key.clone()), app_read()];
             b.push(
                 CREDENTIAL_INSERT,
-                vec![key.into(), secret.into(), kind.as_str().into()],
+                vec![
+                    key.into(),
+                    secret.into(),
+                    kind.as_str().into(),
+                    created_at.into(),
+                ],
                 keys,
             );
         }
@@ -1275,27 +1295,233 @@ fn device_row(d: &Device, ordinal: u32) -> StoreResult<Vec<Value>> {
     ])
 }
 
-/// Reads an app.
-pub fn get_app(app: &AppId) -> Stmt {
+/// The secrets of keys, as [`keys_of`] reads them: current ones, then replaced ones.
+macro_rules! key_secrets {
+    ($where:literal) => {
+        concat!(
+            "SELECT app_id, kind, key, secret, created_at, CAST(NULL AS BIGINT) AS expires_at
+             FROM credentials WHERE ",
+            $where,
+            " UNION ALL
+             SELECT app_id, kind, key, secret, created_at, expires_at
+             FROM retired_secrets WHERE ",
+            $where,
+            " ORDER BY 2, 3, 5"
+        )
+    };
+}
+
+/// Reads an app: its row, then its keys' secrets. Run on one snapshot.
+pub fn get_app(app: &AppId) -> Vec<Stmt> {
+    vec![
+        Stmt::new(
+            "SELECT id, name, created_at, credentials, enabled_dt_types FROM apps WHERE id = $1",
+            vec![app.as_str().into()],
+        ),
+        Stmt::new(key_secrets!("app_id = $1"), vec![app.as_str().into()]),
+    ]
+}
+
+/// The app of [`get_app`]'s results.
+pub fn app_of(results: &[Vec<Row>]) -> StoreResult<Option<App>> {
+    Ok(apps_of(results)?.pop())
+}
+
+/// Reads up to `limit` apps whose id sorts after `after` (all when `None`), then one
+/// more row to tell whether there are more, and their keys' secrets. Run on one
+/// snapshot.
+pub fn list_apps(after: Option<&AppId>, limit: usize) -> Vec<Stmt> {
+    let after = after.map_or("", |a| a.as_str());
+    let n = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    vec![
+        Stmt::new(
+            "SELECT id, name, created_at, credentials, enabled_dt_types
+             FROM apps WHERE id > $1 ORDER BY id LIMIT $2",
+            vec![after.into(), n.into()],
+        ),
+        Stmt::new(
+            key_secrets!("app_id IN (SELECT id FROM apps WHERE id > $1 ORDER BY id LIMIT $2)"),
+            vec![after.into(), n.into()],
+        ),
+    ]
+}
+
+/// The apps of [`get_app`]'s or [`list_apps`]' results, in id order, each with its
+/// keys' secrets.
+pub fn apps_of(results: &[Vec<Row>]) -> StoreResult<Vec<App>> {
+    let (Some(rows), Some(keys)) = (results.first(), results.get(1)) else {
+        return Err(StoreError::Backend("app read gave no result".into()));
+    };
+    let mut keys = keys_of(keys)?;
+    let mut apps = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id = app_id_of(&r.text(0)?)?;
+        let credentials: AppCredentials = serde_json::from_str(&r.text(3)?)
+            .map_err(|e| StoreError::Backend(format!("decode credentials: {e}")))?;
+        let (mine, rest): (Vec<_>, Vec<_>) = keys.into_iter().partition(|(a, _)| a == &id);
+        keys = rest;
+        let mut app = App {
+            name: r.text(1)?,
+            credentials,
+            created_at: r.int(2)?,
+            enabled_dt_types: decode_types(&r.text(4)?),
+            keys: mine.into_iter().map(|(_, k)| k).collect(),
+        };
+        current_secrets(&mut app);
+        apps.push(app);
+    }
+    Ok(apps)
+}
+
+/// Puts the current secrets of the app's keys into its credentials, which hold the
+/// ones issued at creation.
+fn current_secrets(app: &mut App) {
+    let c = &mut app.credentials;
+    for k in app.keys.iter().filter(|k| k.expires_at.is_none()) {
+        let slot = match k.kind {
+            CredentialKind::Getui if k.key == c.getui.app_key => &mut c.getui.master_secret,
+            CredentialKind::UmsAccess if k.key == c.ums.access_key => &mut c.ums.access_secret,
+            CredentialKind::UmsChannel if k.key == c.ums.channel_key => {
+                &mut c.ums.channel_master_secret
+            }
+            CredentialKind::Growth if k.key == c.growth.project_id => &mut c.growth.project_secret,
+            CredentialKind::Engagelab if k.key == c.engagelab.api_key => {
+                &mut c.engagelab.api_secret
+            }
+            _ => continue,
+        };
+        slot.clone_from(&k.secret);
+    }
+}
+
+fn app_id_of(s: &str) -> StoreResult<AppId> {
+    AppId::parse(s).map_err(|_| StoreError::Backend("bad app id".into()))
+}
+
+/// The (app, secret) pairs of the `key_secrets!` rows; rows of an unknown kind are
+/// skipped.
+fn keys_of(rows: &[Row]) -> StoreResult<Vec<(AppId, KeySecret)>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let Some(kind) = CredentialKind::parse(&r.text(1)?) else {
+            continue;
+        };
+        out.push((
+            app_id_of(&r.text(0)?)?,
+            KeySecret {
+                kind,
+                key: r.text(2)?,
+                secret: r.text(3)?,
+                created_at: r.int(4)?,
+                expires_at: r.opt_int(5)?,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Renames an app; one row changed when it exists.
+pub fn rename_app(app: &AppId, name: &str) -> Stmt {
     Stmt::new(
-        "SELECT name, created_at, credentials, enabled_dt_types FROM apps WHERE id = $1",
-        vec![app.as_str().into()],
+        "UPDATE apps SET name = $2 WHERE id = $1",
+        vec![app.as_str().into(), name.into()],
     )
 }
 
-/// The app of [`get_app`]'s rows.
-pub fn app_of(rows: &[Row]) -> StoreResult<Option<App>> {
-    let Some(r) = rows.first() else {
-        return Ok(None);
-    };
-    let credentials: AppCredentials = serde_json::from_str(&r.text(2)?)
-        .map_err(|e| StoreError::Backend(format!("decode credentials: {e}")))?;
-    Ok(Some(App {
-        name: r.text(0)?,
-        credentials,
-        created_at: r.int(1)?,
-        enabled_dt_types: decode_types(&r.text(3)?),
-    }))
+/// The tables holding an app's rows, by an `app_id` column, in the order an app's
+/// deletion empties them (a table before those it references). A new table keyed by
+/// app is one more line here.
+pub const APP_TABLES: &[&str] = &[
+    "getui_tokens",
+    "device_opens",
+    "crowd_tasks",
+    "crowd_plans",
+    "changes",
+    "app_limits",
+    "quota_usage",
+    "user_identities",
+    "users",
+    "identity_names",
+    "ums_senders",
+    "ums_channels",
+    "retired_secrets",
+    "credentials",
+    "devices",
+];
+
+/// The tables holding an app's rows without an `app_id` column: (table, its column
+/// referencing a parent of [`APP_TABLES`], the parent, the parent's column). Emptied
+/// before their parents.
+pub const APP_CHILD_TABLES: &[(&str, &str, &str, &str)] = &[
+    ("device_tags", "device_id", "devices", "id"),
+    ("device_login_days", "device_id", "devices", "id"),
+    ("ums_grants", "channel_key", "ums_channels", "channel_key"),
+    ("user_contacts", "uid", "users", "uid"),
+    ("ums_bindings", "uid", "users", "uid"),
+];
+
+/// Deletes an app and every row of its data, in one transaction. The first statement
+/// locks the app's row (so writes to it in flight finish first) and changes one row
+/// when the app exists; the last removes it.
+pub fn delete_app(app: &AppId) -> Vec<Stmt> {
+    let id = || vec![Value::from(app.as_str())];
+    let mut stmts = vec![Stmt::new("UPDATE apps SET seq = seq WHERE id = $1", id())];
+    for (table, column, parent, parent_column) in APP_CHILD_TABLES {
+        stmts.push(Stmt::built(
+            format!(
+                "DELETE FROM {table} WHERE {column} IN \
+                 (SELECT {parent_column} FROM {parent} WHERE app_id = $1)"
+            ),
+            id(),
+        ));
+    }
+    for table in APP_TABLES {
+        stmts.push(Stmt::built(
+            format!("DELETE FROM {table} WHERE app_id = $1"),
+            id(),
+        ));
+    }
+    stmts.push(Stmt::new("DELETE FROM apps WHERE id = $1", id()));
+    stmts
+}
+
+/// Replaces the secrets of `app`'s keys with `fresh` ones, each key's old secret kept
+/// until `expire_at` (ms), and ends the app's Getui tokens by then when `getui` keys
+/// rotate. The first statement locks the app's row and changes one row when the app
+/// exists. Retired secrets already expired at `now` are removed.
+pub fn rotate_secrets(app: &AppId, fresh: &[KeySecret], now: i64, expire_at: i64) -> Vec<Stmt> {
+    let id = || Value::from(app.as_str());
+    let mut stmts = vec![
+        Stmt::new("UPDATE apps SET seq = seq WHERE id = $1", vec![id()]),
+        Stmt::new(
+            "DELETE FROM retired_secrets WHERE app_id = $1 AND expires_at <= $2",
+            vec![id(), now.into()],
+        ),
+    ];
+    for k in fresh {
+        stmts.push(Stmt::new(
+            "INSERT INTO retired_secrets (key, secret, app_id, kind, created_at, expires_at)
+             SELECT key, secret, app_id, kind, created_at, CAST($3 AS BIGINT)
+             FROM credentials WHERE app_id = $1 AND key = $2",
+            vec![id(), k.key.as_str().into(), expire_at.into()],
+        ));
+        stmts.push(Stmt::new(
+            "UPDATE credentials SET secret = $3, created_at = $4 WHERE app_id = $1 AND key = $2",
+            vec![
+                id(),
+                k.key.as_str().into(),
+                k.secret.as_str().into(),
+                k.created_at.into(),
+            ],
+        ));
+    }
+    if fresh.iter().any(|k| k.kind == CredentialKind::Getui) {
+        stmts.push(Stmt::new(
+            "UPDATE getui_tokens SET expires_at = $2 WHERE app_id = $1 AND expires_at > $2",
+            vec![id(), expire_at.into()],
+        ));
+    }
+    stmts
 }
 
 /// Every app id.
@@ -1393,25 +1619,21 @@ pub fn ids_of(rows: &[Row]) -> StoreResult<Vec<AppId>> {
         .collect()
 }
 
-/// Looks a Basic-auth key up.
+/// Looks a Basic-auth key up: its current secret and those a rotation replaced.
 pub fn find_credential(key: &str) -> Stmt {
-    Stmt::new(
-        "SELECT app_id, kind, secret FROM credentials WHERE key = $1",
-        vec![key.into()],
-    )
+    Stmt::new(key_secrets!("key = $1"), vec![key.into()])
 }
 
 /// The credential of [`find_credential`]'s rows.
 pub fn credential_of(rows: &[Row]) -> StoreResult<Option<Credential>> {
-    let Some(r) = rows.first() else {
+    let keys = keys_of(rows)?;
+    let Some((app, first)) = keys.first() else {
         return Ok(None);
     };
-    Ok(AppId::parse(r.text(0)?).ok().and_then(|app| {
-        Some(Credential {
-            app,
-            kind: CredentialKind::parse(&r.text(1).ok()?)?,
-            secret: r.text(2).ok()?,
-        })
+    Ok(Some(Credential {
+        app: app.clone(),
+        kind: first.kind,
+        secrets: keys.into_iter().map(|(_, k)| k).collect(),
     }))
 }
 

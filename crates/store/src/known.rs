@@ -90,6 +90,19 @@ impl Known {
         })
     }
 
+    /// A deleted, renamed or rotated app is forgotten at once: its row and every key
+    /// of it (its tokens expire or were deleted with it).
+    pub(crate) fn forget_app(&self, app: &AppId) {
+        self.apps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(app);
+        self.credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, c| c.as_ref().is_none_or(|c| &c.app != app));
+    }
+
     /// A token revoked through this node is forgotten at once.
     pub(crate) fn forget_token(&self, digest: &str) {
         self.tokens

@@ -99,6 +99,23 @@ pub trait AppStore: Send + Sync {
     async fn get_app(&self, app: &AppId) -> StoreResult<Option<App>>;
     /// Replaces the set of bind_dt channels enabled beyond the defaults.
     async fn set_app_dt_types(&self, app: &AppId, types: &[DtType]) -> StoreResult<()>;
+    /// Up to `limit` apps whose id sorts after `after`, in id order.
+    async fn list_apps(&self, after: Option<&AppId>, limit: usize) -> StoreResult<AppPage>;
+    /// Renames an app; `false` when there is no such app.
+    async fn rename_app(&self, app: &AppId, name: &str) -> StoreResult<bool>;
+    /// Deletes an app with every row of its data in one transaction, and forgets it on
+    /// this node (index, cached credentials); `false` when there was no such app.
+    async fn delete_app(&self, app: &AppId) -> StoreResult<bool>;
+    /// Issues new secrets for every key of `dialect`; the replaced ones keep working
+    /// until `now + grace_ms` (Getui tokens issued before, too). Unknown app:
+    /// [`roster_core::Error::NotFound`].
+    async fn rotate_secrets(
+        &self,
+        app: &AppId,
+        dialect: KeyDialect,
+        now: i64,
+        grace_ms: i64,
+    ) -> StoreResult<Rotated>;
 }
 
 /// A live Getui token: the app it was issued to and when it expires, so that a cache
@@ -218,81 +235,25 @@ pub trait AudienceStore: Send + Sync {
     fn index_stats(&self) -> Option<Vec<AppStats>>;
 }
 
-/// Who a key of a Basic-auth dialect belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
-    /// UMS app-wide access key.
-    UmsAccess,
-    /// UMS channel key.
-    UmsChannel,
-    /// Growth project id.
-    Growth,
-    /// EngageLab API key.
-    Engagelab,
-}
+pub use roster_core::app::{CredentialKind, KeyDialect, KeySecret};
 
-impl CredentialKind {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialKind::UmsAccess => "ums_access",
-            CredentialKind::UmsChannel => "ums_channel",
-            CredentialKind::Growth => "growth",
-            CredentialKind::Engagelab => "engagelab",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::UmsAccess,
-            Self::UmsChannel,
-            Self::Growth,
-            Self::Engagelab,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
-
-impl CredentialKind {
-    /// The (key, secret, kind) triples of an app's Basic-auth dialects, as every backend
-    /// stores them when the app is created.
-    pub fn defaults(c: &roster_core::AppCredentials) -> [(&str, &str, CredentialKind); 4] {
-        [
-            (
-                &c.ums.access_key,
-                &c.ums.access_secret,
-                CredentialKind::UmsAccess,
-            ),
-            (
-                &c.ums.channel_key,
-                &c.ums.channel_master_secret,
-                CredentialKind::UmsChannel,
-            ),
-            (
-                &c.growth.project_id,
-                &c.growth.project_secret,
-                CredentialKind::Growth,
-            ),
-            (
-                &c.engagelab.api_key,
-                &c.engagelab.api_secret,
-                CredentialKind::Engagelab,
-            ),
-        ]
-    }
-}
-
-/// A key's owner and secret.
+/// A key's owner and secrets.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
     /// The app.
     pub app: AppId,
     /// What the key is.
     pub kind: CredentialKind,
-    /// The secret to compare (in constant time) with the one presented.
-    pub secret: String,
+    /// Its current secret and those a rotation replaced (each with its expiry).
+    pub secrets: Vec<KeySecret>,
+}
+
+impl Credential {
+    /// Whether `given` is one of the key's secrets that still works at `now` (ms),
+    /// compared in constant time.
+    pub fn accepts(&self, given: &str, now: i64) -> bool {
+        roster_core::app::secret_accepted(&self.secrets, given, now)
+    }
 }
 
 impl std::fmt::Debug for Credential {
@@ -302,6 +263,24 @@ impl std::fmt::Debug for Credential {
             .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
+}
+
+/// A page of apps, in app id order.
+#[derive(Debug, Clone)]
+pub struct AppPage {
+    /// The apps.
+    pub apps: Vec<App>,
+    /// Whether apps follow the last one.
+    pub more: bool,
+}
+
+/// What a rotation issued: the new secrets (shown once) and when the replaced ones stop.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    /// The new secrets, one per key of the dialect.
+    pub secrets: Vec<KeySecret>,
+    /// When the replaced secrets stop working, ms.
+    pub old_expire_at: i64,
 }
 
 /// Users: the identity graph.
@@ -318,6 +297,7 @@ pub trait UserStore: Send + Sync {
         key: &str,
         secret: &str,
         code: &str,
+        now: i64,
     ) -> StoreResult<()>;
     /// Adds a UMS sender.
     async fn create_ums_sender(&self, app: &AppId, code: &str, kind: SenderKind)

@@ -384,6 +384,13 @@ impl Limiter {
         settings.remove(app);
     }
 
+    /// Forgets everything of a deleted app: its settings and its windows' counts.
+    pub fn forget_app(&self, app: &AppId) {
+        self.forget(app);
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        logs.retain(|(a, _, _), _| a != app);
+    }
+
     /// Calls of `action` admitted by this node in the sliding window `span` ending now.
     pub fn used(&self, app: &AppId, action: Action, span: Span) -> u64 {
         let now = (self.clock)();

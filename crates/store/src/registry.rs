@@ -21,8 +21,8 @@ use crate::engine;
 use crate::known::Known;
 use crate::value::{Row, RowExt, Stmt};
 use crate::{
-    AliasStore, AppStore, AudienceStore, ChangeStore, Credential, DeviceStore, StoreError,
-    StoreResult, TagStore, TokenGrant, TokenStore, UserStore,
+    AliasStore, AppPage, AppStore, AudienceStore, ChangeStore, Credential, DeviceStore, KeyDialect,
+    KeySecret, Rotated, StoreError, StoreResult, TagStore, TokenGrant, TokenStore, UserStore,
 };
 
 /// Follows committed plans.
@@ -132,7 +132,42 @@ pub trait Backend: Send + Sync + 'static {
 
     /// An app as stored.
     async fn get_app(&self, app: &AppId) -> StoreResult<Option<App>> {
-        engine::app_of(&one(self.query(vec![engine::get_app(app)]).await?)?)
+        engine::app_of(&self.query(engine::get_app(app)).await?)
+    }
+
+    /// Up to `limit` apps after `after`, in id order.
+    async fn list_apps(&self, after: Option<&AppId>, limit: usize) -> StoreResult<AppPage> {
+        let mut apps = engine::apps_of(&self.query(engine::list_apps(after, limit)).await?)?;
+        let more = apps.len() > limit;
+        apps.truncate(limit);
+        Ok(AppPage { apps, more })
+    }
+
+    /// Renames an app; whether it exists.
+    async fn rename_app(&self, app: &AppId, name: &str) -> StoreResult<bool> {
+        let changed = self.execute(vec![engine::rename_app(app, name)]).await?;
+        Ok(changed.first().is_some_and(|n| *n > 0))
+    }
+
+    /// Deletes an app with all its rows in one transaction; whether it existed.
+    async fn delete_app(&self, app: &AppId) -> StoreResult<bool> {
+        let changed = self.execute(engine::delete_app(app)).await?;
+        Ok(changed.first().is_some_and(|n| *n > 0))
+    }
+
+    /// Replaces the secrets of keys (each key's old secret working until `expire_at`);
+    /// whether the app exists.
+    async fn rotate_secrets(
+        &self,
+        app: &AppId,
+        fresh: &[roster_core::KeySecret],
+        now: i64,
+        expire_at: i64,
+    ) -> StoreResult<bool> {
+        let changed = self
+            .execute(engine::rotate_secrets(app, fresh, now, expire_at))
+            .await?;
+        Ok(changed.first().is_some_and(|n| *n > 0))
     }
 
     /// The owner of a Basic-auth key.
@@ -384,6 +419,8 @@ impl<B: Backend> Registry<B> {
         loop {
             let applied = self.tail.progress.applied(app);
             let Some(read) = self.backend.log_after(app, applied, PAGE).await? else {
+                // The app is gone (deleted on some node): this node forgets it too.
+                self.forget_app(app);
                 return Ok(());
             };
             if applied < read.pruned_through {
@@ -413,12 +450,35 @@ impl<B: Backend> Registry<B> {
             return Ok(());
         }
         let seqs = self.look().await?;
+        // Apps this node follows that the store no longer lists were deleted (or are
+        // newer than this look): catching each up forgets it if it is gone.
+        let listed: std::collections::HashSet<&AppId> = seqs.iter().map(|(a, _)| a).collect();
+        let gone: Vec<AppId> = self
+            .tail
+            .progress
+            .all()
+            .into_iter()
+            .map(|(a, _)| a)
+            .filter(|a| !listed.contains(a))
+            .collect();
+        for app in &gone {
+            self.catch_up_app(app).await?;
+        }
         for (app, seq) in seqs {
             if self.tail.progress.applied(&app) < seq {
                 self.catch_up_app(&app).await?;
             }
         }
         Ok(())
+    }
+
+    /// Forgets a deleted app: its bitmaps, its progress, its remembered credentials.
+    fn forget_app(&self, app: &AppId) {
+        if let Some(index) = &self.index {
+            index.remove(app);
+        }
+        self.tail.progress.forget(app);
+        self.known.forget_app(app);
     }
 
     /// Every app's newest seq, remembered with when it was seen.
@@ -491,6 +551,66 @@ impl<B: Backend> AppStore for Registry<B> {
             },
         )
         .await
+    }
+
+    async fn list_apps(&self, after: Option<&AppId>, limit: usize) -> StoreResult<AppPage> {
+        self.backend.list_apps(after, limit).await
+    }
+
+    async fn rename_app(&self, app: &AppId, name: &str) -> StoreResult<bool> {
+        let renamed = self.backend.rename_app(app, name).await?;
+        self.known.forget_app(app);
+        Ok(renamed)
+    }
+
+    async fn delete_app(&self, app: &AppId) -> StoreResult<bool> {
+        let deleted = self.backend.delete_app(app).await?;
+        if deleted {
+            // Behind any write to it still applying, so the app stays forgotten.
+            let _one = self.catching.lock().await;
+            self.forget_app(app);
+        }
+        Ok(deleted)
+    }
+
+    async fn rotate_secrets(
+        &self,
+        app: &AppId,
+        dialect: KeyDialect,
+        now: i64,
+        grace_ms: i64,
+    ) -> StoreResult<Rotated> {
+        let current = self
+            .backend
+            .get_app(app)
+            .await?
+            .ok_or_else(|| roster_core::Error::NotFound("app".into()))?;
+        let kinds = dialect.kinds();
+        let fresh: Vec<KeySecret> = current
+            .keys
+            .iter()
+            .filter(|k| k.expires_at.is_none() && kinds.contains(&k.kind))
+            .map(|k| KeySecret {
+                kind: k.kind,
+                key: k.key.clone(),
+                secret: k.kind.new_secret(),
+                created_at: now,
+                expires_at: None,
+            })
+            .collect();
+        let old_expire_at = now.saturating_add(grace_ms.max(0));
+        if !self
+            .backend
+            .rotate_secrets(app, &fresh, now, old_expire_at)
+            .await?
+        {
+            return Err(roster_core::Error::NotFound("app".into()).into());
+        }
+        self.known.forget_app(app);
+        Ok(Rotated {
+            secrets: fresh,
+            old_expire_at,
+        })
     }
 }
 
@@ -744,11 +864,13 @@ impl<B: Backend> UserStore for Registry<B> {
         key: &str,
         secret: &str,
         code: &str,
+        now: i64,
     ) -> StoreResult<()> {
         let rule = rules::CreateUmsChannel {
             key: key.to_owned(),
             secret: secret.to_owned(),
             code: code.to_owned(),
+            now,
         };
         self.write(app, rule).await
     }

@@ -51,7 +51,7 @@ pub(crate) async fn create(
     if (now - ts).abs() > limits::GETUI_AUTH_SKEW_MS {
         return Err(Error::invalid("timestamp").into());
     }
-    if !app.verify_getui_sign(appkey, &ts_text, sign) {
+    if !app.verify_getui_sign(appkey, &ts_text, sign, now) {
         // Wrong appkey and wrong sign answer alike, so neither can be probed alone.
         return Err(Error::invalid("sign").into());
     }

@@ -85,6 +85,8 @@ pub struct CreateUmsChannel {
     pub secret: String,
     /// Channel code, unique in the app.
     pub code: String,
+    /// Now, ms: when the secret is issued.
+    pub now: i64,
 }
 
 impl std::fmt::Debug for CreateUmsChannel {
@@ -111,6 +113,7 @@ impl Rule for CreateUmsChannel {
         plan.secret(Secret::UmsChannel {
             channel_key: self.key.clone(),
             secret: self.secret.clone(),
+            created_at: self.now,
         });
         plan.emit(Mutation::UmsChannelCreated {
             channel_key: self.key.clone(),

@@ -315,6 +315,8 @@ pub enum Secret {
         channel_key: String,
         /// Secret.
         secret: String,
+        /// When it was issued, ms.
+        created_at: i64,
     },
 }
 

@@ -2,6 +2,7 @@
 //! native API, and durability across restarts (in-process and with SIGKILL).
 
 mod access_log;
+mod apps;
 mod audience;
 mod changes;
 mod changes_faults;

@@ -100,6 +100,8 @@ async fn openapi_served_document_is_the_checked_in_one() {
 }
 
 pub(crate) const APPS: &str = "/admin/v1/apps";
+pub(crate) const APP: &str = "/admin/v1/apps/{app_id}";
+pub(crate) const ROTATE: &str = "/admin/v1/apps/{app_id}/credentials/{dialect}/rotate";
 pub(crate) const DT_TYPES: &str = "/admin/v1/apps/{app_id}/getui/bind_dt_types";
 pub(crate) const IDENTITY_NAMES: &str = "/admin/v1/apps/{app_id}/identity_names";
 pub(crate) const CHANNELS: &str = "/admin/v1/apps/{app_id}/ums/channels";

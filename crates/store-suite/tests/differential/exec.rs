@@ -305,7 +305,7 @@ pub async fn exec(
             };
             let key = channel_key(case, run.channels);
             let r = store
-                .create_ums_channel(&app_id(case, *app), &key, "secret", &code)
+                .create_ums_channel(&app_id(case, *app), &key, "secret", &code, 0)
                 .await;
             shown(side, r, unit)
         }

@@ -17,11 +17,15 @@ fn app_text(a: Option<App>) -> String {
     match a {
         None => "None".to_owned(),
         Some(a) => format!(
-            "{:?} created_at={} dt_types={:?} credentials={}",
+            "{:?} created_at={} dt_types={:?} credentials={} keys={:?}",
             a.name,
             a.created_at,
             a.enabled_dt_types,
-            serde_json::to_string(&a.credentials).unwrap_or_default()
+            serde_json::to_string(&a.credentials).unwrap_or_default(),
+            a.keys
+                .iter()
+                .map(|k| (k.kind, &k.key, &k.secret, k.created_at, k.expires_at))
+                .collect::<Vec<_>>()
         ),
     }
 }
@@ -218,7 +222,17 @@ pub async fn observe(
     )?;
     for (k, cred) in keys.iter().zip(credentials) {
         let text = shown(side_ref, cred, |c| {
-            format!("{:?}", c.map(|c| (c.app, c.kind, c.secret)))
+            format!(
+                "{:?}",
+                c.map(|c| {
+                    let secrets: Vec<_> = c
+                        .secrets
+                        .iter()
+                        .map(|k| (k.key.clone(), k.secret.clone(), k.created_at, k.expires_at))
+                        .collect();
+                    (c.app, c.kind, secrets)
+                })
+            )
         });
         put(format!("find_credential({})", side_ref.canon(k)), text)?;
     }

@@ -16,6 +16,7 @@ fn channel(key: &str, code: &str) -> CreateUmsChannel {
         key: key.into(),
         secret: format!("{key}-secret"),
         code: code.into(),
+        now: 0,
     }
 }
 
@@ -206,6 +207,7 @@ fn a_new_ums_channel_secret_is_a_secret() {
         [Secret::UmsChannel {
             channel_key: "k".into(),
             secret: "k-secret".into(),
+            created_at: 0,
         }]
     );
 }

@@ -6,7 +6,7 @@ use roster_testkit::{s, TestServer};
 use serde_json::json;
 
 use super::conformance::{expect, Auth, Conformance};
-use super::{APPS, CHANNELS, DT_TYPES, GRANT, IDENTITY_NAMES, SENDERS};
+use super::{APP, APPS, CHANNELS, DT_TYPES, GRANT, IDENTITY_NAMES, ROTATE, SENDERS};
 
 pub(crate) async fn calls(c: &Conformance, srv: &TestServer) {
     let post = |t, args: &[&str]| c.call(srv, Method::POST, t, args);
@@ -244,4 +244,158 @@ pub(crate) async fn calls(c: &Conformance, srv: &TestServer) {
         .send()
         .await;
     expect(&r, 401);
+
+    apps(c, srv).await;
+}
+
+/// The app lifecycle: list, show, rename, delete, rotate.
+async fn apps(c: &Conformance, srv: &TestServer) {
+    let call = |m, t, args: &[&str]| c.call(srv, m, t, args);
+    let mk = || async {
+        let r = call(Method::POST, APPS, &[])
+            .auth(Auth::Admin)
+            .json(json!({ "name": "lifecycle" }))
+            .send()
+            .await;
+        expect(&r, 201).clone()
+    };
+    let app = mk().await;
+    let id = s(&app["app_id"]).to_owned();
+    let id = id.as_str();
+
+    // list
+    let r = call(Method::GET, APPS, &[])
+        .auth(Auth::Admin)
+        .query("limit=1")
+        .send()
+        .await;
+    assert!(expect(&r, 200)["next_cursor"].is_string());
+    for q in [
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "cursor=bm9wZQ",
+        "owner=me",
+    ] {
+        expect(
+            &call(Method::GET, APPS, &[])
+                .auth(Auth::Admin)
+                .query(q)
+                .send()
+                .await,
+            400,
+        );
+    }
+    expect(&call(Method::GET, APPS, &[]).send().await, 401);
+
+    // show
+    let r = call(Method::GET, APP, &[id]).auth(Auth::Admin).send().await;
+    assert_eq!(expect(&r, 200)["app_id"], id);
+    for unknown in ["NoSuchApp0000000000000", "not.an.id"] {
+        expect(
+            &call(Method::GET, APP, &[unknown])
+                .auth(Auth::Admin)
+                .send()
+                .await,
+            404,
+        );
+    }
+    expect(
+        &call(Method::GET, APP, &[id])
+            .auth(Auth::WrongBearer)
+            .send()
+            .await,
+        401,
+    );
+
+    // rename
+    let r = call(Method::PATCH, APP, &[id])
+        .auth(Auth::Admin)
+        .json(json!({ "name": "renamed" }))
+        .send()
+        .await;
+    assert_eq!(expect(&r, 200)["name"], "renamed");
+    for bad in [
+        json!({ "name": " " }),
+        json!({ "name": "n".repeat(129) }),
+        json!({ "name": "x", "owner": "me" }),
+        json!({ "name": 7 }),
+    ] {
+        expect(
+            &call(Method::PATCH, APP, &[id])
+                .auth(Auth::Admin)
+                .json(bad)
+                .send()
+                .await,
+            400,
+        );
+    }
+    let r = call(Method::PATCH, APP, &["NoSuchApp0000000000000"])
+        .auth(Auth::Admin)
+        .json(json!({ "name": "x" }))
+        .send()
+        .await;
+    expect(&r, 404);
+    expect(
+        &call(Method::PATCH, APP, &[id])
+            .json(json!({ "name": "x" }))
+            .send()
+            .await,
+        401,
+    );
+
+    // rotate
+    for dialect in ["getui", "ums", "growth", "engagelab"] {
+        let r = call(Method::POST, ROTATE, &[id, dialect])
+            .auth(Auth::Admin)
+            .query("grace_seconds=60")
+            .send()
+            .await;
+        assert_eq!(expect(&r, 200)["dialect"], dialect);
+    }
+    for (dialect, q) in [
+        ("native", "grace_seconds=1"),
+        ("getui", "grace_seconds=-1"),
+        ("getui", "grace_seconds=2592001"),
+        ("getui", "grace_seconds=1.5"),
+        ("getui", "grace=1"),
+    ] {
+        let r = call(Method::POST, ROTATE, &[id, dialect])
+            .auth(Auth::Admin)
+            .query(q)
+            .send()
+            .await;
+        expect(&r, 400);
+    }
+    let r = call(Method::POST, ROTATE, &["NoSuchApp0000000000000", "ums"])
+        .auth(Auth::Admin)
+        .send()
+        .await;
+    expect(&r, 404);
+    expect(&call(Method::POST, ROTATE, &[id, "ums"]).send().await, 401);
+
+    // delete
+    let doomed = mk().await;
+    let doomed = s(&doomed["app_id"]).to_owned();
+    for q in ["", "confirm=NoSuchApp0000000000000", "confirm=x&also=1"] {
+        let r = call(Method::DELETE, APP, &[&doomed])
+            .auth(Auth::Admin)
+            .query(q)
+            .send()
+            .await;
+        expect(&r, 400);
+    }
+    let r = call(Method::DELETE, APP, &[&doomed])
+        .query(&format!("confirm={doomed}"))
+        .send()
+        .await;
+    expect(&r, 401);
+    for status in [204, 404] {
+        let r = call(Method::DELETE, APP, &[&doomed])
+            .auth(Auth::Admin)
+            .query(&format!("confirm={doomed}"))
+            .send()
+            .await;
+        expect(&r, status);
+    }
 }
