@@ -613,4 +613,36 @@ mod tests {
             }
         }
     }
+
+    /// A deleted device leaves every bitmap, and a list of ordinals taken before (a
+    /// smart crowd) no longer counts it.
+    #[test]
+    fn a_deleted_device_is_counted_nowhere() {
+        let tag = [TagName::parse("vip").expect("tag")];
+        let facts = |cid| DeviceFacts {
+            cid,
+            phone_type: PhoneType::Android,
+            region: None,
+            tags: &tag,
+            brand: "hw",
+            alias: None,
+            blacklisted: false,
+            notification_switch: true,
+        };
+        let mut ix = AppIndex::default();
+        ix.add_device(0, &facts("a"));
+        ix.add_device(1, &facts("b"));
+        let crowd = Node::Ords([0u32, 1].into_iter().collect());
+        let q = AudienceQuery {
+            selector: roster_core::Selector::All(true),
+            exclude_blacklisted: false,
+            exclude_notification_off: false,
+        };
+        assert_eq!(ix.count(&crowd, &q), 2);
+        ix.remove_device(1, &facts("b"));
+        assert_eq!(ix.count(&crowd, &q), 1);
+        let vip = Node::Leaf(roster_core::Selector::Tag(tag[0].clone()));
+        assert_eq!(ix.count(&vip, &q), 1);
+        assert_eq!(ix.count(&Node::Not(Box::new(crowd)), &q), 0);
+    }
 }
