@@ -299,6 +299,43 @@ async fn every_dialect(base: &str, admin: &str) -> Needles {
     g.delete(&format!("/auth/{}", g.token), json!(null))
         .await
         .ok();
+
+    // admin: rotate every dialect's secrets (the new ones are in the replies only),
+    // list and show the app, then delete another app
+    for dialect in ["getui", "ums", "growth", "engagelab"] {
+        let r = http
+            .post(format!(
+                "{base}/admin/v1/apps/{app_id}/credentials/{dialect}/rotate?grace_seconds=0"
+            ))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .expect("rotate");
+        assert_eq!(r.status(), StatusCode::OK);
+        let r: Value = r.json().await.expect("json");
+        for k in r["secrets"].as_array().expect("secrets") {
+            n.add("rotated secret", s(&k["secret"]));
+        }
+    }
+    for path in [format!("/admin/v1/apps/{app_id}"), "/admin/v1/apps".into()] {
+        let r = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .expect("read");
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let doomed = roster_testkit::create_app(&http, base, admin).await;
+    n.add("deleted app's secret", s(&doomed["getui"]["master_secret"]));
+    let doomed = s(&doomed["app_id"]);
+    let r = http
+        .delete(format!("{base}/admin/v1/apps/{doomed}?confirm={doomed}"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
     n
 }
 
