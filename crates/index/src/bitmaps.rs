@@ -21,6 +21,7 @@ pub struct AppIndex {
     blacklisted: RoaringBitmap,
     notification_off: RoaringBitmap,
     has_alias: RoaringBitmap,
+    props: crate::props::Props,
 }
 
 fn phone_slot(p: PhoneType) -> usize {
@@ -117,6 +118,7 @@ impl AppIndex {
         for t in f.tags {
             self.add_tag(ordinal, t.as_str());
         }
+        self.props.add(ordinal, f);
     }
 
     /// Files one tag of a device.
@@ -142,6 +144,7 @@ impl AppIndex {
         for t in f.tags {
             remove_keyed(&mut self.tags, t.as_str(), ordinal);
         }
+        self.props.remove(ordinal, f);
     }
 
     /// Follows one committed mutation.
@@ -202,7 +205,12 @@ impl AppIndex {
                 remove_keyed(&mut self.brand, &name(previous_brand), *ordinal);
                 add_keyed(&mut self.brand, &name(brand), *ordinal);
             }
-            // Presence, logins, badges, users and app settings are not indexed.
+            Mutation::LoggedIn {
+                ordinal,
+                last_login_time,
+                ..
+            } => self.props.set_time(1, *ordinal, *last_login_time),
+            // Presence, login days, badges, users and app settings are not indexed.
             _ => {}
         }
     }
@@ -268,6 +276,7 @@ impl AppIndex {
             + self.blacklisted.serialized_size()
             + self.notification_off.serialized_size()
             + self.has_alias.serialized_size()
+            + self.props.heap_bytes()
     }
 
     fn leaf(&self, sel: &Selector) -> &RoaringBitmap {
@@ -291,6 +300,10 @@ impl AppIndex {
         match node {
             Node::All(true) => Term::Pos(Cow::Borrowed(&self.all)),
             Node::All(false) => Term::Pos(Cow::Borrowed(&EMPTY)),
+            Node::Leaf(Selector::Property(p)) => Term::Pos(Cow::Owned(crate::props::materialise(
+                self.props.leaf(p, &self.all, &self.notification_off),
+                &self.all,
+            ))),
             Node::Leaf(sel) => Term::Pos(Cow::Borrowed(self.leaf(sel))),
             Node::Ords(b) => Term::Pos(Cow::Borrowed(b)),
             Node::Not(x) => match self.eval(x) {
@@ -332,6 +345,11 @@ impl AppIndex {
             Node::And(xs) if !negate => xs.iter().for_each(|x| self.collect(x, false, pos, neg)),
             Node::Or(xs) if negate => xs.iter().for_each(|x| self.collect(x, true, pos, neg)),
             Node::Not(x) => self.collect(x, !negate, pos, neg),
+            Node::Leaf(Selector::Property(p)) if !negate => {
+                let parts = self.props.leaf(p, &self.all, &self.notification_off);
+                pos.extend(parts.pos);
+                neg.extend(parts.neg);
+            }
             other => match (self.eval(other), negate) {
                 (Term::Pos(b), false) | (Term::Neg(b), true) => pos.push(b),
                 (Term::Neg(b), false) | (Term::Pos(b), true) => neg.push(b),
@@ -553,6 +571,15 @@ mod tests {
                 alias: None,
                 blacklisted: ord % 17 == 0,
                 notification_switch: ord % 11 != 0,
+                app_version: None,
+                os: None,
+                package_name: None,
+                phone_model: None,
+                client_app_id: None,
+                create_time: 0,
+                last_login_time: 0,
+                login_freq: 0,
+                properties: None,
             };
             ix.add_device(ord, &f);
         }
