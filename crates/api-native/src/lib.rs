@@ -20,6 +20,7 @@ mod devices;
 mod error;
 mod json;
 pub mod limits;
+mod segments;
 mod users;
 mod wire;
 
@@ -97,6 +98,12 @@ pub struct NativeState {
         limits::put_time_zone,
         limits::put_action,
         limits::delete_action,
+        segments::create,
+        segments::list,
+        segments::get_one,
+        segments::replace,
+        segments::delete,
+        segments::count,
     ),
     components(schemas(
         admin::CreateApp,
@@ -132,6 +139,10 @@ pub struct NativeState {
         limits::UsedOut,
         limits::LimitsIn,
         limits::TimeZoneIn,
+        segments::SegmentIn,
+        segments::SegmentPut,
+        segments::SegmentOut,
+        segments::SegmentList,
         roster_core::PhoneType,
         roster_core::DeviceKind,
         devices::EventType,
@@ -207,6 +218,20 @@ pub fn router(state: NativeState) -> Router {
         .route(
             "/admin/v1/apps/{app_id}/limits/{action}",
             put(limits::put_action).delete(limits::delete_action),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/segments",
+            post(segments::create).get(segments::list),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/segments/{name}",
+            get(segments::get_one)
+                .put(segments::replace)
+                .delete(segments::delete),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/segments/{name}/count",
+            get(segments::count),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .route("/openapi.json", get(openapi))

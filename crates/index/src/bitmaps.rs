@@ -665,7 +665,11 @@ mod tests {
                     version: (ord % 7 != 0).then(|| versions[(ord as usize * 5) % 6].to_owned()),
                     model: (ord % 3 == 0).then(|| format!("m{}", ord % 4)),
                     props,
-                    tags: if ord % 2 == 0 { vec![tag0.clone()] } else { Vec::new() },
+                    tags: if ord % 2 == 0 {
+                        vec![tag0.clone()]
+                    } else {
+                        Vec::new()
+                    },
                     created: i64::from(ord % 50),
                 }
             })
@@ -705,6 +709,7 @@ mod tests {
                 serde_json::json!(3),
                 serde_json::json!(25),
                 serde_json::json!(true),
+                serde_json::json!(false),
                 serde_json::json!([]),
                 serde_json::json!(["2.0", 3, "m2"]),
             ])
@@ -746,8 +751,7 @@ mod tests {
             for name in fields {
                 for op in ops {
                     for v in &values {
-                        let Ok(p) = Property::new(Field::parse(name).expect("field"), op, v)
-                        else {
+                        let Ok(p) = Property::new(Field::parse(name).expect("field"), op, v) else {
                             continue;
                         };
                         tried += 1;

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use roaring::RoaringBitmap;
-use roster_core::property::{Field, Num, Property, Seen, TEXT_FIELDS};
+use roster_core::property::{Field, Num, Operand, Property, Seen, TEXT_FIELDS};
 use roster_core::DeviceFacts;
 
 /// Devices by distinct value, and the devices having any value.
@@ -235,7 +235,15 @@ impl Props {
         off: &'a RoaringBitmap,
     ) -> Parts<'a> {
         if let Some(slot) = text_slot(&p.field) {
-            return self.text[slot].select(|v| p.matches(Some(Seen::Text(v))));
+            let values = &self.text[slot];
+            return match p.operand {
+                Operand::Exists(true) => Parts::pos(Cow::Borrowed(&values.has)),
+                Operand::Exists(false) => Parts {
+                    pos: vec![Cow::Borrowed(all)],
+                    neg: vec![Cow::Borrowed(&values.has)],
+                },
+                _ => values.select(|v| p.matches(Some(Seen::Text(v)))),
+            };
         }
         if let Some(slot) = time_slot(&p.field) {
             let column = &self.times[slot];
@@ -278,7 +286,6 @@ impl Props {
     }
 
     fn custom_leaf<'a>(&self, p: &Property, c: &'a Custom, all: &'a RoaringBitmap) -> Parts<'a> {
-        use roster_core::property::Operand;
         match &p.operand {
             Operand::Exists(true) => Parts::pos(Cow::Borrowed(&c.has)),
             Operand::Exists(false) => Parts {

@@ -11,9 +11,9 @@ use roster_core::{
     Alias, AppId, AudienceQuery, Cid, DeviceEvent, DeviceUpsert, NewApp, PhoneType, RegionCode,
     Selector, TagName,
 };
-use serde_json::{json, Value};
 use roster_store::{AliasStore, AppStore, AudienceStore, DeviceStore, Registry, TagStore};
 use roster_store_sqlite::SqliteStore;
+use serde_json::{json, Value};
 
 const REGIONS: [&str; 6] = [
     "11000000", "11010000", "11010500", "11020000", "31000000", "31010000",
@@ -23,7 +23,15 @@ const BRANDS: [&str; 3] = ["hw", "xm", "unknown"];
 const ALIASES: [&str; 2] = ["al1", "al2"];
 const CIDS: usize = 12;
 /// Versions that sort differently as text and as versions, and one with a suffix.
-const VERSIONS: [&str; 7] = ["1.9.2", "1.10.0", "2.0", "1.10", "01.9.2", "1.10.0-beta", "10"];
+const VERSIONS: [&str; 7] = [
+    "1.9.2",
+    "1.10.0",
+    "2.0",
+    "1.10",
+    "01.9.2",
+    "1.10.0-beta",
+    "10",
+];
 const MODELS: [&str; 3] = ["Mate 60", "Mi 14", "iPhone15,2"];
 const KEYS: [&str; 3] = ["level", "channel", "vip"];
 /// Free-form property values: text (some version-like), numbers, and one of neither.
@@ -192,10 +200,14 @@ fn property() -> impl Strategy<Value = Property> {
         3 => scalar.clone(),
         1 => prop::collection::vec(scalar, 0..3).prop_map(Value::Array),
     ];
-    (prop::sample::select(names), prop::sample::select(ops.to_vec()), value).prop_filter_map(
-        "valid leaves only",
-        |(name, op, value)| Property::new(Field::parse(&name).ok()?, op, &value).ok(),
+    (
+        prop::sample::select(names),
+        prop::sample::select(ops.to_vec()),
+        value,
     )
+        .prop_filter_map("valid leaves only", |(name, op, value)| {
+            Property::new(Field::parse(&name).ok()?, op, &value).ok()
+        })
 }
 
 fn query() -> impl Strategy<Value = AudienceQuery> {

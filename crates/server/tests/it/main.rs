@@ -27,4 +27,5 @@ mod operate;
 mod quota;
 mod quota_nodes;
 mod secrets;
+mod segments;
 mod support;
