@@ -6,9 +6,11 @@
 mod crowds;
 pub mod model;
 mod quota;
+mod segments;
 
 pub use crowds::{crowd_claims_race, crowd_input, crowd_queue};
 pub use quota::{quota_daily, quota_daily_race, quota_limiter, quota_settings};
+pub use segments::{property_audience, segments};
 
 use std::sync::Arc;
 
@@ -905,7 +907,7 @@ macro_rules! store_test_suite {
         $crate::store_test_suite!(@tests $factory;
             apps_roundtrip, tokens, device_upsert, device_events, aliases, tags,
             blacklist_and_badge, device_tokens, audience, users, crowd_queue, crowd_input,
-            quota_settings, quota_daily);
+            quota_settings, quota_daily, segments, property_audience);
         $crate::store_test_suite!(@shared $factory;
             crowd_claims_race, quota_daily_race, quota_limiter);
     };
