@@ -113,15 +113,18 @@ impl PgStore {
         let switches: Vec<bool> = devices.iter().map(|d| d.notification_switch).collect();
         let black: Vec<bool> = devices.iter().map(|d| d.blacklisted).collect();
         let times: Vec<i64> = devices.iter().map(|d| d.create_time).collect();
+        let versions: Vec<Option<&str>> =
+            devices.iter().map(|d| d.app_version.as_deref()).collect();
         let ords: Vec<i64> = (0..n).map(|i| first + i).collect();
         let rows = tx
             .query(
                 "INSERT INTO devices (app_id, cid, kind, phone_type, brand, region, alias,
-                    notification_switch, blacklisted, create_time, last_login_time, ord)
-                 SELECT $1, c, 'app', p, b, r, a, s, k, t, t, o
+                    notification_switch, blacklisted, create_time, last_login_time, ord,
+                    app_version)
+                 SELECT $1, c, 'app', p, b, r, a, s, k, t, t, o, v
                  FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                             $7::bool[], $8::bool[], $9::bigint[], $10::bigint[])
-                      AS x(c, p, b, r, a, s, k, t, o)
+                             $7::bool[], $8::bool[], $9::bigint[], $10::bigint[], $11::text[])
+                      AS x(c, p, b, r, a, s, k, t, o, v)
                  RETURNING id, ord",
                 &[
                     &app.as_str(),
@@ -134,6 +137,7 @@ impl PgStore {
                     &black,
                     &times,
                     &ords,
+                    &versions,
                 ],
             )
             .await

@@ -430,4 +430,6 @@ pub struct ImportDevice {
     pub blacklisted: bool,
     /// Registration time, ms.
     pub create_time: i64,
+    /// App version.
+    pub app_version: Option<String>,
 }
