@@ -684,7 +684,7 @@ mod tests {
                 brand: "hw",
                 alias: None,
                 blacklisted: false,
-                notification_switch: ord % 4 != 0,
+                notification_switch: !ord.is_multiple_of(4),
                 app_version: d.version.as_deref(),
                 os: None,
                 package_name: None,
@@ -747,7 +747,7 @@ mod tests {
                     ix.remove_device(ord as u32, &facts(ord));
                 }
             }
-            let alive = |ord: usize| !removed || ord % 3 != 0;
+            let alive = |ord: usize| !removed || !ord.is_multiple_of(3);
             for name in fields {
                 for op in ops {
                     for v in &values {
