@@ -46,6 +46,19 @@ pub enum Field {
     Custom(String),
 }
 
+/// The names of the device fields a leaf may name (free-form properties aside).
+pub const DEVICE_FIELDS: [&str; 9] = [
+    "app_version",
+    "os",
+    "package_name",
+    "phone_model",
+    "client_app_id",
+    "notification_switch",
+    "created_at",
+    "last_login_time",
+    "login_freq",
+];
+
 /// The text device fields, in the order the index keeps them.
 pub const TEXT_FIELDS: [Field; 5] = [
     Field::AppVersion,
@@ -146,6 +159,19 @@ pub enum Op {
 }
 
 impl Op {
+    /// Every op.
+    pub const ALL: [Op; 9] = [
+        Op::Eq,
+        Op::Ne,
+        Op::Lt,
+        Op::Lte,
+        Op::Gt,
+        Op::Gte,
+        Op::In,
+        Op::Exists,
+        Op::Prefix,
+    ];
+
     /// Whether an ordering answers the comparison (`Eq`…`Gte` only).
     pub fn accepts(self, ord: Ordering) -> bool {
         match self {

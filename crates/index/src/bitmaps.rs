@@ -724,17 +724,6 @@ mod tests {
             "properties.k",
             "properties.none",
         ];
-        let ops = [
-            Op::Eq,
-            Op::Ne,
-            Op::Lt,
-            Op::Lte,
-            Op::Gt,
-            Op::Gte,
-            Op::In,
-            Op::Exists,
-            Op::Prefix,
-        ];
         let q = AudienceQuery {
             selector: Selector::All(true),
             exclude_blacklisted: false,
@@ -749,7 +738,7 @@ mod tests {
             }
             let alive = |ord: usize| !removed || !ord.is_multiple_of(3);
             for name in fields {
-                for op in ops {
+                for op in Op::ALL {
                     for v in &values {
                         let Ok(p) = Property::new(Field::parse(name).expect("field"), op, v) else {
                             continue;

@@ -158,33 +158,12 @@ fn selector() -> impl Strategy<Value = Selector> {
 /// Every field, every op, and values of every type (the invalid combinations are
 /// dropped: parse-time validation is tested in the core).
 fn property() -> impl Strategy<Value = Property> {
-    let names: Vec<String> = [
-        "app_version",
-        "os",
-        "package_name",
-        "phone_model",
-        "client_app_id",
-        "notification_switch",
-        "created_at",
-        "last_login_time",
-        "login_freq",
-    ]
-    .into_iter()
-    .map(String::from)
-    .chain(KEYS.iter().map(|k| format!("properties.{k}")))
-    .chain(["properties.absent".to_owned()])
-    .collect();
-    let ops = [
-        PropOp::Eq,
-        PropOp::Ne,
-        PropOp::Lt,
-        PropOp::Lte,
-        PropOp::Gt,
-        PropOp::Gte,
-        PropOp::In,
-        PropOp::Exists,
-        PropOp::Prefix,
-    ];
+    let names: Vec<String> = roster_core::property::DEVICE_FIELDS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .chain(KEYS.iter().map(|k| format!("properties.{k}")))
+        .chain(["properties.absent".to_owned()])
+        .collect();
     let scalar = prop_oneof![
         (0..VERSIONS.len()).prop_map(|i| json!(VERSIONS[i])),
         Just(json!("1.")),
@@ -202,7 +181,7 @@ fn property() -> impl Strategy<Value = Property> {
     ];
     (
         prop::sample::select(names),
-        prop::sample::select(ops.to_vec()),
+        prop::sample::select(PropOp::ALL.to_vec()),
         value,
     )
         .prop_filter_map("valid leaves only", |(name, op, value)| {

@@ -327,31 +327,13 @@ fn selector() -> impl Strategy<Value = Selector> {
 fn property() -> impl Strategy<Value = roster_core::property::Property> {
     use roster_core::property::{Field, Op, Property};
     use serde_json::{json, Value};
-    let names = prop::sample::select(vec![
-        "app_version",
-        "os",
-        "package_name",
-        "phone_model",
-        "client_app_id",
-        "notification_switch",
-        "created_at",
-        "last_login_time",
-        "login_freq",
-        "properties.lang",
-        "properties.plan",
-        "properties.k",
-    ]);
-    let ops = prop::sample::select(vec![
-        Op::Eq,
-        Op::Ne,
-        Op::Lt,
-        Op::Lte,
-        Op::Gt,
-        Op::Gte,
-        Op::In,
-        Op::Exists,
-        Op::Prefix,
-    ]);
+    let names: Vec<String> = roster_core::property::DEVICE_FIELDS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .chain(PROP_KEYS.iter().map(|k| format!("properties.{k}")))
+        .collect();
+    let names = prop::sample::select(names);
+    let ops = prop::sample::select(Op::ALL.to_vec());
     let scalar = prop::sample::select(vec![
         json!("1.0.0"),
         json!("1.0.1"),
@@ -373,7 +355,7 @@ fn property() -> impl Strategy<Value = roster_core::property::Property> {
         1 => prop::collection::vec(scalar, 0..3).prop_map(Value::Array),
     ];
     (names, ops, value).prop_filter_map("valid leaves only", |(name, op, value)| {
-        Property::new(Field::parse(name).ok()?, op, &value).ok()
+        Property::new(Field::parse(&name).ok()?, op, &value).ok()
     })
 }
 
