@@ -219,14 +219,7 @@ async fn segments_save_list_count_live_replace_and_delete() {
         (status, &body["selector"]),
         (200, &json!({ "phone_type": "android" }))
     );
-    let (status, body) = call(
-        &srv,
-        &app,
-        Method::PUT,
-        "/segments/android",
-        Some(json!({ "selector": { "phone_type": "ios" } })),
-    )
-    .await;
+    let (status, body) = replace(&srv, &app, "android", json!({ "phone_type": "ios" })).await;
     assert_eq!(
         (status, &body["selector"]),
         (200, &json!({ "phone_type": "ios" }))
@@ -244,14 +237,7 @@ async fn segments_save_list_count_live_replace_and_delete() {
         json!({ "count": 1 }),
         "ios with app_version >= 1.10: one"
     );
-    let (status, _) = call(
-        &srv,
-        &app,
-        Method::PUT,
-        "/segments/nope",
-        Some(json!({ "selector": { "all": true } })),
-    )
-    .await;
+    let (status, _) = replace(&srv, &app, "nope", json!({ "all": true })).await;
     assert_eq!(status, 404, "PUT does not create");
     for path in ["/segments/nope", "/segments/nope/count"] {
         let (status, body) = call(&srv, &app, Method::GET, path, None).await;
@@ -265,14 +251,7 @@ async fn segments_save_list_count_live_replace_and_delete() {
     assert_eq!(status, 404);
     let (status, _) = call(&srv, &app, Method::GET, "/segments/a%20b", None).await;
     assert_eq!(status, 400);
-    let (status, _) = call(
-        &srv,
-        &app,
-        Method::POST,
-        "/segments",
-        Some(json!({ "name": "x/y", "selector": { "all": true } })),
-    )
-    .await;
+    let (status, _) = create(&srv, &app, "x/y", json!({ "all": true })).await;
     assert_eq!(status, 400);
     // deleting a segment others name: they answer 404 until changed
     let (status, _) = call(&srv, &app, Method::DELETE, "/segments/android", None).await;
@@ -298,112 +277,76 @@ async fn segments_save_list_count_live_replace_and_delete() {
     assert_eq!(body, json!({ "segments": [] }));
 }
 
+/// Saves (`POST`) a new segment.
+async fn create(srv: &TestServer, app: &Value, name: &str, selector: Value) -> (u16, Value) {
+    let body = json!({ "name": name, "selector": selector });
+    call(srv, app, Method::POST, "/segments", Some(body)).await
+}
+
+/// Replaces (`PUT`) a segment's selector.
+async fn replace(srv: &TestServer, app: &Value, name: &str, selector: Value) -> (u16, Value) {
+    let path = format!("/segments/{name}");
+    call(
+        srv,
+        app,
+        Method::PUT,
+        &path,
+        Some(json!({ "selector": selector })),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn segment_cycles_are_refused_and_nothing_is_stored() {
     let (srv, app, _) = setup().await;
-    let save = |name: &str, selector: Value| json!({ "name": name, "selector": selector });
+    let refused = |(status, body): (u16, Value), cycle: &str| {
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            s(&body["error"]["message"]).contains(cycle),
+            "{cycle}: {body}"
+        );
+    };
     // self: a → a
-    let (status, body) = call(
-        &srv,
-        &app,
-        Method::POST,
-        "/segments",
-        Some(save(
-            "a",
-            json!({ "or": [{ "tag": "x" }, { "segment": "a" }] }),
-        )),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(s(&body["error"]["message"]).contains("a → a"), "{body}");
+    let self_ref = json!({ "or": [{ "tag": "x" }, { "segment": "a" }] });
+    refused(create(&srv, &app, "a", self_ref).await, "a → a");
     let (status, _) = call(&srv, &app, Method::GET, "/segments/a", None).await;
     assert_eq!(status, 404, "nothing stored");
     // a segment naming a missing one is refused too
-    let (status, _) = call(
-        &srv,
-        &app,
-        Method::POST,
-        "/segments",
-        Some(save("a", json!({ "segment": "b" }))),
-    )
-    .await;
-    assert_eq!(status, 404);
-    // direct: a → b → a, made by replacing b
-    let (status, _) = call(
-        &srv,
-        &app,
-        Method::POST,
-        "/segments",
-        Some(save("b", json!({ "all": true }))),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (status, _) = call(
-        &srv,
-        &app,
-        Method::POST,
-        "/segments",
-        Some(save("a", json!({ "segment": "b" }))),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (status, body) = call(
-        &srv,
-        &app,
-        Method::PUT,
-        "/segments/b",
-        Some(json!({ "selector": { "not": { "segment": "a" } } })),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(s(&body["error"]["message"]).contains("b → a → b"), "{body}");
-    // indirect: c → a → b → c
-    let (status, _) = call(
-        &srv,
-        &app,
-        Method::POST,
-        "/segments",
-        Some(save("c", json!({ "segment": "a" }))),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (status, body) = call(
-        &srv,
-        &app,
-        Method::PUT,
-        "/segments/b",
-        Some(json!({ "selector": { "and": [{ "segment": "c" }] } })),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        s(&body["error"]["message"]).contains("b → c → a → b"),
-        "{body}"
+    assert_eq!(
+        create(&srv, &app, "a", json!({ "segment": "b" })).await.0,
+        404
     );
+    // direct: a → b → a, made by replacing b
+    assert_eq!(create(&srv, &app, "b", json!({ "all": true })).await.0, 201);
+    assert_eq!(
+        create(&srv, &app, "a", json!({ "segment": "b" })).await.0,
+        201
+    );
+    let back = json!({ "not": { "segment": "a" } });
+    refused(replace(&srv, &app, "b", back).await, "b → a → b");
+    // indirect: b → c → a → b
+    assert_eq!(
+        create(&srv, &app, "c", json!({ "segment": "a" })).await.0,
+        201
+    );
+    let round = json!({ "and": [{ "segment": "c" }] });
+    refused(replace(&srv, &app, "b", round).await, "b → c → a → b");
     // b is unchanged, and everything still counts
     let (_, body) = call(&srv, &app, Method::GET, "/segments/b", None).await;
     assert_eq!(body["selector"], json!({ "all": true }));
     let (_, body) = call(&srv, &app, Method::GET, "/segments/c/count", None).await;
     assert_eq!(body, json!({ "count": 4 }));
-    // nesting is bounded: a chain of more than 8 is refused
+    // nesting is bounded: c → a → b is 3 deep already; d0 … d4 make 8, d5 is refused
     let mut prev = "c".to_owned();
-    let mut refused = None;
+    let mut refused_at = None;
     for i in 0..10 {
         let name = format!("d{i}");
-        let (status, _) = call(
-            &srv,
-            &app,
-            Method::POST,
-            "/segments",
-            Some(save(&name, json!({ "segment": prev }))),
-        )
-        .await;
+        let (status, _) = create(&srv, &app, &name, json!({ "segment": prev })).await;
         if status != 201 {
-            refused = Some((i, status));
+            refused_at = Some((i, status));
             break;
         }
         prev = name;
     }
-    // c → a → b is 3 deep already; d0..d4 make 8
-    assert_eq!(refused, Some((5, 400)));
+    assert_eq!(refused_at, Some((5, 400)));
 }
