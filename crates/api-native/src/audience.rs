@@ -57,7 +57,10 @@ impl From<AudienceIn> for AudienceQuery {
 /// (`android`/`ios`), `region` (8 digits; a province `PP000000` or city `PPCC0000`
 /// matches everything in it), `tag`, `brand` (`unknown` for devices without one),
 /// `alias`, `cid` (a list), `crowd` (a smart-crowd sub-task id: its crowd as it was
-/// when it succeeded; nothing before; an id the app does not have is a 404). Example: `{"and": [{"phone_type": "android"}, {"or":
+/// when it succeeded; nothing before; an id the app does not have is a 404),
+/// `property` (`{"name", "op", "value"}` over a device field or `properties.<key>`; see
+/// docs/selectors.md), `segment` (a saved segment's name, resolved when evaluated; a name
+/// the app does not have is a 404). Example: `{"and": [{"phone_type": "android"}, {"or":
 /// [{"region": "11000000"}, {"region": "31000000"}]}, {"not": {"tag": "x"}}]}`.
 pub struct SelectorSchema;
 
@@ -122,6 +125,16 @@ impl utoipa::PartialSchema for SelectorSchema {
                 string(1, Some(64), None).into(),
             ),
             (
+                "property",
+                PROPERTY_DOC,
+                property_schema().into(),
+            ),
+            (
+                "segment",
+                "The devices of this saved segment of the app, as it is when the selector is evaluated; a name the app does not have is a 404 `not_found`.",
+                string(1, Some(roster_core::segment::NAME_MAX), Some("^[A-Za-z0-9_.-]+$")).into(),
+            ),
+            (
                 "cid",
                 "These devices.",
                 ArrayBuilder::new()
@@ -144,6 +157,55 @@ impl utoipa::PartialSchema for SelectorSchema {
         }
         Schema::OneOf(one_of.build()).into()
     }
+}
+
+const PROPERTY_DOC: &str = "Devices whose property compares as asked. `name`: a device field \
+    (`app_version`, `os`, `package_name`, `phone_model`, `client_app_id`: text in version order, \
+    `1.10.0 > 1.9.2`; `created_at`, `last_login_time`: ms; `login_freq`: distinct login days in \
+    the last 100 days as of now; `notification_switch`: boolean) or `properties.<key>` (a \
+    free-form property; text or number, by the value given). `op`: `eq`, `ne`, `lt`, `lte`, \
+    `gt`, `gte` (not on booleans), `in` (`value` a list), `exists` (`value` true or false), \
+    `prefix` (text only). A device lacking the field matches no comparison (`ne` included) and \
+    matches `exists: false`. An unknown name, an op the field's type does not take, or a value \
+    of the wrong type is a 400.";
+
+/// The schema of a property leaf's object.
+fn property_schema() -> ObjectBuilder {
+    let scalar = || {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+    };
+    let ops = [
+        "eq", "ne", "lt", "lte", "gt", "gte", "in", "exists", "prefix",
+    ];
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "name",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(
+                    "^(app_version|os|package_name|phone_model|client_app_id|notification_switch|created_at|last_login_time|login_freq|properties\\..{1,128})$",
+                )),
+        )
+        .required("name")
+        .property(
+            "op",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(ops)),
+        )
+        .required("op")
+        .property(
+            "value",
+            OneOfBuilder::new()
+                .item(scalar())
+                .item(ArrayBuilder::new().items(scalar()).max_items(Some(roster_core::property::IN_LIST_MAX))),
+        )
+        .required("value")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
 }
 
 /// A cid: 1–64 printable ASCII characters other than `,` and `/`.
@@ -178,8 +240,8 @@ pub struct CidLine {
     params(("app_id" = String, Path, description = "App id")),
     responses(
         (status = 200, description = "The number of matching devices", body = CountOut),
-        (status = 400, description = "Invalid selector or unknown field", body = ErrorBody),
-        (status = 404, description = "The selector names a smart crowd the app does not have (`not_found`)", body = ErrorBody),
+        (status = 400, description = "Invalid selector (an invalid property leaf names the problem) or unknown field; segments that refer to each other in a cycle or nest too deep", body = ErrorBody),
+        (status = 404, description = "The selector names a smart crowd or saved segment the app does not have (`not_found`)", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
     )
 )]
@@ -202,8 +264,8 @@ pub(crate) async fn count(
     params(("app_id" = String, Path, description = "App id")),
     responses(
         (status = 200, description = "NDJSON: one `{\"cid\": \"…\"}` line (the schema) per matching device", body = CidLine, content_type = "application/x-ndjson"),
-        (status = 400, description = "Invalid selector or unknown field", body = ErrorBody),
-        (status = 404, description = "The selector names a smart crowd the app does not have (`not_found`)", body = ErrorBody),
+        (status = 400, description = "Invalid selector (an invalid property leaf names the problem) or unknown field; segments that refer to each other in a cycle or nest too deep", body = ErrorBody),
+        (status = 404, description = "The selector names a smart crowd or saved segment the app does not have (`not_found`)", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
     )
 )]

@@ -23,6 +23,7 @@ mod error;
 mod json;
 mod labels;
 pub mod limits;
+mod segments;
 mod users;
 mod wire;
 
@@ -115,6 +116,12 @@ pub struct NativeState {
         apps::patch_app,
         apps::delete_app,
         apps::rotate_secrets,
+        segments::create,
+        segments::list,
+        segments::get_one,
+        segments::replace,
+        segments::delete,
+        segments::count,
     ),
     components(schemas(
         admin::CreateApp,
@@ -150,6 +157,10 @@ pub struct NativeState {
         limits::UsedOut,
         limits::LimitsIn,
         limits::TimeZoneIn,
+        segments::SegmentIn,
+        segments::SegmentPut,
+        segments::SegmentOut,
+        segments::SegmentList,
         roster_core::PhoneType,
         roster_core::DeviceKind,
         devices::EventType,
@@ -278,6 +289,19 @@ pub fn router(state: NativeState) -> Router {
         .route(
             "/api/v1/apps/{app_id}/users/{uid}",
             delete(users::delete_user),
+        .route(
+            "/api/v1/apps/{app_id}/segments",
+            post(segments::create).get(segments::list),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/segments/{name}",
+            get(segments::get_one)
+                .put(segments::replace)
+                .delete(segments::delete),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/segments/{name}/count",
+            get(segments::count),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .route("/openapi.json", get(openapi))

@@ -197,6 +197,7 @@ impl Generator {
             notification_switch: !r.gen_bool(0.15),
             blacklisted: r.gen_bool(0.01),
             create_time: self.now - r.gen_range(0..SPREAD_DAYS * 86_400_000),
+            app_version: None,
         }
     }
 }

@@ -46,8 +46,22 @@ pub struct Generator {
     province: Zipf<f64>,
     city: Zipf<f64>,
     tag: Zipf<f64>,
+    /// App versions come from their own stream, so that adding them left every other
+    /// generated fact as it was.
+    versions: StdRng,
+    version: Zipf<f64>,
     next: u64,
     shape: Shape,
+}
+
+/// The app versions devices run: `1.0.0` … `1.12.0`, `2.0.0` … `2.12.0` (so that text
+/// and version order differ), newer ones more common.
+pub const VERSIONS: usize = 26;
+
+/// The `i`-th newest app version.
+pub fn version(i: usize) -> String {
+    let i = VERSIONS - 1 - i.min(VERSIONS - 1);
+    format!("{}.{}.0", 1 + i / 13, i % 13)
 }
 
 impl Generator {
@@ -58,6 +72,8 @@ impl Generator {
             province: Zipf::new(PROVINCES.len() as u64, 0.8)?,
             city: Zipf::new(10, 1.0)?,
             tag: Zipf::new(shape.tags, 1.05)?,
+            versions: StdRng::seed_from_u64(shape.seed ^ 0x0a99_5e7e),
+            version: Zipf::new(VERSIONS as u64, 0.7)?,
             next: 0,
             shape,
         })
@@ -116,6 +132,8 @@ impl Generator {
             }
         }
         let alias = r.gen_bool(0.1).then(|| format!("u{}", self.next));
+        let v = &mut self.versions;
+        let app_version = (!v.gen_bool(0.02)).then(|| version(self.version.sample(v) as usize - 1));
         ImportDevice {
             cid,
             phone_type: if ios {
@@ -130,6 +148,7 @@ impl Generator {
             notification_switch: !r.gen_bool(0.15),
             blacklisted: r.gen_bool(0.01),
             create_time: 1_700_000_000_000 + r.gen_range(0..86_400_000 * 365),
+            app_version,
         }
     }
 }

@@ -205,7 +205,7 @@ impl Backend {
 /// shape; returns its credentials.
 async fn prepare(args: &Args, dir: &std::path::Path, backend: &Backend) -> anyhow::Result<Value> {
     let marker = dir.join("bench-shape.json");
-    let shape = json!({ "devices": args.devices, "tags": args.tags, "seed": args.seed });
+    let shape = json!({ "devices": args.devices, "tags": args.tags, "seed": args.seed, "app_versions": true });
     if matches!(backend, Backend::Sqlite(_)) {
         if let Ok(text) = std::fs::read_to_string(&marker) {
             let saved: Value = serde_json::from_str(&text)?;

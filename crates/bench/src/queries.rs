@@ -1,6 +1,7 @@
 //! The fixed query mix. Queries 1–8 are expressible as Getui `user/count` conditions;
 //! the rest use native selectors.
 
+use roster_core::property::{Field, Op, Property};
 use roster_core::{AudienceQuery, PhoneType, RegionCode, Selector, TagName};
 use serde_json::{json, Value};
 
@@ -150,6 +151,21 @@ pub fn mix() -> Vec<Query> {
                 Selector::And(vec![
                     Selector::Brand("xm".into()),
                     Selector::Or(tags(0..50)),
+                ]),
+                true,
+                false,
+            ),
+        ),
+        (
+            "t0 ∧ t2 ∧ app_version ≥ 2.10.0",
+            native(
+                Selector::And(vec![
+                    tag("t0"),
+                    tag("t2"),
+                    Selector::Property(
+                        Property::new(Field::AppVersion, Op::Gte, &json!("2.10.0"))
+                            .unwrap_or_else(|e| panic!("bad property leaf: {e}")),
+                    ),
                 ]),
                 true,
                 false,

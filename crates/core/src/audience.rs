@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::device::PhoneType;
 use crate::error::Error;
 use crate::ids::{Alias, Cid, TagName};
+use crate::property::{seen_json, Field, Property, Seen};
+use crate::segment::SegmentName;
 
 /// Which level of the region hierarchy an 8-digit code names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,6 +114,10 @@ pub enum Selector {
     /// The crowd of a smart-crowd sub-task, as it was when the sub-task succeeded
     /// (nothing before).
     Crowd(String),
+    /// Devices whose property (a device field or `properties.<key>`) compares as asked.
+    Property(Property),
+    /// The devices of a saved segment, resolved when the selector is evaluated.
+    Segment(SegmentName),
 }
 
 /// A selector plus the filters every push audience usually wants.
@@ -147,6 +153,43 @@ pub struct DeviceFacts<'a> {
     pub blacklisted: bool,
     /// Notification switch.
     pub notification_switch: bool,
+    /// App version.
+    pub app_version: Option<&'a str>,
+    /// OS version.
+    pub os: Option<&'a str>,
+    /// Package name.
+    pub package_name: Option<&'a str>,
+    /// Model.
+    pub phone_model: Option<&'a str>,
+    /// Client app id.
+    pub client_app_id: Option<&'a str>,
+    /// Registration time, ms.
+    pub create_time: i64,
+    /// Last login time, ms.
+    pub last_login_time: i64,
+    /// Distinct login days within the last 100 days as of the evaluation.
+    pub login_freq: i64,
+    /// Free-form properties.
+    pub properties: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+impl DeviceFacts<'_> {
+    /// The value of a property field, `None` when the device lacks it.
+    pub fn seen(&self, field: &Field) -> Option<Seen<'_>> {
+        let number = |n: i64| Some(Seen::Number(n as f64));
+        match field {
+            Field::AppVersion => self.app_version.map(Seen::Text),
+            Field::Os => self.os.map(Seen::Text),
+            Field::PackageName => self.package_name.map(Seen::Text),
+            Field::PhoneModel => self.phone_model.map(Seen::Text),
+            Field::ClientAppId => self.client_app_id.map(Seen::Text),
+            Field::NotificationSwitch => Some(Seen::Bool(self.notification_switch)),
+            Field::CreatedAt => number(self.create_time),
+            Field::LastLoginTime => number(self.last_login_time),
+            Field::LoginFreq => number(self.login_freq),
+            Field::Custom(key) => seen_json(self.properties.and_then(|p| p.get(key))),
+        }
+    }
 }
 
 impl Selector {
@@ -165,6 +208,9 @@ impl Selector {
             Selector::Cid(cs) => cs.iter().any(|c| c.as_str() == d.cid),
             // Membership is stored with the crowd, not among a device's facts.
             Selector::Crowd(_) => false,
+            Selector::Property(p) => p.matches(d.seen(&p.field)),
+            // Segments are expanded (`crate::segment::expand`) before evaluation.
+            Selector::Segment(_) => false,
         }
     }
 }

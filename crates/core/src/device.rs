@@ -234,6 +234,15 @@ impl Device {
             alias: self.alias.as_ref().map(Alias::as_str),
             blacklisted: self.blacklisted,
             notification_switch: self.notification_switch,
+            app_version: self.app_version.as_deref(),
+            os: self.os.as_deref(),
+            package_name: self.package_name.as_deref(),
+            phone_model: self.phone_model.as_deref(),
+            client_app_id: self.client_app_id.as_deref(),
+            create_time: self.create_time,
+            last_login_time: self.last_login_time,
+            login_freq: self.login_freq,
+            properties: Some(&self.properties),
         }
     }
 }

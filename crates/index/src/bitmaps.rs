@@ -21,6 +21,7 @@ pub struct AppIndex {
     blacklisted: RoaringBitmap,
     notification_off: RoaringBitmap,
     has_alias: RoaringBitmap,
+    props: crate::props::Props,
 }
 
 fn phone_slot(p: PhoneType) -> usize {
@@ -117,6 +118,7 @@ impl AppIndex {
         for t in f.tags {
             self.add_tag(ordinal, t.as_str());
         }
+        self.props.add(ordinal, f);
     }
 
     /// Files one tag of a device.
@@ -142,6 +144,7 @@ impl AppIndex {
         for t in f.tags {
             remove_keyed(&mut self.tags, t.as_str(), ordinal);
         }
+        self.props.remove(ordinal, f);
     }
 
     /// Follows one committed mutation.
@@ -205,7 +208,12 @@ impl AppIndex {
             Mutation::DeviceDeleted { ordinal, device } => {
                 self.remove_device(*ordinal, &device.facts());
             }
-            // Presence, logins, badges, users and app settings are not indexed.
+            Mutation::LoggedIn {
+                ordinal,
+                last_login_time,
+                ..
+            } => self.props.set_time(1, *ordinal, *last_login_time),
+            // Presence, login days, badges, users and app settings are not indexed.
             _ => {}
         }
     }
@@ -271,6 +279,7 @@ impl AppIndex {
             + self.blacklisted.serialized_size()
             + self.notification_off.serialized_size()
             + self.has_alias.serialized_size()
+            + self.props.heap_bytes()
     }
 
     fn leaf(&self, sel: &Selector) -> &RoaringBitmap {
@@ -294,6 +303,10 @@ impl AppIndex {
         match node {
             Node::All(true) => Term::Pos(Cow::Borrowed(&self.all)),
             Node::All(false) => Term::Pos(Cow::Borrowed(&EMPTY)),
+            Node::Leaf(Selector::Property(p)) => Term::Pos(Cow::Owned(crate::props::materialise(
+                self.props.leaf(p, &self.all, &self.notification_off),
+                &self.all,
+            ))),
             Node::Leaf(sel) => Term::Pos(Cow::Borrowed(self.leaf(sel))),
             // A crowd's members were taken when it succeeded: devices deleted since
             // are no longer in `all`.
@@ -337,6 +350,11 @@ impl AppIndex {
             Node::And(xs) if !negate => xs.iter().for_each(|x| self.collect(x, false, pos, neg)),
             Node::Or(xs) if negate => xs.iter().for_each(|x| self.collect(x, true, pos, neg)),
             Node::Not(x) => self.collect(x, !negate, pos, neg),
+            Node::Leaf(Selector::Property(p)) if !negate => {
+                let parts = self.props.leaf(p, &self.all, &self.notification_off);
+                pos.extend(parts.pos);
+                neg.extend(parts.neg);
+            }
             other => match (self.eval(other), negate) {
                 (Term::Pos(b), false) | (Term::Neg(b), true) => pos.push(b),
                 (Term::Neg(b), false) | (Term::Pos(b), true) => neg.push(b),
@@ -558,6 +576,15 @@ mod tests {
                 alias: None,
                 blacklisted: ord % 17 == 0,
                 notification_switch: ord % 11 != 0,
+                app_version: None,
+                os: None,
+                package_name: None,
+                phone_model: None,
+                client_app_id: None,
+                create_time: 0,
+                last_login_time: 0,
+                login_freq: 0,
+                properties: None,
             };
             ix.add_device(ord, &f);
         }
@@ -644,5 +671,139 @@ mod tests {
         let vip = Node::Leaf(roster_core::Selector::Tag(tag[0].clone()));
         assert_eq!(ix.count(&vip, &q), 1);
         assert_eq!(ix.count(&Node::Not(Box::new(crowd)), &q), 0);
+    /// Property leaves on every field and op, alone, inside an `and` with a tag and
+    /// negated: the index answers what `Selector::matches` answers, also after
+    /// devices are removed.
+    #[test]
+    fn property_leaves_agree_with_brute_force() {
+        use roster_core::property::{Field, Op, Property};
+        let versions = ["1.9.2", "1.10.0", "2.0", "1.10", "10", "1.10.0-beta"];
+        let tag0 = TagName::parse("t0").expect("tag");
+        struct Dev {
+            version: Option<String>,
+            model: Option<String>,
+            props: serde_json::Map<String, serde_json::Value>,
+            tags: Vec<TagName>,
+            created: i64,
+        }
+        let devs: Vec<Dev> = (0..600u32)
+            .map(|ord| {
+                let mut props = serde_json::Map::new();
+                match ord % 5 {
+                    0 => {}
+                    1 => drop(props.insert("k".into(), (ord % 7).into())),
+                    2 => drop(props.insert("k".into(), versions[ord as usize % 6].into())),
+                    3 => drop(props.insert("k".into(), serde_json::Value::Null)),
+                    _ => drop(props.insert("k".into(), true.into())),
+                }
+                Dev {
+                    version: (ord % 7 != 0).then(|| versions[(ord as usize * 5) % 6].to_owned()),
+                    model: (ord % 3 == 0).then(|| format!("m{}", ord % 4)),
+                    props,
+                    tags: if ord % 2 == 0 {
+                        vec![tag0.clone()]
+                    } else {
+                        Vec::new()
+                    },
+                    created: i64::from(ord % 50),
+                }
+            })
+            .collect();
+        let facts = |ord: usize| {
+            let d = &devs[ord];
+            DeviceFacts {
+                cid: "c",
+                phone_type: PhoneType::Android,
+                region: None,
+                tags: &d.tags,
+                brand: "hw",
+                alias: None,
+                blacklisted: false,
+                notification_switch: !ord.is_multiple_of(4),
+                app_version: d.version.as_deref(),
+                os: None,
+                package_name: None,
+                phone_model: d.model.as_deref(),
+                client_app_id: None,
+                create_time: d.created,
+                last_login_time: d.created + 1,
+                login_freq: 0,
+                properties: Some(&d.props),
+            }
+        };
+        let mut ix = AppIndex::default();
+        for ord in 0..devs.len() {
+            ix.add_device(ord as u32, &facts(ord));
+        }
+        let values: Vec<serde_json::Value> = versions
+            .iter()
+            .map(|v| serde_json::json!(v))
+            .chain([
+                serde_json::json!("1."),
+                serde_json::json!("m1"),
+                serde_json::json!(3),
+                serde_json::json!(25),
+                serde_json::json!(true),
+                serde_json::json!(false),
+                serde_json::json!([]),
+                serde_json::json!(["2.0", 3, "m2"]),
+            ])
+            .collect();
+        let fields = [
+            "app_version",
+            "os",
+            "phone_model",
+            "notification_switch",
+            "created_at",
+            "last_login_time",
+            "properties.k",
+            "properties.none",
+        ];
+        let q = AudienceQuery {
+            selector: Selector::All(true),
+            exclude_blacklisted: false,
+            exclude_notification_off: false,
+        };
+        let mut tried = 0;
+        for removed in [false, true] {
+            if removed {
+                for ord in (0..devs.len()).step_by(3) {
+                    ix.remove_device(ord as u32, &facts(ord));
+                }
+            }
+            let alive = |ord: usize| !removed || !ord.is_multiple_of(3);
+            for name in fields {
+                for op in Op::ALL {
+                    for v in &values {
+                        let Ok(p) = Property::new(Field::parse(name).expect("field"), op, v) else {
+                            continue;
+                        };
+                        tried += 1;
+                        let leaf = Selector::Property(p);
+                        let tagged = Selector::And(vec![Selector::Tag(tag0.clone()), leaf.clone()]);
+                        let not = Selector::Not(Box::new(leaf.clone()));
+                        for sel in [leaf, tagged, not] {
+                            let node = to_node(&sel);
+                            let want: Vec<u32> = (0..devs.len())
+                                .filter(|o| alive(*o) && sel.matches(&facts(*o)))
+                                .map(|o| o as u32)
+                                .collect();
+                            let got: Vec<u32> = ix.members(&node, &q).iter().collect();
+                            assert_eq!(got, want, "{sel:?} removed={removed}");
+                            assert_eq!(ix.count(&node, &q), want.len() as u64, "{sel:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(tried > 100, "{tried} leaves");
+    }
+
+    fn to_node(sel: &Selector) -> Node {
+        match sel {
+            Selector::And(xs) => Node::And(xs.iter().map(to_node).collect()),
+            Selector::Not(x) => Node::Not(Box::new(to_node(x))),
+            leaf => Node::Leaf(leaf.clone()),
+        }
     }
 }

@@ -12,6 +12,7 @@ use roster_core::rules::Mutation;
 use roster_core::{AppId, AudienceQuery};
 
 mod bitmaps;
+mod props;
 mod snapshot;
 
 pub use bitmaps::{AppIndex, Node};
@@ -164,6 +165,15 @@ mod tests {
             alias: None,
             blacklisted: false,
             notification_switch: true,
+            app_version: None,
+            os: None,
+            package_name: None,
+            phone_model: None,
+            client_app_id: None,
+            create_time: 0,
+            last_login_time: 0,
+            login_freq: 0,
+            properties: None,
         }
     }
 

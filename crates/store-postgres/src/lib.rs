@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_crowds.sql"),
     include_str!("../migrations/0004_quota.sql"),
     include_str!("../migrations/0005_credentials.sql"),
+    include_str!("../migrations/0006_segments.sql"),
 ];
 
 /// Connections per node.

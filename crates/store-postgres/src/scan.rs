@@ -36,7 +36,9 @@ impl PgStore {
             .map_or(0, |r| r.get(0));
         let rows = tx
             .query_raw(
-                "SELECT ord, cid, phone_type, region, brand, alias, blacklisted, notification_switch
+                "SELECT ord, cid, phone_type, region, brand, alias, blacklisted, notification_switch,
+                    app_version, os, package_name, phone_model, client_app_id, create_time,
+                    last_login_time, properties
                  FROM devices WHERE app_id = $1 ORDER BY ord",
                 params,
             )
@@ -45,6 +47,7 @@ impl PgStore {
         pin_mut!(rows);
         while let Some(r) = rows.try_next().await.db()? {
             let brand: Option<&str> = r.get(4);
+            let properties = roster_store::engine::scanned_properties(r.get(15))?;
             let facts = DeviceFacts {
                 cid: r.get(1),
                 phone_type: phone(r.get(2))?,
@@ -54,6 +57,15 @@ impl PgStore {
                 alias: r.get(5),
                 blacklisted: r.get(6),
                 notification_switch: r.get(7),
+                app_version: r.get(8),
+                os: r.get(9),
+                package_name: r.get(10),
+                phone_model: r.get(11),
+                client_app_id: r.get(12),
+                create_time: r.get(13),
+                last_login_time: r.get(14),
+                login_freq: 0,
+                properties: properties.as_ref(),
             };
             index.add_device(r.get::<_, i64>(0) as u32, &facts);
         }
@@ -101,15 +113,18 @@ impl PgStore {
         let switches: Vec<bool> = devices.iter().map(|d| d.notification_switch).collect();
         let black: Vec<bool> = devices.iter().map(|d| d.blacklisted).collect();
         let times: Vec<i64> = devices.iter().map(|d| d.create_time).collect();
+        let versions: Vec<Option<&str>> =
+            devices.iter().map(|d| d.app_version.as_deref()).collect();
         let ords: Vec<i64> = (0..n).map(|i| first + i).collect();
         let rows = tx
             .query(
                 "INSERT INTO devices (app_id, cid, kind, phone_type, brand, region, alias,
-                    notification_switch, blacklisted, create_time, last_login_time, ord)
-                 SELECT $1, c, 'app', p, b, r, a, s, k, t, t, o
+                    notification_switch, blacklisted, create_time, last_login_time, ord,
+                    app_version)
+                 SELECT $1, c, 'app', p, b, r, a, s, k, t, t, o, v
                  FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                             $7::bool[], $8::bool[], $9::bigint[], $10::bigint[])
-                      AS x(c, p, b, r, a, s, k, t, o)
+                             $7::bool[], $8::bool[], $9::bigint[], $10::bigint[], $11::text[])
+                      AS x(c, p, b, r, a, s, k, t, o, v)
                  RETURNING id, ord",
                 &[
                     &app.as_str(),
@@ -122,6 +137,7 @@ impl PgStore {
                     &black,
                     &times,
                     &ords,
+                    &versions,
                 ],
             )
             .await

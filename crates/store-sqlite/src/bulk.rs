@@ -28,8 +28,9 @@ impl SqliteStore {
             let mut dev = tx
                 .prepare_cached(
                     "INSERT INTO devices (app_id, cid, kind, phone_type, brand, region, alias,
-                        notification_switch, blacklisted, create_time, last_login_time, ord)
-                     VALUES (?1, ?2, 'app', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+                        notification_switch, blacklisted, create_time, last_login_time, ord,
+                        app_version)
+                     VALUES (?1, ?2, 'app', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
                 )
                 .db()?;
             let mut tag = tx
@@ -47,6 +48,7 @@ impl SqliteStore {
                     d.blacklisted,
                     d.create_time,
                     first + i as i64,
+                    d.app_version,
                 ])
                 .db()?;
                 let id = tx.last_insert_rowid();

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_crowds.sql"),
     include_str!("../migrations/0006_quota.sql"),
     include_str!("../migrations/0007_credentials.sql"),
+    include_str!("../migrations/0008_segments.sql"),
 ];
 
 /// Read connections: reads beyond this many wait for one to be free rather than open

@@ -31,7 +31,9 @@ impl SqliteStore {
                 let mut stmt = tx
                     .prepare(
                         "SELECT id, ord, cid, phone_type, region, brand, alias, blacklisted,
-                            notification_switch FROM devices WHERE app_id = ?1 ORDER BY ord",
+                            notification_switch, app_version, os, package_name, phone_model,
+                            client_app_id, create_time, last_login_time, properties
+                         FROM devices WHERE app_id = ?1 ORDER BY ord",
                     )
                     .db()?;
                 let mut rows = stmt.query([&app]).db()?;
@@ -39,6 +41,10 @@ impl SqliteStore {
                 while let Some(r) = rows.next().db()? {
                     let ordinal: u32 = r.get(1).db()?;
                     ids.push((r.get(0).db()?, ordinal));
+                    let text = |i: usize| -> StoreResult<Option<&str>> {
+                        Ok(r.get_ref(i).db()?.as_str_or_null().unwrap_or(None))
+                    };
+                    let properties = roster_store::engine::scanned_properties(text(16)?)?;
                     let facts = DeviceFacts {
                         cid: r
                             .get_ref(2)
@@ -57,6 +63,15 @@ impl SqliteStore {
                         alias: r.get_ref(6).db()?.as_str_or_null().unwrap_or(None),
                         blacklisted: r.get(7).db()?,
                         notification_switch: r.get(8).db()?,
+                        app_version: text(9)?,
+                        os: text(10)?,
+                        package_name: text(11)?,
+                        phone_model: text(12)?,
+                        client_app_id: text(13)?,
+                        create_time: r.get(14).db()?,
+                        last_login_time: r.get(15).db()?,
+                        login_freq: 0,
+                        properties: properties.as_ref(),
                     };
                     index.add_device(ordinal, &facts);
                 }

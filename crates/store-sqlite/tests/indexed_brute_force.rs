@@ -6,12 +6,14 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
+use roster_core::property::{Field, Op as PropOp, Property};
 use roster_core::{
-    Alias, AppId, AudienceQuery, Cid, DeviceUpsert, NewApp, PhoneType, RegionCode, Selector,
-    TagName,
+    Alias, AppId, AudienceQuery, Cid, DeviceEvent, DeviceUpsert, NewApp, PhoneType, RegionCode,
+    Selector, TagName,
 };
 use roster_store::{AliasStore, AppStore, AudienceStore, DeviceStore, Registry, TagStore};
 use roster_store_sqlite::SqliteStore;
+use serde_json::{json, Value};
 
 const REGIONS: [&str; 6] = [
     "11000000", "11010000", "11010500", "11020000", "31000000", "31010000",
@@ -20,6 +22,37 @@ const TAGS: [&str; 5] = ["a", "b", "c", "喜爱", "e"];
 const BRANDS: [&str; 3] = ["hw", "xm", "unknown"];
 const ALIASES: [&str; 2] = ["al1", "al2"];
 const CIDS: usize = 12;
+/// Versions that sort differently as text and as versions, and one with a suffix.
+const VERSIONS: [&str; 7] = [
+    "1.9.2",
+    "1.10.0",
+    "2.0",
+    "1.10",
+    "01.9.2",
+    "1.10.0-beta",
+    "10",
+];
+const MODELS: [&str; 3] = ["Mate 60", "Mi 14", "iPhone15,2"];
+const KEYS: [&str; 3] = ["level", "channel", "vip"];
+/// Free-form property values: text (some version-like), numbers, and one of neither.
+fn prop_value(i: usize) -> Value {
+    [
+        json!("a"),
+        json!("1.2"),
+        json!("1.10"),
+        json!(1),
+        json!(2.5),
+        json!(-3),
+        json!(10),
+        json!(true),
+        json!(null),
+    ][i]
+        .clone()
+}
+const PROP_VALUES: usize = 9;
+/// Registration and login times: days after this instant.
+const T0: i64 = 1_700_000_000_000;
+const DAY: i64 = 86_400_000;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -29,6 +62,17 @@ enum Op {
         region: Option<usize>,
         brand: Option<usize>,
         switch: Option<bool>,
+        /// app_version, os, package_name/client_app_id, phone_model (indexes into pools).
+        texts: [Option<usize>; 4],
+        /// create_time and last_login_time, days after `T0`.
+        times: Option<(i64, i64)>,
+        /// Free-form properties merged in.
+        props: Vec<(usize, usize)>,
+    },
+    /// A login `days_ago` days before now (recorded as a login day).
+    Login {
+        cid: usize,
+        days_ago: i64,
     },
     AddTag {
         tag: usize,
@@ -64,8 +108,15 @@ fn op() -> impl Strategy<Value = Op> {
     let cids = || prop::collection::vec(0..CIDS, 1..4);
     prop_oneof![
         4 => (idx(), prop::option::of(any::<bool>()), prop::option::of(0..REGIONS.len()),
-              prop::option::of(0..2usize), prop::option::of(any::<bool>()))
-            .prop_map(|(cid, phone, region, brand, switch)| Op::Upsert { cid, phone, region, brand, switch }),
+              prop::option::of(0..2usize), prop::option::of(any::<bool>()),
+              [prop::option::of(0..VERSIONS.len()), prop::option::of(0..VERSIONS.len()),
+               prop::option::of(0..2usize), prop::option::of(0..MODELS.len())],
+              prop::option::of((0..30i64, 0..30i64)),
+              prop::collection::vec((0..KEYS.len(), 0..PROP_VALUES), 0..3))
+            .prop_map(|(cid, phone, region, brand, switch, texts, times, props)| Op::Upsert {
+                cid, phone, region, brand, switch, texts, times, props,
+            }),
+        2 => (idx(), 0..4i64).prop_map(|(cid, d)| Op::Login { cid, days_ago: [0, 1, 99, 100][d as usize] }),
         2 => (0..TAGS.len(), cids()).prop_map(|(tag, cids)| Op::AddTag { tag, cids }),
         1 => (0..TAGS.len(), cids()).prop_map(|(tag, cids)| Op::RemoveTag { tag, cids }),
         1 => (idx(), prop::collection::btree_set(0..TAGS.len(), 0..4))
@@ -92,6 +143,8 @@ fn selector() -> impl Strategy<Value = Selector> {
         prop::collection::vec(0..CIDS + 2, 0..3)
             .prop_map(|v| Selector::Cid(v.into_iter().map(cid).collect())),
         any::<bool>().prop_map(Selector::All),
+        property().prop_map(Selector::Property),
+        property().prop_map(Selector::Property),
     ];
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
@@ -102,6 +155,40 @@ fn selector() -> impl Strategy<Value = Selector> {
     })
 }
 
+/// Every field, every op, and values of every type (the invalid combinations are
+/// dropped: parse-time validation is tested in the core).
+fn property() -> impl Strategy<Value = Property> {
+    let names: Vec<String> = roster_core::property::DEVICE_FIELDS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .chain(KEYS.iter().map(|k| format!("properties.{k}")))
+        .chain(["properties.absent".to_owned()])
+        .collect();
+    let scalar = prop_oneof![
+        (0..VERSIONS.len()).prop_map(|i| json!(VERSIONS[i])),
+        Just(json!("1.")),
+        Just(json!("1.1")),
+        (0..MODELS.len()).prop_map(|i| json!(MODELS[i])),
+        Just(json!("com.a")),
+        (0..PROP_VALUES).prop_map(prop_value),
+        (0..4i64).prop_map(|n| json!(n)),
+        (0..30i64).prop_map(|d| json!(T0 + d * DAY)),
+        any::<bool>().prop_map(|b| json!(b)),
+    ];
+    let value = prop_oneof![
+        3 => scalar.clone(),
+        1 => prop::collection::vec(scalar, 0..3).prop_map(Value::Array),
+    ];
+    (
+        prop::sample::select(names),
+        prop::sample::select(PropOp::ALL.to_vec()),
+        value,
+    )
+        .prop_filter_map("valid leaves only", |(name, op, value)| {
+            Property::new(Field::parse(&name).ok()?, op, &value).ok()
+        })
+}
+
 fn query() -> impl Strategy<Value = AudienceQuery> {
     (selector(), any::<bool>(), any::<bool>()).prop_map(|(selector, b, n)| AudienceQuery {
         selector,
@@ -110,7 +197,7 @@ fn query() -> impl Strategy<Value = AudienceQuery> {
     })
 }
 
-async fn apply<S: DeviceStore + TagStore + AliasStore>(s: &S, app: &AppId, op: &Op) {
+async fn apply<S: DeviceStore + TagStore + AliasStore>(s: &S, app: &AppId, op: &Op, now: i64) {
     let tags = |ix: &[usize]| {
         ix.iter()
             .map(|i| TagName::parse(TAGS[*i]).expect("tag"))
@@ -125,6 +212,9 @@ async fn apply<S: DeviceStore + TagStore + AliasStore>(s: &S, app: &AppId, op: &
             region,
             brand,
             switch,
+            texts,
+            times,
+            props,
         } => s
             .upsert_devices(
                 app,
@@ -140,12 +230,29 @@ async fn apply<S: DeviceStore + TagStore + AliasStore>(s: &S, app: &AppId, op: &
                     region: region.map(|r| REGIONS[r].to_owned()),
                     brand: brand.map(|b| BRANDS[b].to_owned()),
                     notification_switch: *switch,
+                    app_version: texts[0].map(|i| VERSIONS[i].to_owned()),
+                    os: texts[1].map(|i| VERSIONS[i].to_owned()),
+                    package_name: texts[2].map(|i| ["com.a", "com.ab"][i].to_owned()),
+                    client_app_id: texts[2].map(|i| ["x1", "x2"][i].to_owned()),
+                    phone_model: texts[3].map(|i| MODELS[i].to_owned()),
+                    create_time: times.map(|(c, _)| T0 + c * DAY),
+                    last_login_time: times.map(|(c, l)| T0 + (c + l) * DAY),
+                    properties: (!props.is_empty()).then(|| {
+                        props
+                            .iter()
+                            .map(|(k, v)| (KEYS[*k].to_owned(), prop_value(*v)))
+                            .collect()
+                    }),
                     ..Default::default()
                 }],
                 1_700_000_000_000,
             )
             .await
             .map(drop),
+        Op::Login { cid: c, days_ago } => {
+            s.record_device_event(app, &cid(*c), DeviceEvent::Login, now - days_ago * DAY)
+                .await
+        }
         Op::AddTag { tag, cids: c } => s.add_tag(app, &tags(&[*tag])[0], &cids(c)).await.map(drop),
         Op::RemoveTag { tag, cids: c } => s
             .remove_tag(app, &tags(&[*tag])[0], &cids(c))
@@ -175,7 +282,9 @@ async fn check(
 ) -> Result<(), TestCaseError> {
     let sql = Registry::new(indexed.backend().clone());
     let all: Vec<Cid> = (0..CIDS).map(cid).collect();
-    let devices = sql.get_devices(app, &all, 0).await.expect("devices");
+    // `login_freq` as of now, as the stores evaluate it.
+    let now = roster_core::time::now_ms();
+    let devices = sql.get_devices(app, &all, now).await.expect("devices");
     let everyone = AudienceQuery {
         selector: Selector::All(true),
         exclude_blacklisted: false,
@@ -242,13 +351,14 @@ proptest! {
             // a second app whose devices share cids must never leak into counts
             let other = NewApp::new("q", 0).expect("app");
             indexed.create_app(&other).await.expect("create");
+            let now = roster_core::time::now_ms();
             for op in &setup {
-                apply(&indexed, &app, op).await;
-                apply(&indexed, &other.credentials.app_id, op).await;
+                apply(&indexed, &app, op, now).await;
+                apply(&indexed, &other.credentials.app_id, op, now).await;
             }
             check(&indexed, &app, &queries).await?;
             for op in &more {
-                apply(&indexed, &app, op).await;
+                apply(&indexed, &app, op, now).await;
             }
             check(&indexed, &app, &queries).await?;
             // restart: the index rebuilt from the store answers the same

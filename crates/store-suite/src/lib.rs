@@ -11,6 +11,8 @@ mod removal;
 pub use crowds::{crowd_claims_race, crowd_input, crowd_queue};
 pub use quota::{quota_daily, quota_daily_race, quota_limiter, quota_settings};
 pub use removal::{device_delete, tag_edit, user_delete_and_pages};
+mod segments;
+pub use segments::{property_audience, segments};
 
 use std::sync::Arc;
 
@@ -1015,7 +1017,8 @@ macro_rules! store_test_suite {
         $crate::store_test_suite!(@tests $factory;
             apps_roundtrip, app_lifecycle, tokens, device_upsert, device_events, aliases, tags,
             blacklist_and_badge, device_tokens, audience, users, crowd_queue, crowd_input,
-            quota_settings, quota_daily, device_delete, user_delete_and_pages, tag_edit);
+            quota_settings, quota_daily, device_delete, user_delete_and_pages, tag_edit,
+            segments, property_audience);
         $crate::store_test_suite!(@shared $factory;
             crowd_claims_race, quota_daily_race, quota_limiter);
     };

@@ -215,6 +215,30 @@ impl Backend for ModelBackend {
         }))
     }
 
+    async fn login_freq_ordinals(
+        &self,
+        app: &AppId,
+        since: i64,
+        today: i64,
+        freqs: &[i64],
+    ) -> StoreResult<Vec<u32>> {
+        Ok(self.with(|m| {
+            let Some(state) = m.memory.state(app) else {
+                return Vec::new();
+            };
+            let mut out: Vec<u32> = devices(state)
+                .filter(|d| {
+                    let days = state.login_days.get(&d.device.cid);
+                    let n = days.map_or(0, |days| days.range(since + 1..=today).count());
+                    freqs.contains(&(n as i64))
+                })
+                .map(|d| d.ordinal)
+                .collect();
+            out.sort_unstable();
+            out
+        }))
+    }
+
     async fn app_seqs(&self) -> StoreResult<Vec<(AppId, u64)>> {
         Ok(self.with(|m| {
             m.apps

@@ -571,12 +571,13 @@ fn brand_filter(plan: &PlanSpec, s: &roster_index::Snapshot) -> RoaringBitmap {
     out
 }
 
-/// Whether a selector names a crowd anywhere.
-pub(crate) fn names_crowd(sel: &Selector) -> bool {
+/// Whether a selector has a leaf SQL does not evaluate (a crowd, a property) anywhere,
+/// so that a store without an index evaluates it on bitmaps built from its devices.
+pub(crate) fn needs_bitmaps(sel: &Selector) -> bool {
     match sel {
-        Selector::Crowd(_) => true,
-        Selector::And(xs) | Selector::Or(xs) => xs.iter().any(names_crowd),
-        Selector::Not(x) => names_crowd(x),
+        Selector::Crowd(_) | Selector::Property(_) => true,
+        Selector::And(xs) | Selector::Or(xs) => xs.iter().any(needs_bitmaps),
+        Selector::Not(x) => needs_bitmaps(x),
         _ => false,
     }
 }
@@ -744,9 +745,9 @@ mod tests {
     #[test]
     fn selectors_naming_crowds() {
         let c = Selector::Crowd("x".into());
-        assert!(names_crowd(&Selector::Not(Box::new(Selector::And(vec![
-            c.clone()
-        ])))));
-        assert!(!names_crowd(&Selector::All(true)));
+        assert!(needs_bitmaps(&Selector::Not(Box::new(Selector::And(
+            vec![c.clone()]
+        )))));
+        assert!(!needs_bitmaps(&Selector::All(true)));
     }
 }

@@ -270,6 +270,16 @@ fn properties(s: &str) -> StoreResult<serde_json::Map<String, serde_json::Value>
     serde_json::from_str(s).map_err(json_err)
 }
 
+/// A device's stored properties as an index scan reads them: `None` for none (`{}`).
+pub fn scanned_properties(
+    json: Option<&str>,
+) -> StoreResult<Option<serde_json::Map<String, serde_json::Value>>> {
+    match json {
+        None | Some("{}") | Some("") => Ok(None),
+        Some(j) => properties(j).map(Some),
+    }
+}
+
 fn cid(s: String) -> StoreResult<Cid> {
     Cid::parse(s).map_err(|_| StoreError::Backend("unreadable cid in a stored row".into()))
 }
@@ -1439,6 +1449,7 @@ pub const APP_TABLES: &[&str] = &[
     "changes",
     "app_limits",
     "quota_usage",
+    "segments",
     "user_identities",
     "users",
     "identity_names",
@@ -1764,6 +1775,74 @@ pub fn cids_of_ordinals(app: &AppId, ordinals: &[u32]) -> Vec<Stmt> {
             )
         })
         .collect()
+}
+
+// ---- Saved segments -------------------------------------------------------------
+
+/// Every segment of an app: name, selector JSON, created, updated; by name.
+pub fn segments_of(app: &AppId) -> Stmt {
+    Stmt::new(
+        "SELECT name, selector, created_at, updated_at FROM segments
+         WHERE app_id = $1 ORDER BY name",
+        vec![app.as_str().into()],
+    )
+}
+
+/// Stores a new segment; changes no row when the name is taken.
+pub fn insert_segment(app: &AppId, name: &str, selector: &str, now: i64) -> Stmt {
+    Stmt::new(
+        "INSERT INTO segments (app_id, name, selector, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (app_id, name) DO NOTHING",
+        vec![
+            app.as_str().into(),
+            name.into(),
+            selector.into(),
+            now.into(),
+        ],
+    )
+}
+
+/// Replaces a segment's selector; changes no row when there is no such segment.
+pub fn update_segment(app: &AppId, name: &str, selector: &str, now: i64) -> Stmt {
+    Stmt::new(
+        "UPDATE segments SET selector = $3, updated_at = $4 WHERE app_id = $1 AND name = $2",
+        vec![
+            app.as_str().into(),
+            name.into(),
+            selector.into(),
+            now.into(),
+        ],
+    )
+}
+
+/// Deletes a segment.
+pub fn delete_segment(app: &AppId, name: &str) -> Stmt {
+    Stmt::new(
+        "DELETE FROM segments WHERE app_id = $1 AND name = $2",
+        vec![app.as_str().into(), name.into()],
+    )
+}
+
+/// The ordinals of the devices of `app` whose `login_freq` (distinct login days in
+/// `(since, today]`) is one of `freqs`.
+pub fn login_freq_ordinals(app: &AppId, since: i64, today: i64, freqs: &[i64]) -> Stmt {
+    let mut params: Vec<Value> = vec![app.as_str().into(), since.into(), today.into()];
+    let mut list = String::new();
+    for f in freqs {
+        params.push((*f).into());
+        if !list.is_empty() {
+            list.push_str(", ");
+        }
+        list.push_str(&format!("${}", params.len()));
+    }
+    Stmt::built(
+        format!(
+            "SELECT d.ord FROM devices d WHERE d.app_id = $1 AND (SELECT COUNT(*)
+             FROM device_login_days l WHERE l.device_id = d.id AND l.day > $2
+             AND l.day <= $3) IN ({list}) ORDER BY d.ord"
+        ),
+        params,
+    )
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod engine;
 mod known;
 pub mod quota;
 mod registry;
+pub mod segments;
 pub mod sql;
 pub mod value;
 
@@ -30,6 +31,7 @@ pub use quota::QuotaStore;
 pub use registry::{Backend, Follower, Registry, Write};
 pub use roster_core::rules::{DtBinding, DtFailure, UmsConfig};
 pub use roster_index::{AppStats, Index, RebuildStats};
+pub use segments::{SegmentRecord, SegmentStore};
 
 /// The names of the metrics the store layer records through the `metrics` facade; the
 /// server describes and exports them (see `docs/metrics.md`).
@@ -388,6 +390,7 @@ pub trait Store:
     + ChangeStore
     + CrowdStore
     + QuotaStore
+    + SegmentStore
 {
 }
 
@@ -402,6 +405,7 @@ impl<T> Store for T where
         + ChangeStore
         + CrowdStore
         + QuotaStore
+        + SegmentStore
 {
 }
 
@@ -427,4 +431,6 @@ pub struct ImportDevice {
     pub blacklisted: bool,
     /// Registration time, ms.
     pub create_time: i64,
+    /// App version.
+    pub app_version: Option<String>,
 }

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use roster_core::limits;
+use roster_core::property::{self, Field, Property};
 use roster_core::rules::{self, reads, DtBinding, DtFailure, Mutation, Rule, UmsConfig};
+use roster_core::time::{cst_day, now_ms};
 use roster_core::ums::{SenderKind, UmsUserChanges};
 use roster_core::user::{Identify, IdentityName, Uid, User};
 use roster_core::{
@@ -235,6 +238,25 @@ pub trait Backend: Send + Sync + 'static {
             .query(vec![engine::user_page(app, after, limit)])
             .await?)?;
         engine::uids_of(&rows)
+    }
+
+    /// The ordinals of the devices of `app` whose login_freq (distinct login days in
+    /// `(since, today]`, CST day numbers) is one of `freqs`, in order.
+    async fn login_freq_ordinals(
+        &self,
+        app: &AppId,
+        since: i64,
+        today: i64,
+        freqs: &[i64],
+    ) -> StoreResult<Vec<u32>> {
+        let rows = one(self
+            .query(vec![engine::login_freq_ordinals(app, since, today, freqs)])
+            .await?)?;
+        rows.iter()
+            .map(|r| {
+                u32::try_from(r.int(0)?).map_err(|_| StoreError::Backend("bad ordinal".into()))
+            })
+            .collect()
     }
 
     /// The cids of ordinals, in input order, skipping ordinals that do not exist.
@@ -500,7 +522,42 @@ impl<B: Backend> Registry<B> {
             Selector::Alias(a) => self.ordinals(app, Vec::new(), Some(a.clone())).await?,
             Selector::Cid(cids) => self.ordinals(app, cids.clone(), None).await?,
             Selector::Crowd(id) => Node::Ords(self.crowd_leaf(app, id).await?),
+            Selector::Property(p) if p.field == Field::LoginFreq => {
+                self.login_freq_leaf(app, p).await?
+            }
             leaf => Node::Leaf(leaf.clone()),
+        })
+    }
+
+    /// A `login_freq` leaf, as of now: which of the possible values (0 to 100) it
+    /// accepts, then the devices with one of them, read from the store.
+    async fn login_freq_leaf(&self, app: &AppId, p: &Property) -> StoreResult<Node> {
+        let freqs: Vec<i64> = (0..=limits::LOGIN_FREQ_DAYS)
+            .filter(|k| p.matches(Some(property::Seen::Number(*k as f64))))
+            .collect();
+        if freqs.is_empty() {
+            return Ok(Node::All(false));
+        }
+        if freqs.len() as i64 == limits::LOGIN_FREQ_DAYS + 1 {
+            return Ok(Node::All(true));
+        }
+        let today = cst_day(now_ms());
+        let since = today - limits::LOGIN_FREQ_DAYS;
+        let ords = self
+            .backend
+            .login_freq_ordinals(app, since, today, &freqs)
+            .await?;
+        Ok(Node::Ords(ords.into_iter().collect()))
+    }
+
+    /// The query to evaluate: segments expanded as they are stored now.
+    async fn prepared(&self, app: &AppId, q: &AudienceQuery) -> StoreResult<AudienceQuery> {
+        Ok(match self.expand_segments(app, &q.selector).await? {
+            Some(selector) => AudienceQuery {
+                selector,
+                ..q.clone()
+            },
+            None => q.clone(),
         })
     }
 
@@ -792,6 +849,7 @@ impl<B: Backend> TagStore for Registry<B> {
 impl<B: Backend> AudienceStore for Registry<B> {
     async fn count_audience(&self, app: &AppId, query: &AudienceQuery) -> StoreResult<u64> {
         self.ready(app).await?;
+        let query = &self.prepared(app, query).await?;
         // Timed from here: waiting for `X-Roster-Min-Seq` is not the query's work.
         let started = Instant::now();
         let (engine, counted) = match &self.index {
@@ -799,7 +857,7 @@ impl<B: Backend> AudienceStore for Registry<B> {
                 let node = self.resolve(app, &query.selector).await?;
                 ("index", Ok(index.count(app, &node, query)))
             }
-            None if crate::crowds::names_crowd(&query.selector) => {
+            None if crate::crowds::needs_bitmaps(&query.selector) => {
                 let node = self.resolve(app, &query.selector).await?;
                 let scanned = self.backend.scan_index(app).await?.0;
                 ("scan", Ok(scanned.count(&node, query)))
@@ -821,12 +879,13 @@ impl<B: Backend> AudienceStore for Registry<B> {
         limit: usize,
     ) -> StoreResult<Vec<(u32, Cid)>> {
         self.ready(app).await?;
+        let query = &self.prepared(app, query).await?;
         let members = match &self.index {
             Some(index) => {
                 let node = self.resolve(app, &query.selector).await?;
                 index.members(app, &node, query)
             }
-            None if crate::crowds::names_crowd(&query.selector) => {
+            None if crate::crowds::needs_bitmaps(&query.selector) => {
                 let node = self.resolve(app, &query.selector).await?;
                 self.backend.scan_index(app).await?.0.members(&node, query)
             }

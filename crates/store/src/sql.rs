@@ -45,6 +45,10 @@ fn selector(sel: &Selector, sql: &mut String, bind: &mut dyn FnMut(String) -> St
         // Crowd members are stored as a bitmap: the registry evaluates any selector that
         // names a crowd on bitmaps, so this arm is never reached.
         Selector::Crowd(_) => sql.push_str("FALSE"),
+        // Property leaves compare in version order and over typed JSON, which portable
+        // SQL does not express: the registry evaluates any selector with one on bitmaps
+        // built from the stored devices; segments are expanded before. Never reached.
+        Selector::Property(_) | Selector::Segment(_) => sql.push_str("FALSE"),
         Selector::Not(x) => {
             sql.push_str("NOT (");
             selector(x, sql, bind);

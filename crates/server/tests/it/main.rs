@@ -29,4 +29,5 @@ mod operate;
 mod quota;
 mod quota_nodes;
 mod secrets;
+mod segments;
 mod support;

@@ -14,6 +14,7 @@ mod browse;
 mod conformance;
 mod crowds;
 mod limits;
+mod segments;
 mod transport;
 
 use std::io::Write;
@@ -122,6 +123,9 @@ pub(crate) const CROWD: &str = "/api/v1/apps/{app_id}/crowds/{sub_task_id}";
 pub(crate) const CROWD_STOP: &str = "/api/v1/apps/{app_id}/crowds/{sub_task_id}/stop";
 pub(crate) const LIMITS: &str = "/admin/v1/apps/{app_id}/limits";
 pub(crate) const LIMIT: &str = "/admin/v1/apps/{app_id}/limits/{action}";
+pub(crate) const SEGMENTS: &str = "/api/v1/apps/{app_id}/segments";
+pub(crate) const SEGMENT: &str = "/api/v1/apps/{app_id}/segments/{name}";
+pub(crate) const SEGMENT_COUNT: &str = "/api/v1/apps/{app_id}/segments/{name}/count";
 
 #[tokio::test]
 async fn openapi_every_native_reply_is_documented() {
@@ -142,6 +146,7 @@ async fn openapi_every_native_reply_is_documented() {
     crowds::crowds(&c, &srv, &app).await;
     limits::limits(&c, &srv, &app).await;
     browse::browse(&c, &srv).await;
+    segments::segments(&c, &srv, &app).await;
     transport::rate_limited(&c, &srv).await;
     transport::body_transport(&c, &srv, &app).await;
     transport::edge_replies(&c, &srv, &app).await;

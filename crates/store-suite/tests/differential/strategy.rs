@@ -315,6 +315,7 @@ fn selector() -> impl Strategy<Value = Selector> {
         prop::collection::vec(cid_ref(), 0..4)
             .prop_map(|v| Selector::Cid(v.into_iter().map(placeholder).collect())),
         any::<bool>().prop_map(Selector::All),
+        property().prop_map(Selector::Property),
     ];
     leaf.prop_recursive(3, 12, 4, |inner| {
         prop_oneof![
@@ -322,6 +323,43 @@ fn selector() -> impl Strategy<Value = Selector> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(Selector::Or),
             inner.prop_map(|x| Selector::Not(Box::new(x))),
         ]
+    })
+}
+
+/// A property leaf on any field with any op, over values the devices carry (the
+/// invalid combinations are dropped).
+fn property() -> impl Strategy<Value = roster_core::property::Property> {
+    use roster_core::property::{Field, Op, Property};
+    use serde_json::{json, Value};
+    let names: Vec<String> = roster_core::property::DEVICE_FIELDS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .chain(PROP_KEYS.iter().map(|k| format!("properties.{k}")))
+        .collect();
+    let names = prop::sample::select(names);
+    let ops = prop::sample::select(Op::ALL.to_vec());
+    let scalar = prop::sample::select(vec![
+        json!("1.0.0"),
+        json!("1.0.1"),
+        json!("1.0."),
+        json!("os1"),
+        json!("model0"),
+        json!("pkg"),
+        json!("client1"),
+        json!("x"),
+        json!(0),
+        json!(1),
+        json!(2),
+        json!(1_700_000_000_000_i64),
+        json!(true),
+        json!(false),
+    ]);
+    let value = prop_oneof![
+        3 => scalar.clone(),
+        1 => prop::collection::vec(scalar, 0..3).prop_map(Value::Array),
+    ];
+    (names, ops, value).prop_filter_map("valid leaves only", |(name, op, value)| {
+        Property::new(Field::parse(&name).ok()?, op, &value).ok()
     })
 }
 

@@ -141,7 +141,14 @@ pub(crate) async fn audience(c: &Conformance, srv: &TestServer, app: &Value) {
             // the alias and tag patterns take what the server takes: astral CJK, a BOM
             { "or": [{ "alias": "\u{20000}_x" }, { "tag": "x\u{feff}" }] },
             { "or": [{ "brand": "xm" }, { "brand": "unknown" }, { "cid": ["dev-1", "x"] }] },
-            { "and": [] }
+            { "and": [] },
+            { "or": [
+                { "property": { "name": "app_version", "op": "gte", "value": "1.10.0" } },
+                { "property": { "name": "properties.level", "op": "in", "value": [1, "x"] } },
+                { "property": { "name": "created_at", "op": "lt", "value": 1.7e12 } },
+                { "property": { "name": "notification_switch", "op": "eq", "value": false } },
+                { "property": { "name": "os", "op": "exists", "value": false } }
+            ] }
         ] } }),
     ];
     for t in [COUNT, CIDS] {
@@ -163,8 +170,20 @@ pub(crate) async fn audience(c: &Conformance, srv: &TestServer, app: &Value) {
             json!({ "selector": { "tag": "x", "brand": "y" } }),
             json!({ "selector": { "all": true }, "exclude_blacklisted": null }),
             json!({ "selector": { "all": true }, "limit": 10 }),
+            json!({ "selector": { "property": { "name": "colour", "op": "eq", "value": "x" } } }),
+            json!({ "selector": { "property": { "name": "os", "op": "near", "value": "x" } } }),
+            json!({ "selector": { "property": { "name": "os", "op": "eq" } } }),
+            json!({ "selector": { "property": { "name": "os", "op": "eq", "value": {} } } }),
+            json!({ "selector": { "segment": "a b" } }),
         ] {
             expect(&post().json(bad).send().await, 400);
+        }
+        // Which op and value a field takes: the schema does not tie them to the name.
+        for bad in [
+            json!({ "selector": { "property": { "name": "notification_switch", "op": "gt", "value": true } } }),
+            json!({ "selector": { "property": { "name": "created_at", "op": "eq", "value": "x" } } }),
+        ] {
+            expect(&post().json(bad).state_dependent().send().await, 400);
         }
         let r = c
             .call(srv, Method::POST, t, &[id])
