@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 mod admin;
 mod audience;
 mod auth;
+mod bulk;
 mod changes;
 mod crowds;
 mod devices;
@@ -41,6 +42,9 @@ const RATE_LIMITED: &str = "The app's native request limit (`native_request`, pe
     off unless the admin sets it) is used up (`rate_limited`); retry after the `Retry-After` \
     seconds. Counted calls carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and \
     `X-RateLimit-Reset`";
+const UNSUPPORTED_STREAM: &str = "The body is not `Content-Type: application/x-ndjson` or \
+    `text/csv`, or its `Content-Encoding` is neither `gzip` nor `identity` \
+    (`unsupported_media_type`)";
 const INTERNAL: &str = "Internal error; the details are logged, never returned (`internal`)";
 const BAD_PATH: &str = "A path segment is not valid percent-encoded UTF-8 (`invalid_param`)";
 const ENCODING: &str = "The request has a `Content-Encoding` other than `gzip` or `identity` \
@@ -97,6 +101,8 @@ pub struct NativeState {
         limits::put_time_zone,
         limits::put_action,
         limits::delete_action,
+        bulk::import_devices,
+        bulk::export_devices,
     ),
     components(schemas(
         admin::CreateApp,
@@ -141,6 +147,9 @@ pub struct NativeState {
         error::ErrorBody,
         error::ErrorDetail,
         error::Code,
+        bulk::ImportBody,
+        bulk::ImportOut,
+        bulk::LineErrorOut,
     )),
     modifiers(&SecuritySchemes, &EdgeResponses)
 )]
@@ -209,6 +218,15 @@ pub fn router(state: NativeState) -> Router {
             put(limits::put_action).delete(limits::delete_action),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Bulk import streams its body, past the JSON body limit.
+        .route(
+            "/api/v1/apps/{app_id}/import/devices",
+            post(bulk::import_devices),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/export/devices",
+            get(bulk::export_devices),
+        )
         .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

@@ -16,6 +16,7 @@ use roster_core::{
 };
 
 mod batch;
+pub mod bulk;
 pub mod changes;
 pub mod crowds;
 pub mod engine;
@@ -25,6 +26,7 @@ mod registry;
 pub mod sql;
 pub mod value;
 
+pub use bulk::BulkStore;
 pub use crowds::CrowdStore;
 pub use quota::QuotaStore;
 pub use registry::{Backend, Follower, Registry, Write};
@@ -387,6 +389,7 @@ pub trait Store:
     + ChangeStore
     + CrowdStore
     + QuotaStore
+    + BulkStore
 {
 }
 
@@ -401,6 +404,7 @@ impl<T> Store for T where
         + ChangeStore
         + CrowdStore
         + QuotaStore
+        + BulkStore
 {
 }
 
