@@ -74,6 +74,61 @@ impl From<bulk::ImportSummary> for ImportOut {
     }
 }
 
+/// One device line of an export (`application/x-ndjson`), the shape import reads back:
+/// every stored fact, `login_freq` as of the export, and the login days it derives
+/// from. On import every field but `cid` may be absent (keep; a new device gets the
+/// default) and the nullable ones `null` (clear); `login_freq` is ignored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceLineOut {
+    /// The device.
+    pub cid: String,
+    /// `app` or `mini_program`.
+    pub kind: roster_core::DeviceKind,
+    /// `android` or `ios`.
+    pub phone_type: roster_core::PhoneType,
+    /// Vendor brand prefix.
+    pub brand: Option<String>,
+    /// Model.
+    pub phone_model: Option<String>,
+    /// Package name.
+    pub package_name: Option<String>,
+    /// Client app id.
+    pub client_app_id: Option<String>,
+    /// Vendor push token.
+    pub device_token: Option<String>,
+    /// The bind_dt channel the token came through.
+    pub device_token_type: Option<roster_core::DtType>,
+    /// Notification switch.
+    pub notification_switch: bool,
+    /// 8-digit region code.
+    pub region: Option<String>,
+    /// App version.
+    pub app_version: Option<String>,
+    /// OS version.
+    pub os: Option<String>,
+    /// Free-form properties (replace the stored ones on import).
+    #[schema(value_type = Object)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
+    /// Online.
+    pub online: bool,
+    /// Registration time, ms.
+    pub create_time: i64,
+    /// Last login time, ms.
+    pub last_login_time: i64,
+    /// Distinct login days in the last 100, as of the export (ignored on import).
+    pub login_freq: i64,
+    /// iOS badge.
+    pub badge: i64,
+    /// Blacklisted.
+    pub blacklisted: bool,
+    /// Alias.
+    pub alias: Option<String>,
+    /// Custom tags, sorted (replace the stored ones on import).
+    pub tags: Vec<String>,
+    /// Login days, `YYYY-MM-DD` in China Standard Time, ascending (added on import).
+    pub login_days: Vec<String>,
+}
+
 /// The import body's schema: NDJSON device lines (the shape export writes; every field
 /// but `cid` optional), or a Getui-style CSV. Not limited in size: it is streamed.
 pub struct ImportBody;
@@ -208,7 +263,7 @@ fn export_query(raw: Option<&str>) -> Result<(ExportFormat, Option<AudienceQuery
         ("selector" = Option<String>, Query, description = "A selector (URL-encoded JSON, as `audience/count` takes it); all devices when absent"),
     ),
     responses(
-        (status = 200, description = "One device per line: NDJSON (`application/x-ndjson`) or CSV with a header (`text/csv`)", content((String = "application/x-ndjson"), (String = "text/csv"))),
+        (status = 200, description = "One device per line: NDJSON (`application/x-ndjson`) or CSV with a header (`text/csv`)", content((DeviceLineOut = "application/x-ndjson"), (String = "text/csv"))),
         (status = 400, description = "`format` or `selector` malformed, a crowd leaf, or an unknown query parameter (`invalid_param`)", body = ErrorBody),
         (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
     )

@@ -150,6 +150,7 @@ pub struct NativeState {
         bulk::ImportBody,
         bulk::ImportOut,
         bulk::LineErrorOut,
+        bulk::DeviceLineOut,
     )),
     modifiers(&SecuritySchemes, &EdgeResponses)
 )]

@@ -3,6 +3,7 @@
 
 mod access_log;
 mod audience;
+mod bulk;
 mod changes;
 mod changes_faults;
 mod cli;
