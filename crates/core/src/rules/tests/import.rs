@@ -18,9 +18,11 @@ fn import(lines: Vec<DeviceLine>) -> ImportDevices {
 fn lines_insert_update_or_stay_and_a_rerun_emits_nothing() {
     let mut b = Bench::new();
     let lines = vec![
-        line(serde_json::json!({ "cid": "a", "phone_type": "android", "tags": ["x", "y", "x"],
+        line(
+            serde_json::json!({ "cid": "a", "phone_type": "android", "tags": ["x", "y", "x"],
             "alias": "al", "blacklisted": true, "badge": 2, "online": true,
-            "login_days": ["2021-06-01", "2021-06-29"], "create_time": NOW - 40 * DAY })),
+            "login_days": ["2021-06-01", "2021-06-29"], "create_time": NOW - 40 * DAY }),
+        ),
         line(serde_json::json!({ "cid": "b" })),
         line(serde_json::json!({ "cid": "c", "phone_type": "ios" })),
     ];
