@@ -19,7 +19,7 @@ use crate::NativeState;
 use crate::{BAD_PATH, UNAUTHENTICATED_APP};
 
 /// Longest free-text field (brand, model, package…) accepted, in characters.
-const TEXT_MAX: usize = 256;
+const TEXT_MAX: usize = limits::DEVICE_TEXT_MAX;
 // The `max_length` of `DeviceIn`'s text fields (a literal, as the schema attribute needs).
 const _: () = assert!(TEXT_MAX == 256);
 

@@ -138,7 +138,14 @@ impl utoipa::Modify for EdgeResponses {
             ];
             for op in operations.into_iter().flatten() {
                 // What the edge and the body reader answer, by whether there is a body.
-                let by_body: &[(Refusal, &str)] = if op.request_body.is_some() {
+                // A streamed (non-JSON) body has no size limit: no 413 for it.
+                let streamed = op
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|b| !b.content.contains_key("application/json"));
+                let by_body: &[(Refusal, &str)] = if streamed {
+                    &[(Refusal::UnsupportedEncoding, crate::UNSUPPORTED_STREAM)]
+                } else if op.request_body.is_some() {
                     &[
                         (Refusal::BodyTooLarge, crate::TOO_LARGE),
                         (Refusal::UnsupportedEncoding, crate::UNSUPPORTED),

@@ -16,6 +16,7 @@ pub mod apps;
 mod audience;
 mod auth;
 mod browse;
+mod bulk;
 mod changes;
 mod crowds;
 mod devices;
@@ -45,6 +46,9 @@ const RATE_LIMITED: &str = "The app's native request limit (`native_request`, pe
     off unless the admin sets it) is used up (`rate_limited`); retry after the `Retry-After` \
     seconds. Counted calls carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and \
     `X-RateLimit-Reset`";
+const UNSUPPORTED_STREAM: &str = "The body is not `Content-Type: application/x-ndjson` or \
+    `text/csv`, or its `Content-Encoding` is neither `gzip` nor `identity` \
+    (`unsupported_media_type`)";
 const INTERNAL: &str = "Internal error; the details are logged, never returned (`internal`)";
 const BAD_PATH: &str = "A path segment is not valid percent-encoded UTF-8 (`invalid_param`)";
 const ENCODING: &str = "The request has a `Content-Encoding` other than `gzip` or `identity` \
@@ -122,6 +126,8 @@ pub struct NativeState {
         segments::replace,
         segments::delete,
         segments::count,
+        bulk::import_devices,
+        bulk::export_devices,
     ),
     components(schemas(
         admin::CreateApp,
@@ -187,6 +193,10 @@ pub struct NativeState {
         apps::NewSecretOut,
         apps::RotatedOut,
         roster_core::KeyDialect,
+        bulk::ImportBody,
+        bulk::ImportOut,
+        bulk::LineErrorOut,
+        bulk::DeviceLineOut,
     )),
     modifiers(&SecuritySchemes, &EdgeResponses)
 )]
@@ -304,6 +314,15 @@ pub fn router(state: NativeState) -> Router {
             get(segments::count),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Bulk import streams its body, past the JSON body limit.
+        .route(
+            "/api/v1/apps/{app_id}/import/devices",
+            post(bulk::import_devices),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/export/devices",
+            get(bulk::export_devices),
+        )
         .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

@@ -24,6 +24,7 @@ use roster_store_postgres::PgStore;
 use roster_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
+mod bulk;
 mod crowds;
 mod feed;
 mod gen;
@@ -100,6 +101,9 @@ struct Args {
     /// 5,000,000).
     #[arg(long, default_value_t = 100_000)]
     crowd_package: u64,
+    /// Devices of the bulk import/export phase's NDJSON file (0 skips the phase).
+    #[arg(long, default_value_t = 1_000_000)]
+    bulk_devices: u64,
     /// Run only these phases (comma-separated; default: all). Generation of the main app
     /// and its index rebuild run unless `crowds` is the only phase picked (it generates
     /// an app of its own).
@@ -124,6 +128,8 @@ enum Only {
     Replication,
     /// Smart crowds over HTTP, on an app of their own: create to status 4, and memory.
     Crowds,
+    /// Bulk import (NDJSON through the import rule) and export, on an app of their own.
+    Bulk,
 }
 
 impl Args {
@@ -137,12 +143,17 @@ impl Args {
                 Only::Feed => self.feed_changes > 0,
                 Only::Replication => self.replication_seconds > 0.0 && self.store.is_some(),
                 Only::Crowds => self.crowd_devices > 0,
+                Only::Bulk => self.bulk_devices > 0 && self.store.is_none(),
             }
     }
 
     /// Whether a phase picked needs the main generated app: any but `crowds`.
     fn needs_main_app(&self) -> bool {
-        self.only.is_empty() || self.only.iter().any(|&p| p != Only::Crowds)
+        self.only.is_empty()
+            || self
+                .only
+                .iter()
+                .any(|&p| p != Only::Crowds && p != Only::Bulk)
     }
 }
 
@@ -293,6 +304,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.runs(Only::Crowds) {
         crowds::crowds(&args).await?;
+    }
+    if args.runs(Only::Bulk) {
+        bulk::bulk(&args, &dir).await?;
     }
     if let (true, Some(url)) = (args.runs(Only::Replication), &args.store) {
         replication::replication(&args, url).await?;

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod audience;
+pub mod bulk;
 pub mod change;
 pub mod crowd;
 pub mod device;

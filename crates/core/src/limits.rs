@@ -34,3 +34,5 @@ pub const GETUI_TOKEN_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 pub const GETUI_AUTH_SKEW_MS: i64 = 10 * 60 * 1000;
 /// Largest badge value roster stores.
 pub const BADGE_MAX: i64 = 1_000_000;
+/// Longest free-text device field (brand, model, package…) accepted, in characters.
+pub const DEVICE_TEXT_MAX: usize = 256;

@@ -166,7 +166,8 @@ async fn indexed<B: roster_store::Backend>(store: Arc<B>) -> anyhow::Result<Regi
 }
 
 /// The store as the CLI uses it: no audience index (counts in SQL), nothing to follow.
-async fn open_cli_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+/// The store of `settings` for a CLI command: no audience index, counts in SQL.
+pub async fn open_cli_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match open_store(settings).await? {
         StoreChoice::Sqlite(s) => Arc::new(Registry::new(s)),
         StoreChoice::Postgres(s) => Arc::new(Registry::new(s)),

@@ -8,6 +8,7 @@ use roster_server::app_cli::AppCommand;
 use roster_server::config::{Config, LogFormat};
 use roster_server::Settings;
 
+mod bulk_cli;
 mod logging;
 
 const ABOUT: &str = "\
@@ -215,6 +216,16 @@ enum Command {
         /// The backup file.
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
+    },
+    /// Import devices from a file into the store directly (see docs/import-export.md).
+    Import {
+        #[command(subcommand)]
+        command: bulk_cli::ImportCommand,
+    },
+    /// Export devices from the store directly to standard output.
+    Export {
+        #[command(subcommand)]
+        command: bulk_cli::ExportCommand,
     },
     /// Print or check the configuration.
     Config {
@@ -534,6 +545,18 @@ async fn run(command: Option<&Command>, config: &Config) -> Result<(), Failure> 
                     .map_or_else(|| settings.data_dir.display().to_string(), str::to_owned)
             );
             Ok(())
+        }
+        Some(Command::Import { command }) => {
+            prepare(&settings, false).await?;
+            match bulk_cli::import(&settings, command).await? {
+                0 => Ok(()),
+                // The summary is printed; the status tells a script which way it went.
+                code => std::process::exit(i32::from(code)),
+            }
+        }
+        Some(Command::Export { command }) => {
+            prepare(&settings, false).await?;
+            bulk_cli::export(&settings, command).await
         }
         Some(Command::Config { .. }) => Ok(()),
     }

@@ -93,6 +93,10 @@ impl SqliteStore {
         private::create_private_file(&path).map_err(private)?;
         private::tighten_db_files(&path).map_err(private)?;
         let mut writer = open_conn(&path, true)?;
+        // The writer reads the pages of the WAL by copy (the map covers the database
+        // file only); a large write (a bulk import's batch) touches many index pages,
+        // which a 64 MiB cache keeps instead of the default 2 MiB.
+        writer.pragma_update(None, "cache_size", -65_536).db()?;
         migrate(&mut writer)?;
         // The writer's connection has created `-wal` and `-shm`; should an older file
         // have survived with another mode, it is fixed now, before any write.

@@ -977,6 +977,15 @@ fn writes<O>(app: &AppId, plan: &Plan<O>, dialect: &Dialect) -> StoreResult<Vec<
                     vec![(i64::from(*ordinal) + 1).into()],
                     [Key::write(Space::NextOrd, ""), app_read()],
                 );
+                // A device arrives with every fact, its tags included (an import).
+                let all = Key::write(Space::Tag, d.cid.as_str());
+                for t in &d.tags {
+                    b.push(
+                        TAG_INSERT,
+                        vec![d.cid.as_str().into(), t.as_str().into()],
+                        [all.clone().item(t.as_str()), dev_read(&d.cid)],
+                    );
+                }
             }
             Mutation::DeviceUpdated {
                 after: d, ordinal, ..
@@ -1843,6 +1852,91 @@ pub fn login_freq_ordinals(app: &AppId, since: i64, today: i64, freqs: &[i64]) -
         ),
         params,
     )
+/// The page of an export: the devices after ordinal `after` (matching `q`, if given)
+/// in ordinal order, at most `limit`; then their tags; then their login days. Run the
+/// three on one snapshot and read them with [`export_of`].
+pub fn export_page(
+    app: &AppId,
+    q: Option<&roster_core::AudienceQuery>,
+    after: Option<u32>,
+    limit: usize,
+) -> Vec<Stmt> {
+    let after = after.map_or(-1, i64::from);
+    let mut params = vec![Value::from(app.as_str()), after.into()];
+    let clause = q.map_or_else(String::new, |q| audience_clause(q, &mut params));
+    params.push(Value::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let n = params.len();
+    let page = format!(
+        "SELECT d.id FROM devices d WHERE d.app_id = $1 AND d.ord > $2{clause}
+         ORDER BY d.ord LIMIT ${n}"
+    );
+    vec![
+        Stmt::built(
+            format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.app_id = $1 AND d.ord > $2{clause}
+                 ORDER BY d.ord LIMIT ${n}"
+            ),
+            params.clone(),
+        ),
+        Stmt::built(
+            format!(
+                "SELECT d.ord, t.tag FROM devices d JOIN device_tags t ON t.device_id = d.id
+                 WHERE d.id IN ({page}) ORDER BY d.ord, t.tag"
+            ),
+            params.clone(),
+        ),
+        Stmt::built(
+            format!(
+                "SELECT d.ord, l.day FROM devices d JOIN device_login_days l ON l.device_id = d.id
+                 WHERE d.id IN ({page}) ORDER BY d.ord, l.day"
+            ),
+            params,
+        ),
+    ]
+}
+
+/// The devices of an [`export_page`], with `login_freq` as of `now`, and the last
+/// ordinal read (`None`: the page was empty).
+pub fn export_of(
+    results: Vec<Vec<Row>>,
+    now: i64,
+) -> StoreResult<(Vec<roster_core::bulk::ExportedDevice>, Option<u32>)> {
+    let mut it = results.into_iter();
+    let mut next = || {
+        it.next()
+            .ok_or_else(|| StoreError::Backend("export statement gave no result".into()))
+    };
+    let (devices, tags, days) = (next()?, next()?, next()?);
+    let mut out = Vec::with_capacity(devices.len());
+    let mut ords = Vec::with_capacity(devices.len());
+    for r in &devices {
+        let d = device(r)?;
+        ords.push(d.ordinal);
+        out.push(roster_core::bulk::ExportedDevice {
+            device: d.device,
+            login_days: Vec::new(),
+        });
+    }
+    // Both lists are in ordinal order, as the devices are: walk them together.
+    let at = |ords: &[u32], r: &Row| -> StoreResult<usize> {
+        let o = u32::try_from(r.int(0)?).map_err(|_| StoreError::Backend("bad ordinal".into()))?;
+        ords.binary_search(&o)
+            .map_err(|_| StoreError::Backend("export row of an unknown ordinal".into()))
+    };
+    for r in tags {
+        let i = at(&ords, &r)?;
+        let tag = TagName::parse(r.text(1)?)
+            .map_err(|_| StoreError::Backend("unreadable tag in a stored row".into()))?;
+        out[i].device.tags.push(tag);
+    }
+    for r in days {
+        let i = at(&ords, &r)?;
+        out[i].login_days.push(r.int(1)?);
+    }
+    for e in &mut out {
+        e.device.login_freq = roster_core::rules::reads::login_freq(&e.login_days, now);
+    }
+    Ok((out, ords.last().copied()))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use roster_core::{
 };
 
 mod batch;
+pub mod bulk;
 pub mod changes;
 pub mod crowds;
 pub mod engine;
@@ -26,6 +27,7 @@ pub mod segments;
 pub mod sql;
 pub mod value;
 
+pub use bulk::BulkStore;
 pub use crowds::CrowdStore;
 pub use quota::QuotaStore;
 pub use registry::{Backend, Follower, Registry, Write};
@@ -391,6 +393,7 @@ pub trait Store:
     + CrowdStore
     + QuotaStore
     + SegmentStore
+    + BulkStore
 {
 }
 
@@ -406,6 +409,7 @@ impl<T> Store for T where
         + CrowdStore
         + QuotaStore
         + SegmentStore
+        + BulkStore
 {
 }
 

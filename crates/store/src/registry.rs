@@ -368,7 +368,11 @@ impl<B: Backend> Registry<B> {
         self.index.as_ref()
     }
 
-    async fn write<R: Rule + 'static>(&self, app: &AppId, rule: R) -> StoreResult<R::Outcome> {
+    pub(crate) async fn write<R: Rule + 'static>(
+        &self,
+        app: &AppId,
+        rule: R,
+    ) -> StoreResult<R::Outcome> {
         let follower = self
             .index
             .as_ref()
@@ -394,7 +398,7 @@ impl<B: Backend> Registry<B> {
     /// applied `app`'s log that far; [`roster_core::Error::Unavailable`] after
     /// [`changes::MIN_SEQ_WAIT`]. A registry without an index reads the store itself,
     /// so it only waits for the store to have that seq.
-    async fn ready(&self, app: &AppId) -> StoreResult<()> {
+    pub(crate) async fn ready(&self, app: &AppId) -> StoreResult<()> {
         let Some(min) = changes::min_seq() else {
             return Ok(());
         };

@@ -17,7 +17,11 @@ pub struct UpsertDevices {
 
 /// Registration is the device's first login (Getui: create_time is "首次登录时间").
 fn login_day(plan: &mut Planner<'_>, cid: &Cid, at: i64) {
-    let day = cst_day(at);
+    record_day(plan, cid, cst_day(at));
+}
+
+/// Records CST day `day` as a login day of `cid` unless it is one already.
+pub(super) fn record_day(plan: &mut Planner<'_>, cid: &Cid, day: i64) {
     let known = plan
         .state()
         .login_days

@@ -41,13 +41,34 @@ impl Rule for BindAliases {
             }
         }
         for alias in touched {
-            let n = plan.state().alias_members.get(alias).map_or(0, Vec::len);
-            if n > limits::CIDS_PER_ALIAS {
-                return Err(Error::over_limit("cid"));
-            }
+            alias_room(plan.state(), alias, 0)?;
         }
         Ok(())
     }
+}
+
+/// The alias cap: refuses when `alias` would have more than ten cids once `joining`
+/// more join it.
+pub(super) fn alias_room(state: &State, alias: &Alias, joining: usize) -> Result<(), Error> {
+    let n = state.alias_members.get(alias).map_or(0, Vec::len);
+    if n + joining > limits::CIDS_PER_ALIAS {
+        return Err(Error::over_limit("cid"));
+    }
+    Ok(())
+}
+
+/// The tag cap: a device's tags, sorted and without duplicates, at most a hundred.
+pub(super) fn tag_set(tags: &[TagName]) -> Result<Vec<TagName>, Error> {
+    let tags: Vec<TagName> = tags
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if tags.len() > limits::TAGS_PER_CID {
+        return Err(Error::over_limit("custom_tag"));
+    }
+    Ok(tags)
 }
 
 /// Unbinds each pair that is bound; all or nothing (unknown cids refuse the batch).
@@ -140,16 +161,7 @@ impl Rule for ReplaceTags {
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<(), Error> {
         let d = plan.known_device(&self.cid)?;
-        let tags: Vec<TagName> = self
-            .tags
-            .iter()
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if tags.len() > limits::TAGS_PER_CID {
-            return Err(Error::over_limit("custom_tag"));
-        }
+        let tags = tag_set(&self.tags)?;
         if tags != d.device.tags {
             let (ordinal, previous) = (d.ordinal, d.device.tags.clone());
             plan.emit(Mutation::TagsSet {

@@ -21,6 +21,7 @@ use crate::{Device, DtType};
 
 mod apps;
 mod devices;
+mod import;
 mod labels;
 pub mod memory;
 mod mutation;
@@ -38,6 +39,7 @@ pub use devices::{
 pub use labels::{
     AddTag, BindAliases, EditTags, RemoveTag, ReplaceTags, UnbindAlias, UnbindAliases,
 };
+pub use import::{ImportDevices, Imported};
 pub use mutation::{Binding, Mutation, Secret};
 pub use removal::{DeleteDevice, DeleteUser};
 pub use users::{DeleteUmsUsers, IdentifyUser, RegisterIdentities, UmsApply};
@@ -295,6 +297,11 @@ impl<'a> Planner<'a> {
     pub fn emit(&mut self, m: Mutation) {
         self.state.apply(&m);
         self.mutations.push(m);
+    }
+
+    /// How many mutations have been emitted so far.
+    pub fn mutations_len(&self) -> usize {
+        self.mutations.len()
     }
 
     /// Records a credential to store with the mutations (never part of the change log).

@@ -4,6 +4,7 @@
 mod access_log;
 mod apps;
 mod audience;
+mod bulk;
 mod changes;
 mod changes_faults;
 mod cli;

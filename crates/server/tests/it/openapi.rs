@@ -143,6 +143,7 @@ async fn openapi_every_native_reply_is_documented() {
     api::audience(&c, &srv, &app).await;
     api::users(&c, &srv, &app).await;
     api::changes(&c, &srv, &app).await;
+    api::bulk(&c, &srv, &app).await;
     crowds::crowds(&c, &srv, &app).await;
     limits::limits(&c, &srv, &app).await;
     browse::browse(&c, &srv).await;

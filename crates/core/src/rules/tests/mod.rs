@@ -28,6 +28,7 @@ mod devices;
 mod flags;
 mod graph;
 mod identities;
+mod import;
 mod labels;
 mod needs;
 mod props;

@@ -356,3 +356,82 @@ pub(crate) async fn changes(c: &Conformance, srv: &TestServer, app: &Value) {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+pub(crate) const IMPORT: &str = "/api/v1/apps/{app_id}/import/devices";
+pub(crate) const EXPORT: &str = "/api/v1/apps/{app_id}/export/devices";
+
+/// Bulk import and export: every documented reply of both.
+pub(crate) async fn bulk(c: &Conformance, srv: &TestServer, app: &Value) {
+    let id = s(&app["app_id"]);
+    let auth = Auth::app(app);
+    let import = |q: &str| {
+        c.call(srv, Method::POST, IMPORT, &[id])
+            .auth(auth.clone())
+            .query(q)
+    };
+    let body =
+        b"{\"cid\":\"bulk-1\",\"phone_type\":\"android\",\"tags\":[\"b\"]}\nnot json\n".to_vec();
+    let r = import("max_errors=5")
+        .raw("application/x-ndjson", body.clone(), None)
+        .send()
+        .await;
+    let sum = expect(&r, 200);
+    assert_eq!(
+        (sum["inserted"].as_u64(), sum["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(sum["errors"][0]["line"], 2);
+    let csv = b"cid,alias,tags,brand,region\nbulk-2,al,x y,hw,11000000\n".to_vec();
+    let r = import("format=getui-csv")
+        .raw("text/csv", csv, None)
+        .send()
+        .await;
+    assert_eq!(expect(&r, 200)["inserted"], 1);
+    for q in ["format=xml", "max_errors=0", "nope=1"] {
+        let r = import(q)
+            .raw("application/x-ndjson", body.clone(), None)
+            .send()
+            .await;
+        expect(&r, 400);
+    }
+    let r = import("")
+        .raw("application/x-ndjson", b"a,b\n".to_vec(), None)
+        .send()
+        .await;
+    expect(&r, 400);
+    let r = import("")
+        .raw("application/json", body.clone(), None)
+        .send()
+        .await;
+    expect(&r, 415);
+    let r = import("")
+        .raw("application/x-ndjson", body.clone(), Some("br"))
+        .send()
+        .await;
+    expect(&r, 415);
+    let r = c
+        .call(srv, Method::POST, IMPORT, &[id])
+        .raw("application/x-ndjson", body, None)
+        .send()
+        .await;
+    expect(&r, 401);
+
+    let export = |q: &str| {
+        c.call(srv, Method::GET, EXPORT, &[id])
+            .auth(auth.clone())
+            .query(q)
+    };
+    let r = export("").send().await;
+    expect(&r, 200);
+    assert!(r.text.contains("\"cid\":\"bulk-2\""), "{}", r.text);
+    let r = export("format=csv&selector=%7B%22tag%22%3A%22x%22%7D")
+        .send()
+        .await;
+    expect(&r, 200);
+    assert_eq!(r.text.lines().count(), 2, "header and bulk-2: {}", r.text);
+    for q in ["format=xml", "selector=%7B%7D", "limit=3"] {
+        expect(&export(q).send().await, 400);
+    }
+    let r = c.call(srv, Method::GET, EXPORT, &[id]).send().await;
+    expect(&r, 401);
+}

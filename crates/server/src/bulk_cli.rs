@@ -1,0 +1,260 @@
+//! `roster import devices|users` and `roster export devices|users`: the store's bulk
+//! drivers (`roster_store::bulk`, which the HTTP routes run too) on the store directly.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Subcommand, ValueEnum};
+use roster_core::audience::Selector;
+use roster_core::AudienceQuery;
+use roster_server::Settings;
+use roster_store::bulk::{self, ExportFormat, ImportFormat, ImportOptions, ImportSummary};
+
+use crate::{app_arg, Failure};
+
+/// Exit status of an import that finished with refused lines.
+pub(crate) const EXIT_LINES_FAILED: u8 = 3;
+/// Exit status of an import stopped by `--max-errors`.
+pub(crate) const EXIT_STOPPED: u8 = 4;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum InFormat {
+    /// roster's NDJSON (what export writes).
+    Ndjson,
+    /// Getui-style CSV: cid, alias, tags (space-separated), brand, region[, phone_type].
+    GetuiCsv,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum OutFormat {
+    /// One JSON object per line; import reads it back.
+    Ndjson,
+    /// A header and one row per device.
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImportCommand {
+    /// Import devices from an NDJSON or Getui-style CSV file (detected from its first
+    /// line unless --format says). Exit status: 0 all lines imported, 3 some lines
+    /// refused (listed on stderr), 4 stopped by --max-errors, 1 failure.
+    Devices {
+        /// The app.
+        #[arg(long, value_name = "ID")]
+        app: String,
+        /// The file (`-` for standard input).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Stop after this many refused lines.
+        #[arg(long, value_name = "N")]
+        max_errors: Option<u64>,
+        /// The file's format.
+        #[arg(long, value_enum)]
+        format: Option<InFormat>,
+        /// Lines per transaction.
+        #[arg(long, default_value_t = bulk::BATCH, value_name = "N")]
+        batch: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ExportCommand {
+    /// Export devices to standard output.
+    Devices {
+        /// The app.
+        #[arg(long, value_name = "ID")]
+        app: String,
+        /// Only the devices matching this selector (JSON, as `audience/count` takes it).
+        #[arg(long, value_name = "JSON")]
+        selector: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutFormat::Ndjson)]
+        format: OutFormat,
+    },
+}
+
+/// Reports progress on stderr: a bar with rate and ETA on a terminal, a plain line
+/// every two seconds otherwise.
+struct Report {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    last: Instant,
+}
+
+impl Report {
+    fn new(total: Option<u64>) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total.unwrap_or(0));
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {msg} ({bytes_per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        Report {
+            bar,
+            started: Instant::now(),
+            last: Instant::now(),
+        }
+    }
+
+    fn tell(&mut self, p: bulk::Progress) {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.bytes);
+            bar.set_message(format!("{} lines, {} failed", p.lines, p.failed));
+        } else if self.last.elapsed() >= Duration::from_secs(2) {
+            self.last = Instant::now();
+            eprintln!(
+                "roster: import: {} lines ({:.0} lines/s), {} failed",
+                p.lines,
+                p.lines as f64 / secs,
+                p.failed
+            );
+        }
+    }
+}
+
+pub(crate) async fn import(settings: &Settings, command: &ImportCommand) -> Result<u8, Failure> {
+    let ImportCommand::Devices {
+        app,
+        file,
+        max_errors,
+        format,
+        batch,
+    } = command;
+    let app = app_arg(app)?;
+    let store = roster_server::open_cli_store(settings).await?;
+    if store.get_app(&app).await.map_err(store_failure)?.is_none() {
+        return Err(Failure(format!("no app {app}")));
+    }
+    let opts = ImportOptions {
+        format: format.map(|f| match f {
+            InFormat::Ndjson => ImportFormat::Ndjson,
+            InFormat::GetuiCsv => ImportFormat::GetuiCsv,
+        }),
+        max_errors: *max_errors,
+        batch: (*batch).max(1),
+    };
+    let started = Instant::now();
+    let summary = if file.as_os_str() == "-" {
+        let reader = tokio::io::BufReader::with_capacity(1 << 20, tokio::io::stdin());
+        let mut report = Report::new(None);
+        run_import(&*store, &app, reader, opts, &mut report).await?
+    } else {
+        let f = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| Failure(format!("cannot open {}: {e}", file.display())))?;
+        let total = f.metadata().await.ok().map(|m| m.len());
+        let reader = tokio::io::BufReader::with_capacity(1 << 20, f);
+        let mut report = Report::new(total);
+        run_import(&*store, &app, reader, opts, &mut report).await?
+    };
+    Ok(finish(&summary, started.elapsed()))
+}
+
+async fn run_import<R: tokio::io::AsyncBufRead + Unpin + Send>(
+    store: &dyn roster_store::Store,
+    app: &roster_core::AppId,
+    reader: R,
+    opts: ImportOptions,
+    report: &mut Report,
+) -> Result<ImportSummary, Failure> {
+    let clock = roster_core::time::now_ms;
+    let r = bulk::import_devices(store, app, reader, opts, &clock, &mut |p| report.tell(p)).await;
+    if let Some(bar) = &report.bar {
+        bar.finish_and_clear();
+    }
+    r.map_err(store_failure)
+}
+
+/// Prints the refused lines and the summary on stderr; the exit status.
+fn finish(s: &ImportSummary, took: Duration) -> u8 {
+    for e in &s.errors {
+        eprintln!("line {}: {}", e.line, e.message);
+    }
+    if s.failed > s.errors.len() as u64 {
+        eprintln!(
+            "… and {} more refused lines",
+            s.failed - s.errors.len() as u64
+        );
+    }
+    let secs = took.as_secs_f64().max(1e-9);
+    eprintln!(
+        "roster: import: {} lines in {:.1} s ({:.0} lines/s): {} inserted, {} updated, {} unchanged, {} failed{}",
+        s.lines,
+        secs,
+        s.lines as f64 / secs,
+        s.inserted,
+        s.updated,
+        s.unchanged,
+        s.failed,
+        if s.stopped { " (stopped at --max-errors)" } else { "" }
+    );
+    if s.stopped {
+        EXIT_STOPPED
+    } else if s.failed > 0 {
+        EXIT_LINES_FAILED
+    } else {
+        0
+    }
+}
+
+fn store_failure(e: roster_store::StoreError) -> Failure {
+    Failure(match e {
+        roster_store::StoreError::Backend(m) => m,
+        other => other.to_string(),
+    })
+}
+
+pub(crate) async fn export(settings: &Settings, command: &ExportCommand) -> Result<(), Failure> {
+    let ExportCommand::Devices {
+        app,
+        selector,
+        format,
+    } = command;
+    let app = app_arg(app)?;
+    let query = match selector {
+        Some(s) => {
+            let selector: Selector = serde_json::from_str(s)
+                .map_err(|e| Failure(format!("--selector is not a selector: {e}")))?;
+            Some(AudienceQuery {
+                selector,
+                exclude_blacklisted: false,
+                exclude_notification_off: false,
+            })
+        }
+        None => None,
+    };
+    let format = match format {
+        OutFormat::Ndjson => ExportFormat::Ndjson,
+        OutFormat::Csv => ExportFormat::Csv,
+    };
+    let store = roster_server::open_cli_store(settings).await?;
+    if store.get_app(&app).await.map_err(store_failure)?.is_none() {
+        return Err(Failure(format!("no app {app}")));
+    }
+    let now = roster_core::time::now_ms();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let io = |e: std::io::Error| Failure(format!("cannot write the export: {e}"));
+    out.write_all(&format.head()).map_err(io)?;
+    let mut after = None;
+    let mut chunk = Vec::with_capacity(1 << 20);
+    loop {
+        let (page, last) = store
+            .export_devices(&app, query.as_ref(), after, bulk::PAGE, now)
+            .await
+            .map_err(store_failure)?;
+        chunk.clear();
+        format.write(&page, &mut chunk);
+        out.write_all(&chunk).map_err(io)?;
+        if page.len() < bulk::PAGE {
+            break;
+        }
+        after = last;
+    }
+    out.flush().map_err(io)
+}
