@@ -299,6 +299,7 @@ pub fn router(state: NativeState) -> Router {
         .route(
             "/api/v1/apps/{app_id}/users/{uid}",
             delete(users::delete_user),
+        )
         .route(
             "/api/v1/apps/{app_id}/segments",
             post(segments::create).get(segments::list),

@@ -655,6 +655,15 @@ mod tests {
             alias: None,
             blacklisted: false,
             notification_switch: true,
+            app_version: Some("1.0"),
+            os: None,
+            package_name: None,
+            phone_model: None,
+            client_app_id: None,
+            create_time: 0,
+            last_login_time: 0,
+            login_freq: 0,
+            properties: None,
         };
         let mut ix = AppIndex::default();
         ix.add_device(0, &facts("a"));
@@ -671,6 +680,8 @@ mod tests {
         let vip = Node::Leaf(roster_core::Selector::Tag(tag[0].clone()));
         assert_eq!(ix.count(&vip, &q), 1);
         assert_eq!(ix.count(&Node::Not(Box::new(crowd)), &q), 0);
+    }
+
     /// Property leaves on every field and op, alone, inside an `and` with a tag and
     /// negated: the index answers what `Selector::matches` answers, also after
     /// devices are removed.

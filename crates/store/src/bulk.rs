@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::registry::{Backend, Registry};
-use crate::{engine, StoreError, StoreResult};
+use crate::{engine, AudienceStore, StoreError, StoreResult};
 
 /// Lines per import transaction.
 pub const BATCH: usize = 10_000;
@@ -65,12 +65,32 @@ impl<B: Backend> BulkStore for Registry<B> {
         limit: usize,
         now: i64,
     ) -> StoreResult<(Vec<ExportedDevice>, Option<u32>)> {
-        if query.is_some_and(|q| crate::crowds::names_crowd(&q.selector)) {
-            return Err(
-                roster_core::Error::invalid("selector (a crowd leaf cannot be exported)").into(),
-            );
-        }
         self.ready(app).await?;
+        // Segments expand as stored now; leaves SQL does not evaluate (crowds,
+        // properties) pick the page's members on bitmaps, which SQL then reads by cid.
+        let members;
+        let query = match query {
+            Some(q) => {
+                let q = self.prepared(app, q).await?;
+                if crate::crowds::needs_bitmaps(&q.selector) {
+                    let page = self.audience_page(app, &q, after, limit).await?;
+                    if page.is_empty() {
+                        return Ok((Vec::new(), None));
+                    }
+                    members = AudienceQuery {
+                        selector: roster_core::Selector::Cid(
+                            page.into_iter().map(|(_, cid)| cid).collect(),
+                        ),
+                        exclude_blacklisted: false,
+                        exclude_notification_off: false,
+                    };
+                } else {
+                    members = q;
+                }
+                Some(&members)
+            }
+            None => None,
+        };
         let stmts = engine::export_page(app, query, after, limit);
         engine::export_of(self.backend.query(stmts).await?, now)
     }

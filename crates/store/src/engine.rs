@@ -1852,6 +1852,8 @@ pub fn login_freq_ordinals(app: &AppId, since: i64, today: i64, freqs: &[i64]) -
         ),
         params,
     )
+}
+
 /// The page of an export: the devices after ordinal `after` (matching `q`, if given)
 /// in ordinal order, at most `limit`; then their tags; then their login days. Run the
 /// three on one snapshot and read them with [`export_of`].

@@ -555,7 +555,11 @@ impl<B: Backend> Registry<B> {
     }
 
     /// The query to evaluate: segments expanded as they are stored now.
-    async fn prepared(&self, app: &AppId, q: &AudienceQuery) -> StoreResult<AudienceQuery> {
+    pub(crate) async fn prepared(
+        &self,
+        app: &AppId,
+        q: &AudienceQuery,
+    ) -> StoreResult<AudienceQuery> {
         Ok(match self.expand_segments(app, &q.selector).await? {
             Some(selector) => AudienceQuery {
                 selector,

@@ -36,10 +36,10 @@ pub use devices::{
     ApplyBadge, BindDeviceTokens, DtBinding, DtFailure, PerDevice, RecordDeviceEvent, RecordOpen,
     SetBlacklisted, UpsertDevices,
 };
+pub use import::{ImportDevices, Imported};
 pub use labels::{
     AddTag, BindAliases, EditTags, RemoveTag, ReplaceTags, UnbindAlias, UnbindAliases,
 };
-pub use import::{ImportDevices, Imported};
 pub use mutation::{Binding, Mutation, Secret};
 pub use removal::{DeleteDevice, DeleteUser};
 pub use users::{DeleteUmsUsers, IdentifyUser, RegisterIdentities, UmsApply};
