@@ -379,3 +379,52 @@ async fn bulk_cli_import_and_export() {
     );
     assert!(!out.status.success());
 }
+
+/// An export's selector takes every leaf a count does: a property leaf (which SQL does
+/// not evaluate) and a saved segment, alone and inside an `and`.
+#[tokio::test]
+async fn bulk_export_selects_by_property_and_segment() {
+    let srv = TestServer::start().await;
+    let app = srv.create_app().await;
+    srv.register(
+        &app,
+        json!([
+            {"cid": "old", "phone_type": "android", "app_version": "1.9.2"},
+            {"cid": "ten", "phone_type": "android", "app_version": "1.10.0"},
+            {"cid": "two", "phone_type": "ios", "app_version": "2.0"},
+            {"cid": "none", "phone_type": "android"}
+        ]),
+    )
+    .await;
+    let recent = json!({"property": {"name": "app_version", "op": "gte", "value": "1.10.0"}});
+    let r = srv
+        .native(&app)
+        .request(Method::POST, "/segments")
+        .json(&json!({"name": "recent", "selector": recent}))
+        .send()
+        .await
+        .expect("segment");
+    assert_eq!(r.status(), 201);
+    let cids = |ndjson: String| -> Vec<String> {
+        ndjson
+            .lines()
+            .map(|l| s(&serde_json::from_str::<Value>(l).expect("json")["cid"]).to_owned())
+            .collect()
+    };
+    for (selector, want) in [
+        (recent.clone(), vec!["ten", "two"]),
+        (json!({"segment": "recent"}), vec!["ten", "two"]),
+        (
+            json!({"and": [{"segment": "recent"}, {"phone_type": "android"}]}),
+            vec!["ten"],
+        ),
+        (json!({"not": {"segment": "recent"}}), vec!["old", "none"]),
+    ] {
+        let url =
+            reqwest::Url::parse_with_params("http://x/", [("selector", selector.to_string())])
+                .expect("url");
+        let query = format!("?{}", url.query().unwrap_or_default());
+        let (_, body) = export(&srv, &app, &query).await;
+        assert_eq!(cids(body), want, "{selector}");
+    }
+}
