@@ -24,6 +24,8 @@ pub(crate) enum InFormat {
     Ndjson,
     /// Getui-style CSV: cid, alias, tags (space-separated), brand, region[, phone_type].
     GetuiCsv,
+    /// UMS-style CSV (users): userid, then `<field>:<bind_id>` binding columns.
+    UmsCsv,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -56,6 +58,26 @@ pub(crate) enum ImportCommand {
         #[arg(long, default_value_t = bulk::BATCH, value_name = "N")]
         batch: usize,
     },
+    /// Import users from an NDJSON or UMS-style CSV file (detected from its first line
+    /// unless --format says); import the devices their registration ids name first.
+    /// Exit status as for devices.
+    Users {
+        /// The app.
+        #[arg(long, value_name = "ID")]
+        app: String,
+        /// The file (`-` for standard input).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Stop after this many refused lines.
+        #[arg(long, value_name = "N")]
+        max_errors: Option<u64>,
+        /// The file's format.
+        #[arg(long, value_enum)]
+        format: Option<InFormat>,
+        /// Lines per transaction.
+        #[arg(long, default_value_t = bulk::BATCH, value_name = "N")]
+        batch: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +90,15 @@ pub(crate) enum ExportCommand {
         /// Only the devices matching this selector (JSON, as `audience/count` takes it).
         #[arg(long, value_name = "JSON")]
         selector: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutFormat::Ndjson)]
+        format: OutFormat,
+    },
+    /// Export users (uid order) to standard output.
+    Users {
+        /// The app.
+        #[arg(long, value_name = "ID")]
+        app: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutFormat::Ndjson)]
         format: OutFormat,
@@ -118,13 +149,22 @@ impl Report {
 }
 
 pub(crate) async fn import(settings: &Settings, command: &ImportCommand) -> Result<u8, Failure> {
-    let ImportCommand::Devices {
-        app,
-        file,
-        max_errors,
-        format,
-        batch,
-    } = command;
+    let (users, app, file, max_errors, format, batch) = match command {
+        ImportCommand::Devices {
+            app,
+            file,
+            max_errors,
+            format,
+            batch,
+        } => (false, app, file, max_errors, format, batch),
+        ImportCommand::Users {
+            app,
+            file,
+            max_errors,
+            format,
+            batch,
+        } => (true, app, file, max_errors, format, batch),
+    };
     let app = app_arg(app)?;
     let store = roster_server::open_cli_store(settings).await?;
     if store.get_app(&app).await.map_err(store_failure)?.is_none() {
@@ -134,6 +174,7 @@ pub(crate) async fn import(settings: &Settings, command: &ImportCommand) -> Resu
         format: format.map(|f| match f {
             InFormat::Ndjson => ImportFormat::Ndjson,
             InFormat::GetuiCsv => ImportFormat::GetuiCsv,
+            InFormat::UmsCsv => ImportFormat::UmsCsv,
         }),
         max_errors: *max_errors,
         batch: (*batch).max(1),
@@ -142,7 +183,7 @@ pub(crate) async fn import(settings: &Settings, command: &ImportCommand) -> Resu
     let summary = if file.as_os_str() == "-" {
         let reader = tokio::io::BufReader::with_capacity(1 << 20, tokio::io::stdin());
         let mut report = Report::new(None);
-        run_import(&*store, &app, reader, opts, &mut report).await?
+        run_import(&*store, &app, reader, opts, users, &mut report).await?
     } else {
         let f = tokio::fs::File::open(file)
             .await
@@ -150,7 +191,7 @@ pub(crate) async fn import(settings: &Settings, command: &ImportCommand) -> Resu
         let total = f.metadata().await.ok().map(|m| m.len());
         let reader = tokio::io::BufReader::with_capacity(1 << 20, f);
         let mut report = Report::new(total);
-        run_import(&*store, &app, reader, opts, &mut report).await?
+        run_import(&*store, &app, reader, opts, users, &mut report).await?
     };
     Ok(finish(&summary, started.elapsed()))
 }
@@ -160,10 +201,16 @@ async fn run_import<R: tokio::io::AsyncBufRead + Unpin + Send>(
     app: &roster_core::AppId,
     reader: R,
     opts: ImportOptions,
+    users: bool,
     report: &mut Report,
 ) -> Result<ImportSummary, Failure> {
     let clock = roster_core::time::now_ms;
-    let r = bulk::import_devices(store, app, reader, opts, &clock, &mut |p| report.tell(p)).await;
+    let mut tell = |p| report.tell(p);
+    let r = if users {
+        bulk::import_users(store, app, reader, opts, &clock, &mut tell).await
+    } else {
+        bulk::import_devices(store, app, reader, opts, &clock, &mut tell).await
+    };
     if let Some(bar) = &report.bar {
         bar.finish_and_clear();
     }
@@ -210,11 +257,14 @@ fn store_failure(e: roster_store::StoreError) -> Failure {
 }
 
 pub(crate) async fn export(settings: &Settings, command: &ExportCommand) -> Result<(), Failure> {
-    let ExportCommand::Devices {
-        app,
-        selector,
-        format,
-    } = command;
+    let (app, selector, format) = match command {
+        ExportCommand::Devices {
+            app,
+            selector,
+            format,
+        } => (app, selector, format),
+        ExportCommand::Users { app, format } => return export_users(settings, app, *format).await,
+    };
     let app = app_arg(app)?;
     let query = match selector {
         Some(s) => {
@@ -255,6 +305,38 @@ pub(crate) async fn export(settings: &Settings, command: &ExportCommand) -> Resu
             break;
         }
         after = last;
+    }
+    out.flush().map_err(io)
+}
+
+async fn export_users(settings: &Settings, app: &str, format: OutFormat) -> Result<(), Failure> {
+    let app = app_arg(app)?;
+    let format = match format {
+        OutFormat::Ndjson => ExportFormat::Ndjson,
+        OutFormat::Csv => ExportFormat::Csv,
+    };
+    let store = roster_server::open_cli_store(settings).await?;
+    if store.get_app(&app).await.map_err(store_failure)?.is_none() {
+        return Err(Failure(format!("no app {app}")));
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let io = |e: std::io::Error| Failure(format!("cannot write the export: {e}"));
+    out.write_all(&format.user_head()).map_err(io)?;
+    let mut after = None;
+    let mut chunk = Vec::with_capacity(1 << 20);
+    loop {
+        let page = store
+            .export_users(&app, after, bulk::PAGE)
+            .await
+            .map_err(store_failure)?;
+        chunk.clear();
+        format.write_users(&page.lines, &mut chunk);
+        out.write_all(&chunk).map_err(io)?;
+        if page.lines.len() < bulk::PAGE {
+            break;
+        }
+        after = page.last;
     }
     out.flush().map_err(io)
 }
