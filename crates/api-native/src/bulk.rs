@@ -341,33 +341,64 @@ pub(crate) async fn export_users(
         .store
         .export_users(&auth.app, None, bulk::PAGE)
         .await?;
-    let stream = futures_util::stream::unfold(
-        Some((state, auth.app, first, format.user_head())),
-        move |cursor| async move {
-            let (state, app, page, mut chunk) = cursor?;
-            if page.is_empty() && chunk.is_empty() {
-                return None;
+    let app = auth.app;
+    Ok(streamed(
+        format.content_type(),
+        format.user_head(),
+        first,
+        move |page: &bulk::UserPage, chunk: &mut Vec<u8>| {
+            format.write_users(&page.lines, chunk);
+            page.lines.len() >= bulk::PAGE
+        },
+        move |page: &bulk::UserPage| {
+            let (state, app, last) = (state.clone(), app.clone(), page.last);
+            Box::pin(async move { state.store.export_users(&app, last, bulk::PAGE).await })
+        },
+    ))
+}
+
+/// A streamed export: `head`, then each page as `write` writes it (true: a full page,
+/// more may follow), `next` reading the page after one. A failure after the first
+/// page ends the body early (the status line is gone), which tells the client.
+fn streamed<P: Send + 'static>(
+    content_type: &'static str,
+    head: Vec<u8>,
+    first: P,
+    write: impl Fn(&P, &mut Vec<u8>) -> bool + Send + Sync + 'static,
+    next: impl Fn(&P) -> futures_util::future::BoxFuture<'static, roster_store::StoreResult<P>>
+        + Send
+        + Sync
+        + 'static,
+) -> Response {
+    let io = std::sync::Arc::new((write, next));
+    let stream = futures_util::stream::unfold(Some((first, head)), move |cursor| {
+        let io = io.clone();
+        async move {
+            let (page, mut chunk) = cursor?;
+            let (write, next) = &*io;
+            if !write(&page, &mut chunk) {
+                return if chunk.is_empty() {
+                    None
+                } else {
+                    Some((Ok::<_, std::io::Error>(chunk), None))
+                };
             }
-            format.write_users(&page.lines, &mut chunk);
-            if page.lines.len() < bulk::PAGE {
-                return Some((Ok::<_, std::io::Error>(chunk), None));
-            }
-            match state.store.export_users(&app, page.last, bulk::PAGE).await {
-                Ok(next) => Some((Ok(chunk), Some((state, app, next, Vec::new())))),
-                // The status line is gone; ending the body early tells the client.
+            match next(&page).await {
+                Ok(p) => Some((Ok(chunk), Some((p, Vec::new())))),
                 Err(e) => {
                     tracing::error!(error = %e, "export failed mid-stream");
                     Some((Ok(chunk), None))
                 }
             }
-        },
-    );
+        }
+    });
+    // Fused: a compression layer polls once more after the end.
     let stream = futures_util::StreamExt::fuse(stream);
-    Ok((
-        [(CONTENT_TYPE, format.content_type())],
+    (
+        [(CONTENT_TYPE, content_type)],
         HttpBody::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
 
 fn export_query(raw: Option<&str>) -> Result<(ExportFormat, Option<AudienceQuery>), NativeError> {
@@ -420,36 +451,25 @@ pub(crate) async fn export_devices(
         .store
         .export_devices(&auth.app, query.as_ref(), None, bulk::PAGE, now)
         .await?;
-    let stream = futures_util::stream::unfold(
-        Some((state, auth.app, query, first, format.head())),
-        move |cursor| async move {
-            let (state, app, query, (page, last), mut chunk) = cursor?;
-            if page.is_empty() && chunk.is_empty() {
-                return None;
-            }
-            format.write(&page, &mut chunk);
-            if page.len() < bulk::PAGE {
-                return Some((Ok::<_, std::io::Error>(chunk), None));
-            }
-            let next = state
-                .store
-                .export_devices(&app, query.as_ref(), last, bulk::PAGE, now)
-                .await;
-            match next {
-                Ok(next) => Some((Ok(chunk), Some((state, app, query, next, Vec::new())))),
-                // The status line is gone; ending the body early tells the client.
-                Err(e) => {
-                    tracing::error!(error = %e, "export failed mid-stream");
-                    Some((Ok(chunk), None))
-                }
-            }
+    let app = auth.app;
+    let query = std::sync::Arc::new(query);
+    type Page = (Vec<roster_core::bulk::ExportedDevice>, Option<u32>);
+    Ok(streamed(
+        format.content_type(),
+        format.head(),
+        first,
+        move |(page, _): &Page, chunk: &mut Vec<u8>| {
+            format.write(page, chunk);
+            page.len() >= bulk::PAGE
         },
-    );
-    // Fused: a compression layer polls once more after the end.
-    let stream = futures_util::StreamExt::fuse(stream);
-    Ok((
-        [(CONTENT_TYPE, format.content_type())],
-        HttpBody::from_stream(stream),
-    )
-        .into_response())
+        move |(_, last): &Page| {
+            let (state, app, query, last) = (state.clone(), app.clone(), query.clone(), *last);
+            Box::pin(async move {
+                state
+                    .store
+                    .export_devices(&app, query.as_ref().as_ref(), last, bulk::PAGE, now)
+                    .await
+            })
+        },
+    ))
 }

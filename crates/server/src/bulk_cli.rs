@@ -257,13 +257,13 @@ fn store_failure(e: roster_store::StoreError) -> Failure {
 }
 
 pub(crate) async fn export(settings: &Settings, command: &ExportCommand) -> Result<(), Failure> {
-    let (app, selector, format) = match command {
+    let (users, app, selector, format) = match command {
         ExportCommand::Devices {
             app,
             selector,
             format,
-        } => (app, selector, format),
-        ExportCommand::Users { app, format } => return export_users(settings, app, *format).await,
+        } => (false, app, selector.as_deref(), format),
+        ExportCommand::Users { app, format } => (true, app, None, format),
     };
     let app = app_arg(app)?;
     let query = match selector {
@@ -290,53 +290,37 @@ pub(crate) async fn export(settings: &Settings, command: &ExportCommand) -> Resu
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
     let io = |e: std::io::Error| Failure(format!("cannot write the export: {e}"));
-    out.write_all(&format.head()).map_err(io)?;
-    let mut after = None;
-    let mut chunk = Vec::with_capacity(1 << 20);
-    loop {
-        let (page, last) = store
-            .export_devices(&app, query.as_ref(), after, bulk::PAGE, now)
-            .await
-            .map_err(store_failure)?;
-        chunk.clear();
-        format.write(&page, &mut chunk);
-        out.write_all(&chunk).map_err(io)?;
-        if page.len() < bulk::PAGE {
-            break;
-        }
-        after = last;
-    }
-    out.flush().map_err(io)
-}
-
-async fn export_users(settings: &Settings, app: &str, format: OutFormat) -> Result<(), Failure> {
-    let app = app_arg(app)?;
-    let format = match format {
-        OutFormat::Ndjson => ExportFormat::Ndjson,
-        OutFormat::Csv => ExportFormat::Csv,
+    let head = if users {
+        format.user_head()
+    } else {
+        format.head()
     };
-    let store = roster_server::open_cli_store(settings).await?;
-    if store.get_app(&app).await.map_err(store_failure)?.is_none() {
-        return Err(Failure(format!("no app {app}")));
-    }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let io = |e: std::io::Error| Failure(format!("cannot write the export: {e}"));
-    out.write_all(&format.user_head()).map_err(io)?;
-    let mut after = None;
+    out.write_all(&head).map_err(io)?;
+    let (mut after, mut after_uid) = (None, None);
     let mut chunk = Vec::with_capacity(1 << 20);
     loop {
-        let page = store
-            .export_users(&app, after, bulk::PAGE)
-            .await
-            .map_err(store_failure)?;
         chunk.clear();
-        format.write_users(&page.lines, &mut chunk);
+        let read = if users {
+            let page = store
+                .export_users(&app, after_uid, bulk::PAGE)
+                .await
+                .map_err(store_failure)?;
+            format.write_users(&page.lines, &mut chunk);
+            after_uid = page.last;
+            page.lines.len()
+        } else {
+            let (page, last) = store
+                .export_devices(&app, query.as_ref(), after, bulk::PAGE, now)
+                .await
+                .map_err(store_failure)?;
+            format.write(&page, &mut chunk);
+            after = last;
+            page.len()
+        };
         out.write_all(&chunk).map_err(io)?;
-        if page.lines.len() < bulk::PAGE {
+        if read < bulk::PAGE {
             break;
         }
-        after = page.last;
     }
     out.flush().map_err(io)
 }

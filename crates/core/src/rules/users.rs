@@ -580,14 +580,6 @@ impl Rule for ImportUsers {
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<Self::Outcome, Error> {
-        let mut out = Vec::with_capacity(self.lines.len());
-        for l in &self.lines {
-            match self.one(plan, l) {
-                // A rule that decided without its facts is a bug, not a bad line.
-                Err(e @ Error::Internal(_)) => return Err(e),
-                r => out.push(r),
-            }
-        }
-        Ok(out)
+        super::import::per_line(plan, &self.lines, |plan, l| self.one(plan, l))
     }
 }
