@@ -611,4 +611,43 @@ mod tests {
         assert_eq!(d.tags.map(|t| t.len()), Some(3));
         assert_eq!(d.region, None);
     }
+
+    #[test]
+    fn user_lines() {
+        let u = UserLine::parse(
+            r#"{"identities":{"user_id":["b","a","a"]},"bindings":[{"field":"tag","bind_id":"all","value":"t"}]}"#,
+        )
+        .expect("valid");
+        assert_eq!(u.identities["user_id"], ["a", "b"]);
+        for bad in [
+            r#"{"identities":{}}"#,
+            r#"{"identities":{"user_id":[""]}}"#,
+            r#"{"identities":{"user_id":["a"]},"contacts":{"fax":"1"}}"#,
+            r#"{"identities":{"user_id":["a"]},"bindings":[{"field":"wechatoa","bind_id":"all","value":"o"}]}"#,
+            r#"{"identities":{"user_id":["a"]},"bindings":[{"field":"dingtalkcc","bind_id":"x","value":"o"}]}"#,
+            r#"{"identities":{"user_id":["a"]},"uid":3}"#,
+        ] {
+            assert!(UserLine::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ums_rows() {
+        let header: Vec<String> = ["userid", "tag:all", "phone", "app:s1"]
+            .map(String::from)
+            .into();
+        let row: Vec<String> = ["alice", "a  b", "138", "c1 c2"].map(String::from).into();
+        let u = ums_csv_line(&header, &row).expect("valid");
+        assert_eq!(u.identities[USER_ID], ["alice"]);
+        assert_eq!(u.bindings.len(), 5);
+        assert!(u
+            .bindings
+            .iter()
+            .any(|b| b.field == UmsField::Phone && b.bind_id == BIND_ALL));
+        let row: Vec<String> = ["", "a", "", ""].map(String::from).into();
+        assert!(ums_csv_line(&header, &row).is_err());
+        let bad: Vec<String> = ["userid", "fax"].map(String::from).into();
+        let row: Vec<String> = ["alice", "1"].map(String::from).into();
+        assert!(ums_csv_line(&bad, &row).is_err());
+    }
 }
