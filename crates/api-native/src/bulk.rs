@@ -1,4 +1,4 @@
-//! Bulk import and export of devices over HTTP: the request body and the response are
+//! Bulk import and export of devices and users over HTTP: the request body and the response are
 //! streamed, so neither grows with the app (`docs/import-export.md`). The work is the
 //! store's drivers ([`roster_store::bulk`]), which the CLI runs too.
 
@@ -36,13 +36,13 @@ pub struct LineErrorOut {
 pub struct ImportOut {
     /// Lines read (blank lines and a CSV header included).
     pub lines: u64,
-    /// Lines that inserted or changed a device (`inserted` + `updated`).
+    /// Lines that inserted or changed a device or user (`inserted` + `updated`).
     pub imported: u64,
-    /// New devices.
+    /// New devices (users).
     pub inserted: u64,
-    /// Known devices changed.
+    /// Known devices (users) changed.
     pub updated: u64,
-    /// Lines whose device already was as they say (nothing written).
+    /// Lines whose device (user) already was as they say (nothing written).
     pub unchanged: u64,
     /// Lines refused.
     pub failed: u64,
@@ -140,7 +140,7 @@ impl utoipa::PartialSchema for ImportBody {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .description(Some(
-                "NDJSON: one device object per line (see docs/import-export.md), or a CSV with a header line.",
+                "NDJSON: one device (or user) object per line (see docs/import-export.md), or a CSV with a header line (Getui-style for devices, UMS-style for users).",
             ))
             .into()
     }
