@@ -36,48 +36,36 @@ pub(crate) enum OutFormat {
     Csv,
 }
 
+/// The arguments of an import.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportArgs {
+    /// The app.
+    #[arg(long, value_name = "ID")]
+    app: String,
+    /// The file (`-` for standard input).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Stop after this many refused lines.
+    #[arg(long, value_name = "N")]
+    max_errors: Option<u64>,
+    /// The file's format.
+    #[arg(long, value_enum)]
+    format: Option<InFormat>,
+    /// Lines per transaction.
+    #[arg(long, default_value_t = bulk::BATCH, value_name = "N")]
+    batch: usize,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImportCommand {
     /// Import devices from an NDJSON or Getui-style CSV file (detected from its first
     /// line unless --format says). Exit status: 0 all lines imported, 3 some lines
     /// refused (listed on stderr), 4 stopped by --max-errors, 1 failure.
-    Devices {
-        /// The app.
-        #[arg(long, value_name = "ID")]
-        app: String,
-        /// The file (`-` for standard input).
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-        /// Stop after this many refused lines.
-        #[arg(long, value_name = "N")]
-        max_errors: Option<u64>,
-        /// The file's format.
-        #[arg(long, value_enum)]
-        format: Option<InFormat>,
-        /// Lines per transaction.
-        #[arg(long, default_value_t = bulk::BATCH, value_name = "N")]
-        batch: usize,
-    },
+    Devices(ImportArgs),
     /// Import users from an NDJSON or UMS-style CSV file (detected from its first line
     /// unless --format says); import the devices their registration ids name first.
     /// Exit status as for devices.
-    Users {
-        /// The app.
-        #[arg(long, value_name = "ID")]
-        app: String,
-        /// The file (`-` for standard input).
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-        /// Stop after this many refused lines.
-        #[arg(long, value_name = "N")]
-        max_errors: Option<u64>,
-        /// The file's format.
-        #[arg(long, value_enum)]
-        format: Option<InFormat>,
-        /// Lines per transaction.
-        #[arg(long, default_value_t = bulk::BATCH, value_name = "N")]
-        batch: usize,
-    },
+    Users(ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,22 +137,17 @@ impl Report {
 }
 
 pub(crate) async fn import(settings: &Settings, command: &ImportCommand) -> Result<u8, Failure> {
-    let (users, app, file, max_errors, format, batch) = match command {
-        ImportCommand::Devices {
-            app,
-            file,
-            max_errors,
-            format,
-            batch,
-        } => (false, app, file, max_errors, format, batch),
-        ImportCommand::Users {
-            app,
-            file,
-            max_errors,
-            format,
-            batch,
-        } => (true, app, file, max_errors, format, batch),
+    let (users, args) = match command {
+        ImportCommand::Devices(args) => (false, args),
+        ImportCommand::Users(args) => (true, args),
     };
+    let ImportArgs {
+        app,
+        file,
+        max_errors,
+        format,
+        batch,
+    } = args;
     let app = app_arg(app)?;
     let store = roster_server::open_cli_store(settings).await?;
     if store.get_app(&app).await.map_err(store_failure)?.is_none() {
