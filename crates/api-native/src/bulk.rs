@@ -1,4 +1,4 @@
-//! Bulk import and export of devices over HTTP: the request body and the response are
+//! Bulk import and export of devices and users over HTTP: the request body and the response are
 //! streamed, so neither grows with the app (`docs/import-export.md`). The work is the
 //! store's drivers ([`roster_store::bulk`]), which the CLI runs too.
 
@@ -36,13 +36,13 @@ pub struct LineErrorOut {
 pub struct ImportOut {
     /// Lines read (blank lines and a CSV header included).
     pub lines: u64,
-    /// Lines that inserted or changed a device (`inserted` + `updated`).
+    /// Lines that inserted or changed a device or user (`inserted` + `updated`).
     pub imported: u64,
-    /// New devices.
+    /// New devices (users).
     pub inserted: u64,
-    /// Known devices changed.
+    /// Known devices (users) changed.
     pub updated: u64,
-    /// Lines whose device already was as they say (nothing written).
+    /// Lines whose device (user) already was as they say (nothing written).
     pub unchanged: u64,
     /// Lines refused.
     pub failed: u64,
@@ -140,7 +140,7 @@ impl utoipa::PartialSchema for ImportBody {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .description(Some(
-                "NDJSON: one device object per line (see docs/import-export.md), or a CSV with a header line.",
+                "NDJSON: one device (or user) object per line (see docs/import-export.md), or a CSV with a header line (Getui-style for devices, UMS-style for users).",
             ))
             .into()
     }
@@ -190,6 +190,24 @@ pub(crate) async fn import_devices(
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Result<Json<ImportOut>, NativeError> {
+    import(state, auth, raw, req, Target::Devices).await
+}
+
+/// What an import route brings in.
+#[derive(Clone, Copy)]
+enum Target {
+    Devices,
+    Users,
+}
+
+/// The streamed import both routes run.
+async fn import(
+    state: NativeState,
+    auth: AppAuth,
+    raw: Option<String>,
+    req: Request,
+    target: Target,
+) -> Result<Json<ImportOut>, NativeError> {
     let opts = import_query(raw.as_deref())?;
     if let Some(enc) = req.headers().get(CONTENT_ENCODING) {
         if !enc.as_bytes().eq_ignore_ascii_case(b"identity") {
@@ -218,16 +236,169 @@ pub(crate) async fn import_devices(
         .map_err(std::io::Error::other);
     let reader = tokio_util::io::StreamReader::new(body);
     let clock = state.clock.clone();
-    let summary = bulk::import_devices(
-        state.store.as_ref(),
-        &auth.app,
-        reader,
-        opts,
-        &*clock,
-        &mut |_| {},
-    )
-    .await?;
+    let store = state.store.as_ref();
+    let summary = match target {
+        Target::Devices => {
+            bulk::import_devices(store, &auth.app, reader, opts, &*clock, &mut |_| {}).await?
+        }
+        Target::Users => {
+            bulk::import_users(store, &auth.app, reader, opts, &*clock, &mut |_| {}).await?
+        }
+    };
     Ok(Json(summary.into()))
+}
+
+/// One UMS binding of a user line.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BindingLineOut {
+    /// The UMS field (`tag`, `phone`, `email`, `app`, `wechatoa`, `wechatmp`,
+    /// `alipaylife`, `dingtalkcc`, `wechatwk`, `wechatwk_linkedcorp`).
+    pub field: String,
+    /// `all`, a channel key or a sender code of the app.
+    pub bind_id: String,
+    /// The bound value.
+    pub value: String,
+}
+
+/// One user line of an export (`application/x-ndjson`), the shape `import/users` reads
+/// back: everything the user holds but its uid, which the importing store assigns.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserLineOut {
+    /// Identity name → values, sorted.
+    #[schema(value_type = Object)]
+    pub identities: std::collections::BTreeMap<String, Vec<String>>,
+    /// Properties (merged into the stored ones on import).
+    #[schema(value_type = Object)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
+    /// Contact kind → value.
+    #[schema(value_type = Object)]
+    pub contacts: std::collections::BTreeMap<String, String>,
+    /// UMS bindings (phone and email under `all` are the contacts), sorted.
+    pub bindings: Vec<BindingLineOut>,
+}
+
+/// Imports users from a streamed NDJSON (or UMS-style CSV) body, line by line, in
+/// transactions of 10,000 lines. Each line's user is found by its identities (as
+/// `identify` finds it) or created; its identities are attached, properties merged,
+/// contacts set and bindings bound. Custom identity names must exist in the app,
+/// registration ids must be its devices (import devices first), bind ids must be its
+/// UMS channels or senders; a line that breaks one is refused with its 1-based line
+/// number and the others land. Idempotent: importing the same body again changes
+/// nothing.
+#[utoipa::path(
+    post, path = "/api/v1/apps/{app_id}/import/users",
+    request_body(content((ImportBody = "application/x-ndjson"), (ImportBody = "text/csv"))),
+    security(("app" = [])),
+    params(
+        ("app_id" = String, Path, description = "App id"),
+        ("format" = Option<String>, Query, description = "`ndjson` or `ums-csv`; detected from the first line when absent"),
+        ("max_errors" = Option<u64>, Query, description = "Stop after this many refused lines (the reply says `stopped`)"),
+    ),
+    responses(
+        (status = 200, description = "What the import did (`inserted`: new users), with the refused lines", body = ImportOut),
+        (status = 400, description = "`format` malformed or not a user format, `max_errors` malformed, an unknown query parameter, or a first line that is neither JSON nor a CSV header naming `userid` (`invalid_param`); nothing was imported", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+    )
+)]
+pub(crate) async fn import_users(
+    State(state): State<NativeState>,
+    auth: AppAuth,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Result<Json<ImportOut>, NativeError> {
+    import(state, auth, raw, req, Target::Users).await
+}
+
+/// Exports the app's users in uid order, streamed page by page: NDJSON lines that
+/// `import/users` reads back into the same users (but their uids), or CSV (each cell
+/// the JSON of the NDJSON field).
+#[utoipa::path(
+    get, path = "/api/v1/apps/{app_id}/export/users",
+    security(("app" = [])),
+    params(
+        ("app_id" = String, Path, description = "App id"),
+        ("format" = Option<String>, Query, description = "`ndjson` (default) or `csv`"),
+    ),
+    responses(
+        (status = 200, description = "One user per line: NDJSON (`application/x-ndjson`) or CSV with a header (`text/csv`)", content((UserLineOut = "application/x-ndjson"), (String = "text/csv"))),
+        (status = 400, description = "`format` malformed or an unknown query parameter (`invalid_param`)", body = ErrorBody),
+        (status = 401, description = UNAUTHENTICATED_APP, body = ErrorBody),
+    )
+)]
+pub(crate) async fn export_users(
+    State(state): State<NativeState>,
+    auth: AppAuth,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, NativeError> {
+    let mut format = ExportFormat::Ndjson;
+    for (k, v) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
+        match &*k {
+            "format" => format = ExportFormat::parse(&v).ok_or_else(|| invalid("format"))?,
+            other => return Err(invalid(&format!("query parameter {other}"))),
+        }
+    }
+    let first = state
+        .store
+        .export_users(&auth.app, None, bulk::PAGE)
+        .await?;
+    let app = auth.app;
+    Ok(streamed(
+        format.content_type(),
+        format.user_head(),
+        first,
+        move |page: &bulk::UserPage, chunk: &mut Vec<u8>| {
+            format.write_users(&page.lines, chunk);
+            page.lines.len() >= bulk::PAGE
+        },
+        move |page: &bulk::UserPage| {
+            let (state, app, last) = (state.clone(), app.clone(), page.last);
+            Box::pin(async move { state.store.export_users(&app, last, bulk::PAGE).await })
+        },
+    ))
+}
+
+/// A streamed export: `head`, then each page as `write` writes it (true: a full page,
+/// more may follow), `next` reading the page after one. A failure after the first
+/// page ends the body early (the status line is gone), which tells the client.
+fn streamed<P: Send + 'static>(
+    content_type: &'static str,
+    head: Vec<u8>,
+    first: P,
+    write: impl Fn(&P, &mut Vec<u8>) -> bool + Send + Sync + 'static,
+    next: impl Fn(&P) -> futures_util::future::BoxFuture<'static, roster_store::StoreResult<P>>
+        + Send
+        + Sync
+        + 'static,
+) -> Response {
+    let io = std::sync::Arc::new((write, next));
+    let stream = futures_util::stream::unfold(Some((first, head)), move |cursor| {
+        let io = io.clone();
+        async move {
+            let (page, mut chunk) = cursor?;
+            let (write, next) = &*io;
+            if !write(&page, &mut chunk) {
+                return if chunk.is_empty() {
+                    None
+                } else {
+                    Some((Ok::<_, std::io::Error>(chunk), None))
+                };
+            }
+            match next(&page).await {
+                Ok(p) => Some((Ok(chunk), Some((p, Vec::new())))),
+                Err(e) => {
+                    tracing::error!(error = %e, "export failed mid-stream");
+                    Some((Ok(chunk), None))
+                }
+            }
+        }
+    });
+    // Fused: a compression layer polls once more after the end.
+    let stream = futures_util::StreamExt::fuse(stream);
+    (
+        [(CONTENT_TYPE, content_type)],
+        HttpBody::from_stream(stream),
+    )
+        .into_response()
 }
 
 fn export_query(raw: Option<&str>) -> Result<(ExportFormat, Option<AudienceQuery>), NativeError> {
@@ -280,36 +451,25 @@ pub(crate) async fn export_devices(
         .store
         .export_devices(&auth.app, query.as_ref(), None, bulk::PAGE, now)
         .await?;
-    let stream = futures_util::stream::unfold(
-        Some((state, auth.app, query, first, format.head())),
-        move |cursor| async move {
-            let (state, app, query, (page, last), mut chunk) = cursor?;
-            if page.is_empty() && chunk.is_empty() {
-                return None;
-            }
-            format.write(&page, &mut chunk);
-            if page.len() < bulk::PAGE {
-                return Some((Ok::<_, std::io::Error>(chunk), None));
-            }
-            let next = state
-                .store
-                .export_devices(&app, query.as_ref(), last, bulk::PAGE, now)
-                .await;
-            match next {
-                Ok(next) => Some((Ok(chunk), Some((state, app, query, next, Vec::new())))),
-                // The status line is gone; ending the body early tells the client.
-                Err(e) => {
-                    tracing::error!(error = %e, "export failed mid-stream");
-                    Some((Ok(chunk), None))
-                }
-            }
+    let app = auth.app;
+    let query = std::sync::Arc::new(query);
+    type Page = (Vec<roster_core::bulk::ExportedDevice>, Option<u32>);
+    Ok(streamed(
+        format.content_type(),
+        format.head(),
+        first,
+        move |(page, _): &Page, chunk: &mut Vec<u8>| {
+            format.write(page, chunk);
+            page.len() >= bulk::PAGE
         },
-    );
-    // Fused: a compression layer polls once more after the end.
-    let stream = futures_util::StreamExt::fuse(stream);
-    Ok((
-        [(CONTENT_TYPE, format.content_type())],
-        HttpBody::from_stream(stream),
-    )
-        .into_response())
+        move |(_, last): &Page| {
+            let (state, app, query, last) = (state.clone(), app.clone(), query.clone(), *last);
+            Box::pin(async move {
+                state
+                    .store
+                    .export_devices(&app, query.as_ref().as_ref(), last, bulk::PAGE, now)
+                    .await
+            })
+        },
+    ))
 }

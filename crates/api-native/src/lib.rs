@@ -128,6 +128,8 @@ pub struct NativeState {
         segments::count,
         bulk::import_devices,
         bulk::export_devices,
+        bulk::import_users,
+        bulk::export_users,
     ),
     components(schemas(
         admin::CreateApp,
@@ -197,6 +199,8 @@ pub struct NativeState {
         bulk::ImportOut,
         bulk::LineErrorOut,
         bulk::DeviceLineOut,
+        bulk::UserLineOut,
+        bulk::BindingLineOut,
     )),
     modifiers(&SecuritySchemes, &EdgeResponses)
 )]
@@ -323,6 +327,14 @@ pub fn router(state: NativeState) -> Router {
         .route(
             "/api/v1/apps/{app_id}/export/devices",
             get(bulk::export_devices),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/import/users",
+            post(bulk::import_users),
+        )
+        .route(
+            "/api/v1/apps/{app_id}/export/users",
+            get(bulk::export_users),
         )
         .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(error::method_not_allowed)

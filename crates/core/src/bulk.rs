@@ -8,6 +8,8 @@
 //! validating types; the rules that depend on stored state (the alias cap) are
 //! decided by [`crate::rules::ImportDevices`].
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -15,6 +17,8 @@ use serde_json::{Map, Value};
 use crate::device::validate_region;
 use crate::error::Error;
 use crate::ids::{Alias, Cid, TagName};
+use crate::ums::{validate_userid, BindKind, UmsField, BIND_ALL};
+use crate::user::{validate_identity_value, User, CONTACT_KINDS, USER_ID};
 use crate::{limits, Device, DeviceKind, DtType, PhoneType};
 
 /// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
@@ -372,6 +376,194 @@ pub fn getui_csv_line(header: &[String], row: &[String], now: i64) -> Result<Dev
     line.checked(now)
 }
 
+/// One UMS binding of a user line: a value of a field under a bind id (`all`, a
+/// channel key or a sender code of the app).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingLine {
+    /// The UMS field (`tag`, `app`, `wechatoa`…).
+    pub field: UmsField,
+    /// The bind id.
+    pub bind_id: String,
+    /// The bound value.
+    pub value: String,
+}
+
+/// One user line, as export writes it and import reads it: everything a user holds
+/// but its uid (which the store assigns). Import matches the user by its identities,
+/// as native identify does, attaches them, merges the properties, sets the contacts
+/// and adds the bindings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserLine {
+    /// Identity name → values (at least one value in all).
+    #[serde(default)]
+    pub identities: BTreeMap<String, Vec<String>>,
+    /// Properties.
+    #[serde(default)]
+    pub properties: Map<String, Value>,
+    /// Contact kind → value.
+    #[serde(default)]
+    pub contacts: BTreeMap<String, String>,
+    /// UMS bindings (phone and email under `all` are contacts, listed there).
+    #[serde(default)]
+    pub bindings: Vec<BindingLine>,
+}
+
+impl UserLine {
+    /// Reads one NDJSON line and checks its shape.
+    pub fn parse(line: &str) -> Result<UserLine, Error> {
+        let u: UserLine =
+            serde_json::from_str(line).map_err(|e| Error::invalid(format!("the line ({e})")))?;
+        u.checked()
+    }
+
+    /// Checks the shape: at least one identity, identity values, contact kinds,
+    /// binding values and the kind of their bind ids (the app's channels and senders
+    /// are checked by [`crate::rules::ImportUsers`]).
+    pub fn checked(mut self) -> Result<UserLine, Error> {
+        if self.identities.values().all(Vec::is_empty) {
+            return Err(Error::empty("identities"));
+        }
+        for (name, values) in &mut self.identities {
+            for v in values.iter() {
+                validate_identity_value(v)
+                    .map_err(|_| Error::invalid(format!("identities.{name}")))?;
+            }
+            values.sort();
+            values.dedup();
+        }
+        for (kind, v) in &self.contacts {
+            if !CONTACT_KINDS.contains(&kind.as_str()) {
+                return Err(Error::invalid(format!("contacts.{kind}")));
+            }
+            validate_identity_value(v).map_err(|_| Error::invalid(format!("contacts.{kind}")))?;
+        }
+        for b in &self.bindings {
+            b.field.validate(&b.value)?;
+            let all = b.bind_id == BIND_ALL;
+            let ok = match b.field.bind_kind() {
+                BindKind::AllOnly => all,
+                BindKind::AllOrChannel => !b.bind_id.is_empty(),
+                BindKind::Sender(_) => !all && !b.bind_id.is_empty(),
+            };
+            if !ok {
+                return Err(Error::invalid(format!("bind_id of {}", b.field.as_str())));
+            }
+        }
+        self.bindings.sort();
+        self.bindings.dedup();
+        Ok(self)
+    }
+
+    /// Identities as (name, value) pairs.
+    pub fn identity_pairs(&self) -> Vec<(String, String)> {
+        self.identities
+            .iter()
+            .flat_map(|(n, vs)| vs.iter().map(move |v| (n.clone(), v.clone())))
+            .collect()
+    }
+
+    /// The NDJSON line of a stored user.
+    pub fn of(u: &User) -> UserLine {
+        let mut identities: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (n, v) in &u.identities {
+            identities.entry(n.clone()).or_default().push(v.clone());
+        }
+        let bindings = u
+            .bindings
+            .iter()
+            .filter_map(|(f, b, v)| {
+                Some(BindingLine {
+                    field: UmsField::parse(f)?,
+                    bind_id: b.clone(),
+                    value: v.clone(),
+                })
+            })
+            .collect();
+        UserLine {
+            identities,
+            properties: u.properties.clone(),
+            contacts: u.contacts.iter().cloned().collect(),
+            bindings,
+        }
+        .sorted()
+    }
+
+    fn sorted(mut self) -> Self {
+        for v in self.identities.values_mut() {
+            v.sort();
+        }
+        self.bindings.sort();
+        self
+    }
+
+    /// Appends the NDJSON line (with its newline) to `out`.
+    pub fn write_ndjson(&self, out: &mut Vec<u8>) {
+        // Serialising owned, well-formed values into a Vec cannot fail.
+        if serde_json::to_writer(&mut *out, self).is_ok() {
+            out.push(b'\n');
+        }
+    }
+
+    /// The CSV columns, in [`CSV_USER_HEADER`]'s order, each a JSON text.
+    pub fn csv_record(&self) -> [String; 4] {
+        let json = |v: Result<String, serde_json::Error>| v.unwrap_or_default();
+        [
+            json(serde_json::to_string(&self.identities)),
+            json(serde_json::to_string(&self.properties)),
+            json(serde_json::to_string(&self.contacts)),
+            json(serde_json::to_string(&self.bindings)),
+        ]
+    }
+}
+
+/// The header of a user CSV export (each cell a JSON text of the NDJSON field).
+pub const CSV_USER_HEADER: [&str; 4] = ["identities", "properties", "contacts", "bindings"];
+
+/// The `userid` column of a UMS-style CSV import.
+pub const UMS_CSV_USERID: &str = "userid";
+
+/// Maps one row of a UMS-style CSV (`header` names each cell) onto a user line. The
+/// columns: `userid` (required: the UMS userid, identity `user_id`), then any number
+/// of binding columns named `<field>:<bind_id>` (`tag:all`, `phone:all`,
+/// `app:<sender code>`, `wechatoa:<sender code>`…) or a bare `<field>` for bind id
+/// `all`. A cell holds the bound values separated by whitespace (one value for the
+/// single-valued fields); an empty cell binds nothing.
+pub fn ums_csv_line(header: &[String], row: &[String]) -> Result<UserLine, Error> {
+    let mut line = UserLine::default();
+    for (name, cell) in header.iter().zip(row) {
+        let cell = cell.trim();
+        if cell.is_empty() {
+            continue;
+        }
+        if name == UMS_CSV_USERID {
+            validate_userid(cell)?;
+            line.identities
+                .insert(USER_ID.to_owned(), vec![cell.to_owned()]);
+            continue;
+        }
+        let (f, bind_id) = name.split_once(':').unwrap_or((name.as_str(), BIND_ALL));
+        let field = UmsField::parse(f).ok_or_else(|| Error::invalid(format!("column {name}")))?;
+        let values: Vec<&str> = if field.multi() {
+            cell.split_whitespace().collect()
+        } else {
+            vec![cell]
+        };
+        for v in values {
+            line.bindings.push(BindingLine {
+                field,
+                bind_id: bind_id.to_owned(),
+                value: v.to_owned(),
+            });
+        }
+    }
+    if !line.identities.contains_key(USER_ID) {
+        return Err(Error::empty(UMS_CSV_USERID));
+    }
+    line.checked()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,5 +610,44 @@ mod tests {
         assert_eq!(d.phone_type, Some(PhoneType::Ios));
         assert_eq!(d.tags.map(|t| t.len()), Some(3));
         assert_eq!(d.region, None);
+    }
+
+    #[test]
+    fn user_lines() {
+        let u = UserLine::parse(
+            r#"{"identities":{"user_id":["b","a","a"]},"bindings":[{"field":"tag","bind_id":"all","value":"t"}]}"#,
+        )
+        .expect("valid");
+        assert_eq!(u.identities["user_id"], ["a", "b"]);
+        for bad in [
+            r#"{"identities":{}}"#,
+            r#"{"identities":{"user_id":[""]}}"#,
+            r#"{"identities":{"user_id":["a"]},"contacts":{"fax":"1"}}"#,
+            r#"{"identities":{"user_id":["a"]},"bindings":[{"field":"wechatoa","bind_id":"all","value":"o"}]}"#,
+            r#"{"identities":{"user_id":["a"]},"bindings":[{"field":"dingtalkcc","bind_id":"x","value":"o"}]}"#,
+            r#"{"identities":{"user_id":["a"]},"uid":3}"#,
+        ] {
+            assert!(UserLine::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ums_rows() {
+        let header: Vec<String> = ["userid", "tag:all", "phone", "app:s1"]
+            .map(String::from)
+            .into();
+        let row: Vec<String> = ["alice", "a  b", "138", "c1 c2"].map(String::from).into();
+        let u = ums_csv_line(&header, &row).expect("valid");
+        assert_eq!(u.identities[USER_ID], ["alice"]);
+        assert_eq!(u.bindings.len(), 5);
+        assert!(u
+            .bindings
+            .iter()
+            .any(|b| b.field == UmsField::Phone && b.bind_id == BIND_ALL));
+        let row: Vec<String> = ["", "a", "", ""].map(String::from).into();
+        assert!(ums_csv_line(&header, &row).is_err());
+        let bad: Vec<String> = ["userid", "fax"].map(String::from).into();
+        let row: Vec<String> = ["alice", "1"].map(String::from).into();
+        assert!(ums_csv_line(&bad, &row).is_err());
     }
 }

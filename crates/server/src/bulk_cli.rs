@@ -24,6 +24,8 @@ pub(crate) enum InFormat {
     Ndjson,
     /// Getui-style CSV: cid, alias, tags (space-separated), brand, region[, phone_type].
     GetuiCsv,
+    /// UMS-style CSV (users): userid, then `<field>:<bind_id>` binding columns.
+    UmsCsv,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -34,28 +36,36 @@ pub(crate) enum OutFormat {
     Csv,
 }
 
+/// The arguments of an import.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportArgs {
+    /// The app.
+    #[arg(long, value_name = "ID")]
+    app: String,
+    /// The file (`-` for standard input).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Stop after this many refused lines.
+    #[arg(long, value_name = "N")]
+    max_errors: Option<u64>,
+    /// The file's format.
+    #[arg(long, value_enum)]
+    format: Option<InFormat>,
+    /// Lines per transaction.
+    #[arg(long, default_value_t = bulk::BATCH, value_name = "N")]
+    batch: usize,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImportCommand {
     /// Import devices from an NDJSON or Getui-style CSV file (detected from its first
     /// line unless --format says). Exit status: 0 all lines imported, 3 some lines
     /// refused (listed on stderr), 4 stopped by --max-errors, 1 failure.
-    Devices {
-        /// The app.
-        #[arg(long, value_name = "ID")]
-        app: String,
-        /// The file (`-` for standard input).
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-        /// Stop after this many refused lines.
-        #[arg(long, value_name = "N")]
-        max_errors: Option<u64>,
-        /// The file's format.
-        #[arg(long, value_enum)]
-        format: Option<InFormat>,
-        /// Lines per transaction.
-        #[arg(long, default_value_t = bulk::BATCH, value_name = "N")]
-        batch: usize,
-    },
+    Devices(ImportArgs),
+    /// Import users from an NDJSON or UMS-style CSV file (detected from its first line
+    /// unless --format says); import the devices their registration ids name first.
+    /// Exit status as for devices.
+    Users(ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +78,15 @@ pub(crate) enum ExportCommand {
         /// Only the devices matching this selector (JSON, as `audience/count` takes it).
         #[arg(long, value_name = "JSON")]
         selector: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutFormat::Ndjson)]
+        format: OutFormat,
+    },
+    /// Export users (uid order) to standard output.
+    Users {
+        /// The app.
+        #[arg(long, value_name = "ID")]
+        app: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutFormat::Ndjson)]
         format: OutFormat,
@@ -118,13 +137,17 @@ impl Report {
 }
 
 pub(crate) async fn import(settings: &Settings, command: &ImportCommand) -> Result<u8, Failure> {
-    let ImportCommand::Devices {
+    let (users, args) = match command {
+        ImportCommand::Devices(args) => (false, args),
+        ImportCommand::Users(args) => (true, args),
+    };
+    let ImportArgs {
         app,
         file,
         max_errors,
         format,
         batch,
-    } = command;
+    } = args;
     let app = app_arg(app)?;
     let store = roster_server::open_cli_store(settings).await?;
     if store.get_app(&app).await.map_err(store_failure)?.is_none() {
@@ -134,6 +157,7 @@ pub(crate) async fn import(settings: &Settings, command: &ImportCommand) -> Resu
         format: format.map(|f| match f {
             InFormat::Ndjson => ImportFormat::Ndjson,
             InFormat::GetuiCsv => ImportFormat::GetuiCsv,
+            InFormat::UmsCsv => ImportFormat::UmsCsv,
         }),
         max_errors: *max_errors,
         batch: (*batch).max(1),
@@ -142,7 +166,7 @@ pub(crate) async fn import(settings: &Settings, command: &ImportCommand) -> Resu
     let summary = if file.as_os_str() == "-" {
         let reader = tokio::io::BufReader::with_capacity(1 << 20, tokio::io::stdin());
         let mut report = Report::new(None);
-        run_import(&*store, &app, reader, opts, &mut report).await?
+        run_import(&*store, &app, reader, opts, users, &mut report).await?
     } else {
         let f = tokio::fs::File::open(file)
             .await
@@ -150,7 +174,7 @@ pub(crate) async fn import(settings: &Settings, command: &ImportCommand) -> Resu
         let total = f.metadata().await.ok().map(|m| m.len());
         let reader = tokio::io::BufReader::with_capacity(1 << 20, f);
         let mut report = Report::new(total);
-        run_import(&*store, &app, reader, opts, &mut report).await?
+        run_import(&*store, &app, reader, opts, users, &mut report).await?
     };
     Ok(finish(&summary, started.elapsed()))
 }
@@ -160,10 +184,16 @@ async fn run_import<R: tokio::io::AsyncBufRead + Unpin + Send>(
     app: &roster_core::AppId,
     reader: R,
     opts: ImportOptions,
+    users: bool,
     report: &mut Report,
 ) -> Result<ImportSummary, Failure> {
     let clock = roster_core::time::now_ms;
-    let r = bulk::import_devices(store, app, reader, opts, &clock, &mut |p| report.tell(p)).await;
+    let mut tell = |p| report.tell(p);
+    let r = if users {
+        bulk::import_users(store, app, reader, opts, &clock, &mut tell).await
+    } else {
+        bulk::import_devices(store, app, reader, opts, &clock, &mut tell).await
+    };
     if let Some(bar) = &report.bar {
         bar.finish_and_clear();
     }
@@ -210,11 +240,14 @@ fn store_failure(e: roster_store::StoreError) -> Failure {
 }
 
 pub(crate) async fn export(settings: &Settings, command: &ExportCommand) -> Result<(), Failure> {
-    let ExportCommand::Devices {
-        app,
-        selector,
-        format,
-    } = command;
+    let (users, app, selector, format) = match command {
+        ExportCommand::Devices {
+            app,
+            selector,
+            format,
+        } => (false, app, selector.as_deref(), format),
+        ExportCommand::Users { app, format } => (true, app, None, format),
+    };
     let app = app_arg(app)?;
     let query = match selector {
         Some(s) => {
@@ -240,21 +273,37 @@ pub(crate) async fn export(settings: &Settings, command: &ExportCommand) -> Resu
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
     let io = |e: std::io::Error| Failure(format!("cannot write the export: {e}"));
-    out.write_all(&format.head()).map_err(io)?;
-    let mut after = None;
+    let head = if users {
+        format.user_head()
+    } else {
+        format.head()
+    };
+    out.write_all(&head).map_err(io)?;
+    let (mut after, mut after_uid) = (None, None);
     let mut chunk = Vec::with_capacity(1 << 20);
     loop {
-        let (page, last) = store
-            .export_devices(&app, query.as_ref(), after, bulk::PAGE, now)
-            .await
-            .map_err(store_failure)?;
         chunk.clear();
-        format.write(&page, &mut chunk);
+        let read = if users {
+            let page = store
+                .export_users(&app, after_uid, bulk::PAGE)
+                .await
+                .map_err(store_failure)?;
+            format.write_users(&page.lines, &mut chunk);
+            after_uid = page.last;
+            page.lines.len()
+        } else {
+            let (page, last) = store
+                .export_devices(&app, query.as_ref(), after, bulk::PAGE, now)
+                .await
+                .map_err(store_failure)?;
+            format.write(&page, &mut chunk);
+            after = last;
+            page.len()
+        };
         out.write_all(&chunk).map_err(io)?;
-        if page.len() < bulk::PAGE {
+        if read < bulk::PAGE {
             break;
         }
-        after = last;
     }
     out.flush().map_err(io)
 }

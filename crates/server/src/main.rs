@@ -217,12 +217,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
-    /// Import devices from a file into the store directly (see docs/import-export.md).
+    /// Import devices or users from a file into the store directly (see docs/import-export.md).
     Import {
         #[command(subcommand)]
         command: bulk_cli::ImportCommand,
     },
-    /// Export devices from the store directly to standard output.
+    /// Export devices or users from the store directly to standard output.
     Export {
         #[command(subcommand)]
         command: bulk_cli::ExportCommand,

@@ -5,14 +5,18 @@
 //! with 1-based line numbers, memory bounded by a batch whatever the file's size.
 
 use async_trait::async_trait;
-use roster_core::bulk::{getui_csv_line, DeviceLine, ExportedDevice, CSV_DEVICE_HEADER};
+use roster_core::bulk::{
+    getui_csv_line, ums_csv_line, DeviceLine, ExportedDevice, UserLine, CSV_DEVICE_HEADER,
+    CSV_USER_HEADER, UMS_CSV_USERID,
+};
 use roster_core::rules::{self, Imported};
+use roster_core::user::Uid;
 use roster_core::{AppId, AudienceQuery};
 use serde::Serialize;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::registry::{Backend, Registry};
-use crate::{engine, AudienceStore, StoreError, StoreResult};
+use crate::{engine, AudienceStore, StoreError, StoreResult, UserStore};
 
 /// Lines per import transaction.
 pub const BATCH: usize = 10_000;
@@ -20,6 +24,22 @@ pub const BATCH: usize = 10_000;
 pub const PAGE: usize = 10_000;
 /// Line errors an import summary lists (it counts them all).
 pub const ERRORS_LISTED: usize = 1_000;
+
+/// A page of a user export.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserPage {
+    /// The users' lines, in uid order.
+    pub lines: Vec<UserLine>,
+    /// The last uid read (where the next page starts).
+    pub last: Option<Uid>,
+}
+
+impl UserPage {
+    /// Whether the page holds no user.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+}
 
 /// Bulk calls of the store.
 #[async_trait]
@@ -44,6 +64,23 @@ pub trait BulkStore: Send + Sync {
         limit: usize,
         now: i64,
     ) -> StoreResult<(Vec<ExportedDevice>, Option<u32>)>;
+
+    /// Imports checked user lines in one transaction, each line on its own: its
+    /// result, in input order. Unknown app: [`roster_core::Error::NotFound`].
+    async fn import_users(
+        &self,
+        app: &AppId,
+        lines: Vec<UserLine>,
+        now: i64,
+    ) -> StoreResult<Vec<Result<Imported, roster_core::Error>>>;
+
+    /// A page of a user export: up to `limit` users after uid `after`, in uid order.
+    async fn export_users(
+        &self,
+        app: &AppId,
+        after: Option<Uid>,
+        limit: usize,
+    ) -> StoreResult<UserPage>;
 }
 
 #[async_trait]
@@ -94,6 +131,28 @@ impl<B: Backend> BulkStore for Registry<B> {
         let stmts = engine::export_page(app, query, after, limit);
         engine::export_of(self.backend.query(stmts).await?, now)
     }
+
+    async fn import_users(
+        &self,
+        app: &AppId,
+        lines: Vec<UserLine>,
+        now: i64,
+    ) -> StoreResult<Vec<Result<Imported, roster_core::Error>>> {
+        self.write(app, rules::ImportUsers { lines, now }).await
+    }
+
+    async fn export_users(
+        &self,
+        app: &AppId,
+        after: Option<Uid>,
+        limit: usize,
+    ) -> StoreResult<UserPage> {
+        let users = self.user_page(app, after, limit).await?;
+        Ok(UserPage {
+            last: users.last().map(|u| u.uid),
+            lines: users.iter().map(UserLine::of).collect(),
+        })
+    }
 }
 
 /// What an import reads.
@@ -104,29 +163,37 @@ pub enum ImportFormat {
     /// A Getui-style CSV: a header naming `cid`, `alias`, `tags`, `brand`, `region`
     /// (and `phone_type`), one device per line.
     GetuiCsv,
+    /// A UMS-style CSV: a header naming `userid` and binding columns, one user per
+    /// line (`roster_core::bulk::ums_csv_line`).
+    UmsCsv,
 }
 
 impl ImportFormat {
-    /// Parses `ndjson` / `getui-csv`.
+    /// Parses `ndjson` / `getui-csv` / `ums-csv`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "ndjson" => Some(ImportFormat::Ndjson),
             "getui-csv" => Some(ImportFormat::GetuiCsv),
+            "ums-csv" => Some(ImportFormat::UmsCsv),
             _ => None,
         }
     }
 
     /// Guesses from the first line: a JSON object is NDJSON, a header naming `cid` a
-    /// Getui CSV.
+    /// Getui CSV, one naming `userid` a UMS CSV.
     pub fn detect(first: &str) -> Option<Self> {
         let t = first.trim_start_matches('\u{feff}').trim();
         if t.starts_with('{') {
             return Some(ImportFormat::Ndjson);
         }
-        csv_cells(t)
-            .ok()
-            .filter(|cells| cells.iter().any(|c| c == "cid"))
-            .map(|_| ImportFormat::GetuiCsv)
+        let cells = csv_cells(t).ok()?;
+        if cells.iter().any(|c| c == "cid") {
+            Some(ImportFormat::GetuiCsv)
+        } else if cells.iter().any(|c| c == UMS_CSV_USERID) {
+            Some(ImportFormat::UmsCsv)
+        } else {
+            None
+        }
     }
 }
 
@@ -162,6 +229,24 @@ impl ExportFormat {
         match self {
             ExportFormat::Ndjson => Vec::new(),
             ExportFormat::Csv => csv_row(CSV_DEVICE_HEADER.iter()),
+        }
+    }
+
+    /// What comes before the first user (the CSV header).
+    pub fn user_head(self) -> Vec<u8> {
+        match self {
+            ExportFormat::Ndjson => Vec::new(),
+            ExportFormat::Csv => csv_row(CSV_USER_HEADER.iter()),
+        }
+    }
+
+    /// Appends the lines of `users` to `out`.
+    pub fn write_users(self, users: &[UserLine], out: &mut Vec<u8>) {
+        for u in users {
+            match self {
+                ExportFormat::Ndjson => u.write_ndjson(out),
+                ExportFormat::Csv => out.extend(csv_row(u.csv_record().iter())),
+            }
         }
     }
 
@@ -281,6 +366,70 @@ pub struct Progress {
     pub failed: u64,
 }
 
+/// What an import brings in: its line, how a line of each format reads, how a batch
+/// is written.
+#[async_trait]
+trait Target: Send + Sync {
+    /// The checked line.
+    type Line: Send;
+    /// The CSV format of this target and the column its header must name.
+    const CSV: (ImportFormat, &'static str);
+    /// Reads an NDJSON line.
+    fn ndjson(text: &str, now: i64) -> Result<Self::Line, roster_core::Error>;
+    /// Maps a CSV row.
+    fn csv(header: &[String], row: &[String], now: i64) -> Result<Self::Line, roster_core::Error>;
+    /// Writes a batch in one transaction.
+    async fn write(
+        store: &dyn BulkStore,
+        app: &AppId,
+        lines: Vec<Self::Line>,
+        now: i64,
+    ) -> StoreResult<Vec<Result<Imported, roster_core::Error>>>;
+}
+
+struct Devices;
+struct Users;
+
+#[async_trait]
+impl Target for Devices {
+    type Line = DeviceLine;
+    const CSV: (ImportFormat, &'static str) = (ImportFormat::GetuiCsv, "cid");
+    fn ndjson(text: &str, now: i64) -> Result<DeviceLine, roster_core::Error> {
+        DeviceLine::parse(text, now)
+    }
+    fn csv(header: &[String], row: &[String], now: i64) -> Result<DeviceLine, roster_core::Error> {
+        getui_csv_line(header, row, now)
+    }
+    async fn write(
+        store: &dyn BulkStore,
+        app: &AppId,
+        lines: Vec<DeviceLine>,
+        now: i64,
+    ) -> StoreResult<Vec<Result<Imported, roster_core::Error>>> {
+        store.import_devices(app, lines, now).await
+    }
+}
+
+#[async_trait]
+impl Target for Users {
+    type Line = UserLine;
+    const CSV: (ImportFormat, &'static str) = (ImportFormat::UmsCsv, UMS_CSV_USERID);
+    fn ndjson(text: &str, _now: i64) -> Result<UserLine, roster_core::Error> {
+        UserLine::parse(text)
+    }
+    fn csv(header: &[String], row: &[String], _now: i64) -> Result<UserLine, roster_core::Error> {
+        ums_csv_line(header, row)
+    }
+    async fn write(
+        store: &dyn BulkStore,
+        app: &AppId,
+        lines: Vec<UserLine>,
+        now: i64,
+    ) -> StoreResult<Vec<Result<Imported, roster_core::Error>>> {
+        store.import_users(app, lines, now).await
+    }
+}
+
 /// Imports the devices of `reader` into `app`: parsed line by line, written in batches
 /// of `opts.batch` lines. `clock` gives each batch's now (ms); `progress` is told after
 /// every batch. A store failure ends the import with that error (the batches before it
@@ -288,16 +437,47 @@ pub struct Progress {
 pub async fn import_devices<R: AsyncBufRead + Unpin + Send>(
     store: &dyn BulkStore,
     app: &AppId,
+    reader: R,
+    opts: ImportOptions,
+    clock: &(dyn Fn() -> i64 + Send + Sync),
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> StoreResult<ImportSummary> {
+    import::<Devices, R>(store, app, reader, opts, clock, progress).await
+}
+
+/// Imports the users of `reader` (NDJSON or UMS-style CSV) into `app`, as
+/// [`import_devices`] imports devices.
+pub async fn import_users<R: AsyncBufRead + Unpin + Send>(
+    store: &dyn BulkStore,
+    app: &AppId,
+    reader: R,
+    opts: ImportOptions,
+    clock: &(dyn Fn() -> i64 + Send + Sync),
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> StoreResult<ImportSummary> {
+    import::<Users, R>(store, app, reader, opts, clock, progress).await
+}
+
+async fn import<T: Target, R: AsyncBufRead + Unpin + Send>(
+    store: &dyn BulkStore,
+    app: &AppId,
     mut reader: R,
     opts: ImportOptions,
     clock: &(dyn Fn() -> i64 + Send + Sync),
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> StoreResult<ImportSummary> {
+    let (csv_format, key) = T::CSV;
+    if opts
+        .format
+        .is_some_and(|f| f != ImportFormat::Ndjson && f != csv_format)
+    {
+        return Err(roster_core::Error::invalid("format: not one this import reads").into());
+    }
     let mut sum = ImportSummary::default();
     let mut buf = Vec::with_capacity(1024);
     let mut format = opts.format;
     let mut header: Option<Vec<String>> = None;
-    let mut batch: Vec<(u64, DeviceLine)> = Vec::with_capacity(opts.batch.max(1));
+    let mut batch: Vec<(u64, T::Line)> = Vec::with_capacity(opts.batch.max(1));
     let mut bytes = 0u64;
     let mut now = clock();
     loop {
@@ -328,25 +508,30 @@ pub async fn import_devices<R: AsyncBufRead + Unpin + Send>(
         let fmt = match format {
             Some(f) => f,
             None => match ImportFormat::detect(text) {
-                Some(f) => *format.insert(f),
-                None => return Err(roster_core::Error::invalid(
-                    "format: the first line is neither a JSON object nor a CSV header naming cid",
-                )
-                .into()),
+                Some(f) if f == ImportFormat::Ndjson || f == csv_format => *format.insert(f),
+                _ => {
+                    return Err(roster_core::Error::invalid(format!(
+                    "format: the first line is neither a JSON object nor a CSV header naming {key}"
+                ))
+                    .into())
+                }
             },
         };
         let parsed = match fmt {
-            ImportFormat::Ndjson => DeviceLine::parse(text, now),
-            ImportFormat::GetuiCsv => match &header {
+            ImportFormat::Ndjson => T::ndjson(text, now),
+            _ => match &header {
                 None => {
                     let cells = csv_cells(text)?;
-                    if !cells.iter().any(|c| c == "cid") {
-                        return Err(roster_core::Error::invalid("header (no cid column)").into());
+                    if !cells.iter().any(|c| c == key) {
+                        return Err(roster_core::Error::invalid(format!(
+                            "header (no {key} column)"
+                        ))
+                        .into());
                     }
                     header = Some(cells.iter().map(|c| c.trim().to_owned()).collect());
                     continue;
                 }
-                Some(h) => csv_cells(text).and_then(|row| getui_csv_line(h, &row, now)),
+                Some(h) => csv_cells(text).and_then(|row| T::csv(h, &row, now)),
             },
         };
         match parsed {
@@ -354,7 +539,7 @@ pub async fn import_devices<R: AsyncBufRead + Unpin + Send>(
             Err(e) => sum.fail(no, e.to_string()),
         }
         if batch.len() >= opts.batch.max(1) {
-            write_batch(store, app, &mut batch, now, &mut sum).await?;
+            write_batch::<T>(store, app, &mut batch, now, &mut sum).await?;
             now = clock();
             progress(Progress {
                 lines: sum.lines,
@@ -367,7 +552,7 @@ pub async fn import_devices<R: AsyncBufRead + Unpin + Send>(
             break;
         }
     }
-    write_batch(store, app, &mut batch, now, &mut sum).await?;
+    write_batch::<T>(store, app, &mut batch, now, &mut sum).await?;
     progress(Progress {
         lines: sum.lines,
         bytes,
@@ -378,18 +563,18 @@ pub async fn import_devices<R: AsyncBufRead + Unpin + Send>(
     Ok(sum)
 }
 
-async fn write_batch(
+async fn write_batch<T: Target>(
     store: &dyn BulkStore,
     app: &AppId,
-    batch: &mut Vec<(u64, DeviceLine)>,
+    batch: &mut Vec<(u64, T::Line)>,
     now: i64,
     sum: &mut ImportSummary,
 ) -> StoreResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let (nos, lines): (Vec<u64>, Vec<DeviceLine>) = std::mem::take(batch).into_iter().unzip();
-    let results = store.import_devices(app, lines, now).await?;
+    let (nos, lines): (Vec<u64>, Vec<T::Line>) = std::mem::take(batch).into_iter().unzip();
+    let results = T::write(store, app, lines, now).await?;
     for (no, r) in nos.into_iter().zip(results) {
         match r {
             Ok(o) => sum.count(o),

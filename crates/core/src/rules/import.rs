@@ -164,6 +164,23 @@ impl ImportDevices {
     }
 }
 
+/// Each line's result, in order: a refused line is its error and the others go on; an
+/// internal error (a rule that decided without its facts) is a bug and fails them all.
+pub(super) fn per_line<L>(
+    plan: &mut Planner<'_>,
+    lines: &[L],
+    mut one: impl FnMut(&mut Planner<'_>, &L) -> Result<Imported, Error>,
+) -> Result<Vec<Result<Imported, Error>>, Error> {
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        match one(plan, l) {
+            Err(e @ Error::Internal(_)) => return Err(e),
+            r => out.push(r),
+        }
+    }
+    Ok(out)
+}
+
 impl Rule for ImportDevices {
     type Outcome = Vec<Result<Imported, Error>>;
 
@@ -180,14 +197,6 @@ impl Rule for ImportDevices {
     }
 
     fn decide(&self, plan: &mut Planner<'_>) -> Result<Self::Outcome, Error> {
-        let mut out = Vec::with_capacity(self.lines.len());
-        for l in &self.lines {
-            match self.one(plan, l) {
-                // A rule that decided without its facts is a bug, not a bad line.
-                Err(e @ Error::Internal(_)) => return Err(e),
-                r => out.push(r),
-            }
-        }
-        Ok(out)
+        per_line(plan, &self.lines, |plan, l| self.one(plan, l))
     }
 }

@@ -42,7 +42,7 @@ pub use labels::{
 };
 pub use mutation::{Binding, Mutation, Secret};
 pub use removal::{DeleteDevice, DeleteUser};
-pub use users::{DeleteUmsUsers, IdentifyUser, RegisterIdentities, UmsApply};
+pub use users::{DeleteUmsUsers, IdentifyUser, ImportUsers, RegisterIdentities, UmsApply};
 
 /// An app's UMS channels, senders, and which channel may write which sender.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,9 +1,10 @@
 //! The identity graph: UMS bindings, Growth get-or-create, native identify, deletion.
 
-use super::{Binding, Mutation, Needs, Planner, Rule, State, Want};
+use super::{Binding, Imported, Mutation, Needs, Planner, Rule, State, Want};
+use crate::bulk::UserLine;
 use crate::error::Error;
 use crate::ids::Cid;
-use crate::ums::{UmsField, UmsUserChanges, UmsVerb, BIND_ALL};
+use crate::ums::{BindKind, UmsField, UmsUserChanges, UmsVerb, BIND_ALL};
 use crate::user::{Identify, IdentityName, Uid, REGISTRATION_ID, USER_ID};
 
 /// Creates a user at `now`.
@@ -458,5 +459,127 @@ impl Rule for IdentifyUser {
             }
         }
         Ok((uid, created))
+    }
+}
+
+/// Imports user lines (shape-checked by [`UserLine::checked`]), each in input order and
+/// seeing the lines before it: the user is found or created by its identities as
+/// [`IdentifyUser`] decides (custom identity names must exist, registration ids must be
+/// devices of the app), then each binding is bound as [`UmsApply`] binds it (bind ids
+/// must be channels or senders of the app). A refused line changes nothing.
+#[derive(Debug, Clone)]
+pub struct ImportUsers {
+    /// The lines.
+    pub lines: Vec<UserLine>,
+    /// Creation time of new users, ms.
+    pub now: i64,
+}
+
+/// Whether the app's UMS configuration has `bind_id` for `field`.
+fn bind_id_known(cfg: &super::UmsConfig, field: UmsField, bind_id: &str) -> bool {
+    match field.bind_kind() {
+        BindKind::AllOnly => bind_id == BIND_ALL,
+        BindKind::AllOrChannel => {
+            bind_id == BIND_ALL || cfg.channels.iter().any(|(k, _)| k == bind_id)
+        }
+        BindKind::Sender(kind) => cfg.senders.iter().any(|(c, k)| c == bind_id && *k == kind),
+    }
+}
+
+impl ImportUsers {
+    fn one(&self, plan: &mut Planner<'_>, l: &UserLine) -> Result<Imported, Error> {
+        let before = plan.mutations_len();
+        for b in &l.bindings {
+            if !bind_id_known(plan.ums()?, b.field, &b.bind_id) {
+                return Err(Error::invalid(format!(
+                    "bind_id {} of {} is not a channel key or sender code of this app",
+                    b.bind_id,
+                    b.field.as_str()
+                )));
+            }
+        }
+        let identify = IdentifyUser {
+            identify: Identify {
+                identities: l.identity_pairs(),
+                properties: l.properties.clone(),
+                contacts: l.contacts.clone().into_iter().collect(),
+            },
+            now: self.now,
+        };
+        let (uid, created) = identify.decide(plan)?;
+        for b in &l.bindings {
+            let binding = Binding {
+                uid,
+                field: b.field,
+                bind_id: b.bind_id.clone(),
+                value: b.value.clone(),
+            };
+            bind(plan, binding, true)?;
+        }
+        Ok(if created {
+            Imported::Inserted
+        } else if plan.mutations_len() == before {
+            Imported::Unchanged
+        } else {
+            Imported::Updated
+        })
+    }
+}
+
+impl Rule for ImportUsers {
+    type Outcome = Vec<Result<Imported, Error>>;
+
+    fn needs(&self, state: &State) -> Needs {
+        let mut w = Want::new(state);
+        w.identity_names().ums();
+        let pairs: Vec<(String, String)> = self
+            .lines
+            .iter()
+            .flat_map(UserLine::identity_pairs)
+            .collect();
+        let app_values = || {
+            self.lines
+                .iter()
+                .flat_map(|l| &l.bindings)
+                .filter(|b| b.field == UmsField::App)
+                .map(|b| b.value.as_str())
+        };
+        let cids: Vec<Cid> = pairs
+            .iter()
+            .filter(|(n, _)| n == REGISTRATION_ID)
+            .map(|(_, v)| v.as_str())
+            .chain(app_values())
+            .filter_map(|v| Cid::parse(v).ok())
+            .collect();
+        w.devices(&cids);
+        for (n, v) in &pairs {
+            w.identity(n, v);
+        }
+        for v in app_values() {
+            w.identity(REGISTRATION_ID, v);
+        }
+        if w.missing() {
+            return w.done();
+        }
+        let holders: Vec<Uid> = pairs
+            .iter()
+            .filter_map(|k| state.identities.get(k))
+            .flatten()
+            .copied()
+            .collect();
+        let new_user = self.lines.iter().any(|l| {
+            l.identity_pairs()
+                .iter()
+                .all(|k| matches!(state.identities.get(k), Some(None)))
+        });
+        if new_user {
+            w.next_uid();
+        }
+        w.users(holders);
+        w.done()
+    }
+
+    fn decide(&self, plan: &mut Planner<'_>) -> Result<Self::Outcome, Error> {
+        super::import::per_line(plan, &self.lines, |plan, l| self.one(plan, l))
     }
 }

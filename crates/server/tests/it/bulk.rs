@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use reqwest::Method;
-use roster_testkit::{s, TestServer};
+use roster_testkit::{s, Creds, TestServer};
 use serde_json::{json, Value};
 
 const DAY: i64 = 86_400_000;
@@ -427,4 +427,274 @@ async fn bulk_export_selects_by_property_and_segment() {
         let (_, body) = export(&srv, &app, &query).await;
         assert_eq!(cids(body), want, "{selector}");
     }
+}
+async fn export_users(srv: &TestServer, app: &Value, query: &str) -> String {
+    let r = srv
+        .native(app)
+        .request(Method::GET, &format!("/export/users{query}"))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(r.status(), 200);
+    r.text().await.expect("body")
+}
+
+async fn import_users(srv: &TestServer, app: &Value, ct: &str, body: String) -> Value {
+    let r = srv
+        .native(app)
+        .request(Method::POST, "/import/users")
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(r.status(), 200);
+    r.json().await.expect("summary")
+}
+
+/// The custom identity name `member` and the wechatoa sender `oa`.
+async fn user_setup(srv: &TestServer, app: &Value) {
+    let id = s(&app["app_id"]);
+    for (path, body) in [
+        (
+            format!("/admin/v1/apps/{id}/identity_names"),
+            json!({ "name": "member", "unique": true, "priority": 1 }),
+        ),
+        (
+            format!("/admin/v1/apps/{id}/ums/senders"),
+            json!({ "kind": "wechatoa", "code": "oa" }),
+        ),
+    ] {
+        let (st, r) = srv.admin(Method::POST, &path, Some(body)).await;
+        assert_eq!(st, reqwest::StatusCode::CREATED, "{r}");
+    }
+}
+
+/// Every native read of a user found by one identity, but its uid.
+async fn user_reads(srv: &TestServer, app: &Value, name: &str, value: &str) -> Value {
+    let (st, mut u) = srv
+        .native(app)
+        .get(&format!("/users/by_identity/{name}/{value}"))
+        .await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{name}/{value}: {u}");
+    u.as_object_mut().map(|o| o.remove("uid"));
+    u
+}
+
+#[tokio::test]
+async fn bulk_users_round_trip_is_exact_and_idempotent() {
+    let srv = TestServer::start().await;
+    let app = srv.create_app().await;
+    user_setup(&srv, &app).await;
+    srv.register(
+        &app,
+        json!([{ "cid": "dev-a", "phone_type": "android" }, { "cid": "dev-b", "phone_type": "ios" }]),
+    )
+    .await;
+    let native = srv.native(&app);
+    for body in [
+        json!({ "identities": { "user_id": "alice", "registration_id": ["dev-a", "dev-b"], "member": "m-1" },
+                "properties": { "plan": "gold", "age": 30 }, "contacts": { "whatsapp_phone": "+8613900000000" } }),
+        json!({ "identities": { "anonymous_id": "anon-9" }, "properties": { "名": "值" } }),
+    ] {
+        let (st, r) = native.post("/users", body).await;
+        assert!(st.is_success(), "{r}");
+    }
+    let (st, r) = srv
+        .post_as(
+            &app,
+            Creds::UMS,
+            "/v1/user/opt",
+            json!([{ "userid": "alice", "set": { "tag": { "all": ["vip", "beta"] },
+                       "email": { "all": "alice@example.com" }, "wechatoa": { "oa": "openid-1" } } },
+                    { "userid": "bob", "set": { "phone": { "all": "13800000000" }, "tag": { "all": ["x"] } } }]),
+        )
+        .await;
+    assert_eq!(
+        (st, &r["code"]),
+        (reqwest::StatusCode::OK, &json!(0)),
+        "{r}"
+    );
+
+    let first = export_users(&srv, &app, "").await;
+    assert_eq!(first.lines().count(), 3, "{first}");
+    assert!(
+        first.contains("\"field\":\"wechatoa\",\"bind_id\":\"oa\""),
+        "{first}"
+    );
+
+    // Into an empty app: the devices first, then the users.
+    let copy = srv.create_app().await;
+    user_setup(&srv, &copy).await;
+    let (_, devices) = export(&srv, &app, "").await;
+    import(&srv, &copy, "", "application/x-ndjson", devices).await;
+    let sum = import_users(&srv, &copy, "application/x-ndjson", first.clone()).await;
+    assert_eq!(
+        (sum["inserted"].as_u64(), sum["failed"].as_u64()),
+        (Some(3), Some(0)),
+        "{sum}"
+    );
+    assert_eq!(export_users(&srv, &copy, "").await, first);
+    for (name, value) in [
+        ("user_id", "alice"),
+        ("user_id", "bob"),
+        ("anonymous_id", "anon-9"),
+        ("member", "m-1"),
+        ("registration_id", "dev-b"),
+    ] {
+        assert_eq!(
+            user_reads(&srv, &app, name, value).await,
+            user_reads(&srv, &copy, name, value).await,
+            "{name}/{value}"
+        );
+    }
+    let alice = user_reads(&srv, &copy, "user_id", "alice").await;
+    assert_eq!(alice["contacts"]["email"], "alice@example.com");
+    assert_eq!(alice["properties"]["plan"], "gold");
+
+    // Again: nothing changes, not even the change log.
+    let logged = changes(&srv, &copy).await;
+    let sum = import_users(&srv, &copy, "application/x-ndjson", first.clone()).await;
+    assert_eq!(
+        (sum["unchanged"].as_u64(), sum["imported"].as_u64()),
+        (Some(3), Some(0)),
+        "{sum}"
+    );
+    assert_eq!(changes(&srv, &copy).await, logged);
+
+    // CSV export: a header and one row per user.
+    let csv = export_users(&srv, &app, "?format=csv").await;
+    let mut rows = csv.lines();
+    assert_eq!(rows.next(), Some("identities,properties,contacts,bindings"));
+    assert_eq!(rows.count(), 3);
+}
+
+#[tokio::test]
+async fn bulk_users_bad_lines_are_reported_and_good_ones_land() {
+    let srv = TestServer::start().await;
+    let app = srv.create_app().await;
+    let lines = [
+        json!({ "identities": { "user_id": ["u1"] } }).to_string(),
+        "{ not json".to_owned(),
+        json!({ "identities": {} }).to_string(),
+        json!({ "identities": { "nope": ["x"] } }).to_string(),
+        json!({ "identities": { "registration_id": ["no-such-device"] } }).to_string(),
+        json!({ "identities": { "user_id": ["u2"] }, "contacts": { "fax": "1" } }).to_string(),
+        json!({ "identities": { "user_id": ["u3"] },
+                "bindings": [{ "field": "wechatoa", "bind_id": "unknown", "value": "o" }] })
+        .to_string(),
+        String::new(),
+        json!({ "identities": { "user_id": ["u4"] }, "properties": { "k": 1 },
+                "bindings": [{ "field": "tag", "bind_id": "all", "value": "t" }] })
+        .to_string(),
+    ];
+    let sum = import_users(&srv, &app, "application/x-ndjson", lines.join("\n")).await;
+    let failed: Vec<u64> = sum["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["line"].as_u64().expect("line"))
+        .collect();
+    assert_eq!(failed, vec![2, 3, 4, 5, 6, 7], "{sum}");
+    assert_eq!(sum["inserted"], 2, "{sum}");
+    assert!(
+        sum["errors"][5]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sender code")),
+        "{sum}"
+    );
+    let u4 = user_reads(&srv, &app, "user_id", "u4").await;
+    assert_eq!(u4["properties"]["k"], 1);
+    let (st, _) = srv.native(&app).get("/users/by_identity/user_id/u3").await;
+    assert_eq!(
+        st,
+        reqwest::StatusCode::NOT_FOUND,
+        "a refused line changes nothing"
+    );
+    // A device format is not a user format.
+    let r = srv
+        .native(&app)
+        .request(Method::POST, "/import/users?format=getui-csv")
+        .header("content-type", "text/csv")
+        .body("cid\nc1\n")
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn bulk_users_ums_csv_mapping() {
+    let srv = TestServer::start().await;
+    let app = srv.create_app().await;
+    user_setup(&srv, &app).await;
+    let csv = "userid,tag:all,phone,email:all,wechatoa:oa\n\
+               alice,vip  beta,13800000000,a@example.com,openid-1\n\
+               bob,x,,,\n\
+               ,orphan,,,\n\
+               carol,,,,\n";
+    let sum = import_users(&srv, &app, "text/csv", csv.into()).await;
+    assert_eq!(
+        (sum["inserted"].as_u64(), sum["failed"].as_u64()),
+        (Some(3), Some(1)),
+        "{sum}"
+    );
+    assert_eq!(sum["errors"][0]["line"], 4);
+    let alice = user_reads(&srv, &app, "user_id", "alice").await;
+    assert_eq!(alice["contacts"]["mobile_phone"], "13800000000");
+    assert_eq!(alice["contacts"]["email"], "a@example.com");
+    let bindings = alice["ums_bindings"].as_array().expect("bindings");
+    for (field, value) in [("tag", "vip"), ("tag", "beta"), ("wechatoa", "openid-1")] {
+        assert!(
+            bindings
+                .iter()
+                .any(|b| b["field"] == field && b["value"] == value),
+            "{field} {value}: {alice}"
+        );
+    }
+    let again = import_users(&srv, &app, "text/csv", csv.into()).await;
+    assert_eq!(again["unchanged"], 3, "{again}");
+}
+
+#[tokio::test]
+async fn bulk_cli_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let out = roster(&data, &["app", "create", "--name", "cli"]);
+    let app: Value = serde_json::from_slice(&out.stdout).expect("credentials");
+    let id = s(&app["app_id"]);
+    let file = dir.path().join("users.csv");
+    std::fs::write(&file, "userid,tag\nalice,vip\nbob,\n,x\n").expect("write");
+    let f = file.to_str().expect("utf-8 path");
+    let out = roster(
+        &data,
+        &["import", "users", "--app", id, f, "--format", "ums-csv"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("line 4: "), "{err}");
+    assert!(err.contains("2 inserted"), "{err}");
+    let out = roster(&data, &["export", "users", "--app", id]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(text.lines().count(), 2, "{text}");
+    let exported = dir.path().join("users.ndjson");
+    std::fs::write(&exported, &text).expect("write");
+    let out = roster(&data, &["app", "create", "--name", "copy"]);
+    let copy: Value = serde_json::from_slice(&out.stdout).expect("credentials");
+    let copy = s(&copy["app_id"]);
+    let e = exported.to_str().expect("utf-8 path");
+    let out = roster(&data, &["import", "users", "--app", copy, e]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = roster(&data, &["export", "users", "--app", copy]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), text);
+    let out = roster(
+        &data,
+        &["export", "users", "--app", copy, "--format", "csv"],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
 }

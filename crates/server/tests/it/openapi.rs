@@ -144,6 +144,7 @@ async fn openapi_every_native_reply_is_documented() {
     api::users(&c, &srv, &app).await;
     api::changes(&c, &srv, &app).await;
     api::bulk(&c, &srv, &app).await;
+    api::bulk_users(&c, &srv, &app).await;
     crowds::crowds(&c, &srv, &app).await;
     limits::limits(&c, &srv, &app).await;
     browse::browse(&c, &srv).await;

@@ -435,3 +435,77 @@ pub(crate) async fn bulk(c: &Conformance, srv: &TestServer, app: &Value) {
     let r = c.call(srv, Method::GET, EXPORT, &[id]).send().await;
     expect(&r, 401);
 }
+
+pub(crate) const IMPORT_USERS: &str = "/api/v1/apps/{app_id}/import/users";
+pub(crate) const EXPORT_USERS: &str = "/api/v1/apps/{app_id}/export/users";
+
+pub(crate) async fn bulk_users(c: &Conformance, srv: &TestServer, app: &Value) {
+    let id = s(&app["app_id"]);
+    let auth = Auth::app(app);
+    let import = |q: &str| {
+        c.call(srv, Method::POST, IMPORT_USERS, &[id])
+            .auth(auth.clone())
+            .query(q)
+    };
+    let body = b"{\"identities\":{\"user_id\":[\"bulk-u1\"]},\"properties\":{\"k\":1}}\nnot json\n"
+        .to_vec();
+    let r = import("max_errors=5")
+        .raw("application/x-ndjson", body.clone(), None)
+        .send()
+        .await;
+    let sum = expect(&r, 200);
+    assert_eq!(
+        (sum["inserted"].as_u64(), sum["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(sum["errors"][0]["line"], 2);
+    let csv = b"userid,tag:all\nbulku2,x y\n".to_vec();
+    let r = import("format=ums-csv")
+        .raw("text/csv", csv, None)
+        .send()
+        .await;
+    let sum = expect(&r, 200);
+    assert_eq!(sum["inserted"], 1, "{sum}");
+    for q in ["format=xml", "format=getui-csv", "max_errors=0", "nope=1"] {
+        let r = import(q)
+            .raw("application/x-ndjson", body.clone(), None)
+            .send()
+            .await;
+        expect(&r, 400);
+    }
+    let r = import("")
+        .raw("text/csv", b"cid\nc1\n".to_vec(), None)
+        .send()
+        .await;
+    expect(&r, 400);
+    let r = import("")
+        .raw("application/json", body.clone(), None)
+        .send()
+        .await;
+    expect(&r, 415);
+    let r = c
+        .call(srv, Method::POST, IMPORT_USERS, &[id])
+        .raw("application/x-ndjson", body, None)
+        .send()
+        .await;
+    expect(&r, 401);
+
+    let export = |q: &str| {
+        c.call(srv, Method::GET, EXPORT_USERS, &[id])
+            .auth(auth.clone())
+            .query(q)
+    };
+    let r = export("").send().await;
+    expect(&r, 200);
+    assert!(r.text.contains("\"user_id\":[\"bulk-u1\"]"), "{}", r.text);
+    let r = export("format=csv").send().await;
+    expect(&r, 200);
+    assert!(r
+        .text
+        .starts_with("identities,properties,contacts,bindings\n"));
+    for q in ["format=xml", "limit=3"] {
+        expect(&export(q).send().await, 400);
+    }
+    let r = c.call(srv, Method::GET, EXPORT_USERS, &[id]).send().await;
+    expect(&r, 401);
+}
