@@ -173,7 +173,31 @@ pub struct DeviceFacts<'a> {
     pub properties: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
-impl DeviceFacts<'_> {
+impl<'a> DeviceFacts<'a> {
+    /// A device of `cid` with only its OS and brand: no region, tags, alias or optional
+    /// fields, not blacklisted, notifications on, times 0 (a base for tests' fixtures).
+    pub fn bare(cid: &'a str, phone_type: PhoneType, brand: &'a str) -> Self {
+        DeviceFacts {
+            cid,
+            phone_type,
+            region: None,
+            tags: &[],
+            brand,
+            alias: None,
+            blacklisted: false,
+            notification_switch: true,
+            app_version: None,
+            os: None,
+            package_name: None,
+            phone_model: None,
+            client_app_id: None,
+            create_time: 0,
+            last_login_time: 0,
+            login_freq: 0,
+            properties: None,
+        }
+    }
+
     /// The value of a property field, `None` when the device lacks it.
     pub fn seen(&self, field: &Field) -> Option<Seen<'_>> {
         let number = |n: i64| Some(Seen::Number(n as f64));

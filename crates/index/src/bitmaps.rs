@@ -564,7 +564,6 @@ mod tests {
                 .collect();
             let region = format!("{:02}010000", 11 + ord % 3);
             let f = DeviceFacts {
-                cid: "c",
                 phone_type: if ord % 4 == 0 {
                     PhoneType::Ios
                 } else {
@@ -573,18 +572,9 @@ mod tests {
                 region: Some(&region),
                 tags: &mine,
                 brand: if ord % 5 == 0 { "hw" } else { "xm" },
-                alias: None,
                 blacklisted: ord % 17 == 0,
                 notification_switch: ord % 11 != 0,
-                app_version: None,
-                os: None,
-                package_name: None,
-                phone_model: None,
-                client_app_id: None,
-                create_time: 0,
-                last_login_time: 0,
-                login_freq: 0,
-                properties: None,
+                ..DeviceFacts::bare("c", PhoneType::Android, "hw")
             };
             ix.add_device(ord, &f);
         }
@@ -647,23 +637,9 @@ mod tests {
     fn a_deleted_device_is_counted_nowhere() {
         let tag = [TagName::parse("vip").expect("tag")];
         let facts = |cid| DeviceFacts {
-            cid,
-            phone_type: PhoneType::Android,
-            region: None,
             tags: &tag,
-            brand: "hw",
-            alias: None,
-            blacklisted: false,
-            notification_switch: true,
             app_version: Some("1.0"),
-            os: None,
-            package_name: None,
-            phone_model: None,
-            client_app_id: None,
-            create_time: 0,
-            last_login_time: 0,
-            login_freq: 0,
-            properties: None,
+            ..DeviceFacts::bare(cid, PhoneType::Android, "hw")
         };
         let mut ix = AppIndex::default();
         ix.add_device(0, &facts("a"));
@@ -723,23 +699,14 @@ mod tests {
         let facts = |ord: usize| {
             let d = &devs[ord];
             DeviceFacts {
-                cid: "c",
-                phone_type: PhoneType::Android,
-                region: None,
                 tags: &d.tags,
-                brand: "hw",
-                alias: None,
-                blacklisted: false,
                 notification_switch: !ord.is_multiple_of(4),
                 app_version: d.version.as_deref(),
-                os: None,
-                package_name: None,
                 phone_model: d.model.as_deref(),
-                client_app_id: None,
                 create_time: d.created,
                 last_login_time: d.created + 1,
-                login_freq: 0,
                 properties: Some(&d.props),
+                ..DeviceFacts::bare("c", PhoneType::Android, "hw")
             }
         };
         let mut ix = AppIndex::default();

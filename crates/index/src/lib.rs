@@ -156,25 +156,7 @@ mod tests {
     use roster_core::{DeviceFacts, PhoneType};
 
     fn facts() -> DeviceFacts<'static> {
-        DeviceFacts {
-            cid: "c",
-            phone_type: PhoneType::Android,
-            region: None,
-            tags: &[],
-            brand: "hw",
-            alias: None,
-            blacklisted: false,
-            notification_switch: true,
-            app_version: None,
-            os: None,
-            package_name: None,
-            phone_model: None,
-            client_app_id: None,
-            create_time: 0,
-            last_login_time: 0,
-            login_freq: 0,
-            properties: None,
-        }
+        DeviceFacts::bare("c", PhoneType::Android, "hw")
     }
 
     #[test]
