@@ -13,9 +13,14 @@ use serde_json::{json, Value};
 const DAY: i64 = 86_400_000;
 
 async fn export(srv: &TestServer, app: &Value, query: &str) -> (String, String) {
+    export_of(srv, app, "devices", query).await
+}
+
+/// `GET /export/{what}{query}`: its content type and body.
+async fn export_of(srv: &TestServer, app: &Value, what: &str, query: &str) -> (String, String) {
     let r = srv
         .native(app)
-        .request(Method::GET, &format!("/export/devices{query}"))
+        .request(Method::GET, &format!("/export/{what}{query}"))
         .send()
         .await
         .expect("export");
@@ -30,9 +35,14 @@ async fn export(srv: &TestServer, app: &Value, query: &str) -> (String, String) 
 }
 
 async fn import(srv: &TestServer, app: &Value, query: &str, ct: &str, body: String) -> Value {
+    import_of(srv, app, &format!("devices{query}"), ct, body).await
+}
+
+/// `POST /import/{target}` with `body`: the summary.
+async fn import_of(srv: &TestServer, app: &Value, target: &str, ct: &str, body: String) -> Value {
     let r = srv
         .native(app)
-        .request(Method::POST, &format!("/import/devices{query}"))
+        .request(Method::POST, &format!("/import/{target}"))
         .header("content-type", ct)
         .body(body)
         .send()
@@ -300,6 +310,26 @@ fn roster(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("run roster")
 }
 
+/// Imports an export's `text` of `what` (`devices`, `users`) into a new app through the
+/// CLI and checks that the new app exports the same text; the new app's id.
+fn cli_copy(data: &Path, what: &str, text: &str) -> String {
+    let exported = data.with_file_name(format!("{what}.ndjson"));
+    std::fs::write(&exported, text).expect("write");
+    let out = roster(data, &["app", "create", "--name", "copy"]);
+    let copy: Value = serde_json::from_slice(&out.stdout).expect("credentials");
+    let copy = s(&copy["app_id"]).to_owned();
+    let e = exported.to_str().expect("utf-8 path");
+    let out = roster(data, &["import", what, "--app", &copy, e]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = roster(data, &["export", what, "--app", &copy]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), text);
+    copy
+}
+
 #[tokio::test]
 async fn bulk_cli_import_and_export() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -340,20 +370,7 @@ async fn bulk_cli_import_and_export() {
         text.contains("\"login_days\":[\"2026-01-01\",\"2026-01-02\"]"),
         "{text}"
     );
-    let exported = dir.path().join("out.ndjson");
-    std::fs::write(&exported, &text).expect("write");
-    let out = roster(&data, &["app", "create", "--name", "copy"]);
-    let copy: Value = serde_json::from_slice(&out.stdout).expect("credentials");
-    let copy = s(&copy["app_id"]);
-    let e = exported.to_str().expect("utf-8 path");
-    let out = roster(&data, &["import", "devices", "--app", copy, e]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = roster(&data, &["export", "devices", "--app", copy]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), text);
+    cli_copy(&data, "devices", &text);
     let out = roster(
         &data,
         &[
@@ -429,27 +446,11 @@ async fn bulk_export_selects_by_property_and_segment() {
     }
 }
 async fn export_users(srv: &TestServer, app: &Value, query: &str) -> String {
-    let r = srv
-        .native(app)
-        .request(Method::GET, &format!("/export/users{query}"))
-        .send()
-        .await
-        .expect("export");
-    assert_eq!(r.status(), 200);
-    r.text().await.expect("body")
+    export_of(srv, app, "users", query).await.1
 }
 
 async fn import_users(srv: &TestServer, app: &Value, ct: &str, body: String) -> Value {
-    let r = srv
-        .native(app)
-        .request(Method::POST, "/import/users")
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .expect("import");
-    assert_eq!(r.status(), 200);
-    r.json().await.expect("summary")
+    import_of(srv, app, "users", ct, body).await
 }
 
 /// The custom identity name `member` and the wechatoa sender `oa`.
@@ -678,20 +679,8 @@ async fn bulk_cli_users() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).expect("utf-8");
     assert_eq!(text.lines().count(), 2, "{text}");
-    let exported = dir.path().join("users.ndjson");
-    std::fs::write(&exported, &text).expect("write");
-    let out = roster(&data, &["app", "create", "--name", "copy"]);
-    let copy: Value = serde_json::from_slice(&out.stdout).expect("credentials");
-    let copy = s(&copy["app_id"]);
-    let e = exported.to_str().expect("utf-8 path");
-    let out = roster(&data, &["import", "users", "--app", copy, e]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = roster(&data, &["export", "users", "--app", copy]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), text);
+    let copy = cli_copy(&data, "users", &text);
+    let copy = copy.as_str();
     let out = roster(
         &data,
         &["export", "users", "--app", copy, "--format", "csv"],
