@@ -3,7 +3,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use roaring::{MultiOps, RoaringBitmap};
+use roaring::RoaringBitmap;
+
+use crate::bits::Bits;
+use crate::eval::{self, Expr};
 use roster_core::audience::RegionLevel;
 use roster_core::rules::Mutation;
 use roster_core::{AudienceQuery, DeviceFacts, PhoneType, Selector};
@@ -11,16 +14,16 @@ use roster_core::{AudienceQuery, DeviceFacts, PhoneType, Selector};
 /// The bitmaps of one app. Every bitmap holds device ordinals.
 #[derive(Debug, Default, Clone)]
 pub struct AppIndex {
-    all: RoaringBitmap,
-    phone: [RoaringBitmap; 2],
-    province: HashMap<Box<str>, RoaringBitmap>,
-    city: HashMap<Box<str>, RoaringBitmap>,
-    exact_region: HashMap<Box<str>, RoaringBitmap>,
-    tags: HashMap<Box<str>, RoaringBitmap>,
-    brand: HashMap<Box<str>, RoaringBitmap>,
-    blacklisted: RoaringBitmap,
-    notification_off: RoaringBitmap,
-    has_alias: RoaringBitmap,
+    all: Bits,
+    phone: [Bits; 2],
+    province: HashMap<Box<str>, Bits>,
+    city: HashMap<Box<str>, Bits>,
+    exact_region: HashMap<Box<str>, Bits>,
+    tags: HashMap<Box<str>, Bits>,
+    brand: HashMap<Box<str>, Bits>,
+    blacklisted: Bits,
+    notification_off: Bits,
+    has_alias: Bits,
     props: crate::props::Props,
 }
 
@@ -32,24 +35,22 @@ fn phone_slot(p: PhoneType) -> usize {
 }
 
 /// Adds `ord`; appending (the rebuild's case) is the fast path.
-fn add(b: &mut RoaringBitmap, ord: u32) {
-    if !b.push(ord) {
-        b.insert(ord);
-    }
+fn add(b: &mut Bits, ord: u32) {
+    b.insert(ord);
 }
 
-fn add_keyed(map: &mut HashMap<Box<str>, RoaringBitmap>, key: &str, ord: u32) {
+fn add_keyed(map: &mut HashMap<Box<str>, Bits>, key: &str, ord: u32) {
     match map.get_mut(key) {
         Some(b) => add(b, ord),
         None => {
-            let mut b = RoaringBitmap::new();
+            let mut b = Bits::new();
             b.insert(ord);
             map.insert(key.into(), b);
         }
     }
 }
 
-fn remove_keyed(map: &mut HashMap<Box<str>, RoaringBitmap>, key: &str, ord: u32) {
+fn remove_keyed(map: &mut HashMap<Box<str>, Bits>, key: &str, ord: u32) {
     if let Some(b) = map.get_mut(key) {
         b.remove(ord);
         if b.is_empty() {
@@ -66,12 +67,6 @@ fn region_keys(region: &str) -> Option<(&str, &str, Option<&str>)> {
     }
     let exact = (!region.ends_with("0000")).then_some(region);
     Some((&region[..2], &region[..4], exact))
-}
-
-/// An intermediate result: a set, or the complement of one.
-enum Term<'a> {
-    Pos(Cow<'a, RoaringBitmap>),
-    Neg(Cow<'a, RoaringBitmap>),
 }
 
 /// A selector whose alias and cid leaves have been resolved to ordinals.
@@ -91,7 +86,7 @@ pub enum Node {
     Ords(RoaringBitmap),
 }
 
-static EMPTY: std::sync::LazyLock<RoaringBitmap> = std::sync::LazyLock::new(RoaringBitmap::new);
+static EMPTY: Bits = Bits::new();
 
 impl AppIndex {
     /// Files one device's facts under `ordinal` (its tags are added separately).
@@ -219,22 +214,22 @@ impl AppIndex {
     }
 
     /// Every device.
-    pub fn all_devices(&self) -> &RoaringBitmap {
+    pub fn all_devices(&self) -> &Bits {
         &self.all
     }
 
     /// Blacklisted devices.
-    pub fn blacklisted_devices(&self) -> &RoaringBitmap {
+    pub fn blacklisted_devices(&self) -> &Bits {
         &self.blacklisted
     }
 
     /// Each tag with its devices, in no particular order.
-    pub fn tag_bitmaps(&self) -> impl Iterator<Item = (&str, &RoaringBitmap)> {
+    pub fn tag_bitmaps(&self) -> impl Iterator<Item = (&str, &Bits)> {
         self.tags.iter().map(|(k, v)| (&**k, v))
     }
 
     /// Each brand (`unknown` for none) with its devices, in no particular order.
-    pub fn brand_bitmaps(&self) -> impl Iterator<Item = (&str, &RoaringBitmap)> {
+    pub fn brand_bitmaps(&self) -> impl Iterator<Item = (&str, &Bits)> {
         self.brand.iter().map(|(k, v)| (&**k, v))
     }
 
@@ -249,40 +244,57 @@ impl AppIndex {
     }
 
     /// Devices with a bound alias.
-    pub fn with_alias(&self) -> &RoaringBitmap {
+    pub fn with_alias(&self) -> &Bits {
         &self.has_alias
     }
 
-    /// Approximate heap bytes: bitmap payloads plus key strings and map slots.
+    /// Every set, for a walk over all of them.
+    fn each_set_mut(&mut self, f: &mut dyn FnMut(&mut Bits)) {
+        f(&mut self.all);
+        self.phone.iter_mut().for_each(&mut *f);
+        for m in [
+            &mut self.province,
+            &mut self.city,
+            &mut self.exact_region,
+            &mut self.tags,
+            &mut self.brand,
+        ] {
+            m.values_mut().for_each(&mut *f);
+        }
+        f(&mut self.blacklisted);
+        f(&mut self.notification_off);
+        f(&mut self.has_alias);
+        self.props.each_set_mut(f);
+    }
+
+    /// Frees the spare capacity a build leaves behind.
+    pub fn shrink_to_fit(&mut self) {
+        self.each_set_mut(&mut Bits::shrink_to_fit);
+        self.props.shrink_to_fit();
+    }
+
+    /// Heap bytes: every set's allocations plus key strings and map slots.
     pub fn heap_bytes(&self) -> usize {
-        let bitmaps = |m: &HashMap<Box<str>, RoaringBitmap>| -> usize {
-            m.iter()
-                .map(|(k, b)| {
-                    b.serialized_size()
-                        + k.len()
-                        + std::mem::size_of::<(Box<str>, RoaringBitmap)>()
-                        + 8
-                })
-                .sum()
+        let bitmaps = |m: &HashMap<Box<str>, Bits>| -> usize {
+            m.capacity() * (std::mem::size_of::<(Box<str>, Bits)>() + 1)
+                + m.iter()
+                    .map(|(k, b)| b.heap_bytes() + k.len())
+                    .sum::<usize>()
         };
-        self.all.serialized_size()
-            + self
-                .phone
-                .iter()
-                .map(RoaringBitmap::serialized_size)
-                .sum::<usize>()
+        self.all.heap_bytes()
+            + self.phone.iter().map(Bits::heap_bytes).sum::<usize>()
             + bitmaps(&self.province)
             + bitmaps(&self.city)
             + bitmaps(&self.exact_region)
             + bitmaps(&self.tags)
             + bitmaps(&self.brand)
-            + self.blacklisted.serialized_size()
-            + self.notification_off.serialized_size()
-            + self.has_alias.serialized_size()
+            + self.blacklisted.heap_bytes()
+            + self.notification_off.heap_bytes()
+            + self.has_alias.heap_bytes()
             + self.props.heap_bytes()
     }
 
-    fn leaf(&self, sel: &Selector) -> &RoaringBitmap {
+    fn leaf(&self, sel: &Selector) -> &Bits {
         match sel {
             Selector::PhoneType(p) => &self.phone[phone_slot(*p)],
             Selector::Region(r) => {
@@ -299,249 +311,84 @@ impl AppIndex {
         }
     }
 
-    fn eval<'a>(&'a self, node: &'a Node) -> Term<'a> {
+    /// `node` compiled over this index's sets.
+    fn expr<'a>(&'a self, node: &'a Node) -> Expr<'a> {
         match node {
-            Node::All(true) => Term::Pos(Cow::Borrowed(&self.all)),
-            Node::All(false) => Term::Pos(Cow::Borrowed(&EMPTY)),
-            Node::Leaf(Selector::Property(p)) => Term::Pos(Cow::Owned(crate::props::materialise(
-                self.props.leaf(p, &self.all, &self.notification_off),
-                &self.all,
-            ))),
-            Node::Leaf(sel) => Term::Pos(Cow::Borrowed(self.leaf(sel))),
+            Node::All(true) => Expr::set(&self.all),
+            Node::All(false) => Expr::set(&EMPTY),
+            Node::Leaf(Selector::Property(p)) => {
+                self.props.leaf(p, &self.all, &self.notification_off)
+            }
+            Node::Leaf(sel) => Expr::set(self.leaf(sel)),
             // A crowd's members were taken when it succeeded: devices deleted since
             // are no longer in `all`.
-            Node::Ords(b) => Term::Pos(Cow::Owned(b & &self.all)),
-            Node::Not(x) => match self.eval(x) {
-                Term::Pos(b) => Term::Neg(b),
-                Term::Neg(b) => Term::Pos(b),
-            },
-            Node::And(_) => {
+            Node::Ords(b) => Expr::Set(Cow::Owned(Bits::from(b).and(&self.all))),
+            Node::Or(xs) => Expr::or(xs.iter().map(|x| self.expr(x)).collect()),
+            Node::Not(_) | Node::And(_) => {
                 let (mut pos, mut neg) = (Vec::new(), Vec::new());
                 self.collect(node, false, &mut pos, &mut neg);
-                if pos.is_empty() {
-                    Term::Neg(union(neg))
-                } else {
-                    Term::Pos(subtract(intersect(pos), neg))
-                }
-            }
-            Node::Or(xs) => {
-                let (pos, neg) = self.split(xs);
-                if neg.is_empty() {
-                    Term::Pos(union(pos))
-                } else {
-                    // ~A ∪ ~B ∪ P = ~((A ∩ B) − P)
-                    Term::Neg(subtract(intersect(neg), pos))
-                }
+                Expr::and(pos, neg, &self.all)
             }
         }
     }
 
     /// The operands of a conjunction, flattened: nested `and`s, `not`s, and `not` over
-    /// `or` (¬(a ∨ b) = ¬a ∧ ¬b) all become plain positive and negative operands, so
-    /// nothing is materialised that the final count does not need.
+    /// `or` (¬(a ∨ b) = ¬a ∧ ¬b) all become plain positive and negative operands.
     fn collect<'a>(
         &'a self,
         node: &'a Node,
         negate: bool,
-        pos: &mut Vec<Cow<'a, RoaringBitmap>>,
-        neg: &mut Vec<Cow<'a, RoaringBitmap>>,
+        pos: &mut Vec<Expr<'a>>,
+        neg: &mut Vec<Expr<'a>>,
     ) {
         match node {
             Node::And(xs) if !negate => xs.iter().for_each(|x| self.collect(x, false, pos, neg)),
             Node::Or(xs) if negate => xs.iter().for_each(|x| self.collect(x, true, pos, neg)),
             Node::Not(x) => self.collect(x, !negate, pos, neg),
-            Node::Leaf(Selector::Property(p)) if !negate => {
-                let parts = self.props.leaf(p, &self.all, &self.notification_off);
-                pos.extend(parts.pos);
-                neg.extend(parts.neg);
-            }
-            other => match (self.eval(other), negate) {
-                (Term::Pos(b), false) | (Term::Neg(b), true) => pos.push(b),
-                (Term::Neg(b), false) | (Term::Pos(b), true) => neg.push(b),
+            other => match (self.expr(other), negate) {
+                (Expr::And(p, n), false) => {
+                    pos.extend(p);
+                    neg.extend(n);
+                }
+                (e, false) => pos.push(e),
+                (e, true) => neg.push(e),
             },
         }
     }
 
-    fn split<'a>(
-        &'a self,
-        xs: &'a [Node],
-    ) -> (Vec<Cow<'a, RoaringBitmap>>, Vec<Cow<'a, RoaringBitmap>>) {
-        let (mut pos, mut neg) = (Vec::new(), Vec::new());
-        for x in xs {
-            match self.eval(x) {
-                Term::Pos(b) => pos.push(b),
-                Term::Neg(b) => neg.push(b),
-            }
-        }
-        (pos, neg)
-    }
-
-    fn exclusions<'a>(&'a self, q: &AudienceQuery, neg: &mut Vec<Cow<'a, RoaringBitmap>>) {
-        if q.exclude_blacklisted {
-            neg.push(Cow::Borrowed(&self.blacklisted));
-        }
-        if q.exclude_notification_off {
-            neg.push(Cow::Borrowed(&self.notification_off));
-        }
-    }
-
-    fn top<'a>(
-        &'a self,
-        root: &'a Node,
-        q: &AudienceQuery,
-    ) -> (Vec<Cow<'a, RoaringBitmap>>, Vec<Cow<'a, RoaringBitmap>>) {
+    /// The whole query: the selector and the query's exclusions.
+    fn top<'a>(&'a self, root: &'a Node, q: &AudienceQuery) -> Expr<'a> {
         let (mut pos, mut neg) = (Vec::new(), Vec::new());
         self.collect(root, false, &mut pos, &mut neg);
-        self.exclusions(q, &mut neg);
-        if pos.is_empty() {
-            pos.push(Cow::Borrowed(&self.all));
+        if q.exclude_blacklisted {
+            neg.push(Expr::set(&self.blacklisted));
         }
-        (pos, neg)
+        if q.exclude_notification_off {
+            neg.push(Expr::set(&self.notification_off));
+        }
+        Expr::and(pos, neg, &self.all)
     }
 
-    /// Counts the audience, doing the last step with count-only operations.
+    /// Counts the audience, streaming it block by block (see `crate::eval`).
     pub fn count(&self, root: &Node, q: &AudienceQuery) -> u64 {
-        // What costs is materialising large sets (allocating and filling containers);
-        // counting (`intersection_len`, `difference_len`) and changing a set in place
-        // are cheap. So: count-only where possible, else one accumulator changed in place.
-        let (mut pos, mut neg) = self.top(root, q);
-        pos.sort_by_key(|b| b.len());
-        neg.sort_by_key(|b| b.len());
-        let smallest = pos.first().map_or(0, |b| b.len());
-        // At most two positives and a few small exclusions (the blacklist, say):
-        // |P1 ∩ P2 ∖ ∪N| = Σ over subsets S of N of (−1)^|S| · |P1 ∩ P2 ∩ ∩S|, where
-        // every term is a count and only intersections with a small exclusion are built.
-        if pos.len() <= 2
-            && neg.len() <= 3
-            && neg.iter().all(|n| n.len().saturating_mul(4) <= smallest)
-        {
-            let pos_refs: Vec<&RoaringBitmap> = pos.iter().map(|b| &**b).collect();
-            let mut total: i64 = 0;
-            for mask in 0u32..(1 << neg.len()) {
-                let mut xs = pos_refs.clone();
-                xs.extend(
-                    (0..neg.len())
-                        .filter(|i| mask & (1 << i) != 0)
-                        .map(|i| &*neg[i]),
-                );
-                let term = count_refs(xs) as i64;
-                total += if mask.count_ones() % 2 == 0 {
-                    term
-                } else {
-                    -term
-                };
-            }
-            return total.max(0) as u64;
-        }
-        // The accumulator: a positive that is already materialised (an `or`'s union) if
-        // there is one, so nothing more is allocated; else a copy of the smallest.
-        let at = pos
-            .iter()
-            .position(|b| matches!(b, Cow::Owned(_)))
-            .unwrap_or(0);
-        let first = pos.remove(at);
-        if neg.is_empty() {
-            return match pos.len() {
-                0 => first.len(),
-                1 => first.intersection_len(&pos[0]),
-                _ => {
-                    let last = pos.pop().unwrap_or(Cow::Borrowed(&EMPTY));
-                    let mut acc = first.into_owned();
-                    pos.iter().for_each(|b| acc &= &**b);
-                    acc.intersection_len(&last)
-                }
-            };
-        }
-        let mut acc = first.into_owned();
-        for b in &pos {
-            if acc.is_empty() {
-                return 0;
-            }
-            acc &= &**b;
-        }
-        let last = neg.pop().unwrap_or(Cow::Borrowed(&EMPTY));
-        neg.iter().for_each(|n| acc -= &**n);
-        acc.difference_len(&last)
+        eval::count(&self.top(root, q), &self.all)
     }
 
     /// The audience as a bitmap of ordinals.
     pub fn members(&self, root: &Node, q: &AudienceQuery) -> RoaringBitmap {
-        let (pos, neg) = self.top(root, q);
-        subtract(intersect(pos), neg).into_owned()
+        eval::members(&self.top(root, q), &self.all).to_roaring()
     }
-}
 
-/// |∩xs|: the two smallest are intersected, the rest in place, and the largest only
-/// counted (`intersection_len`).
-fn count_refs(mut xs: Vec<&RoaringBitmap>) -> u64 {
-    xs.sort_by_key(|b| b.len());
-    let Some(last) = xs.pop() else {
-        return 0;
-    };
-    let mut it = xs.into_iter();
-    let Some(first) = it.next() else {
-        return last.len();
-    };
-    let Some(second) = it.next() else {
-        return first.intersection_len(last);
-    };
-    let mut acc = first & second;
-    for b in it {
-        if acc.is_empty() {
-            return 0;
-        }
-        acc &= b;
-    }
-    acc.intersection_len(last)
-}
-
-/// Intersection, smallest first; borrows when there is one operand. The first step
-/// builds a new (small) bitmap from two borrowed ones; later steps work in place, so a
-/// large operand is never cloned.
-fn intersect(mut xs: Vec<Cow<'_, RoaringBitmap>>) -> Cow<'_, RoaringBitmap> {
-    xs.sort_by_key(|b| b.len());
-    let mut it = xs.into_iter();
-    let Some(first) = it.next() else {
-        return Cow::Borrowed(&EMPTY);
-    };
-    let Some(second) = it.next() else {
-        return first;
-    };
-    let mut acc = &*first & &*second;
-    for b in it {
-        if acc.is_empty() {
-            break;
-        }
-        acc &= &*b;
-    }
-    Cow::Owned(acc)
-}
-
-/// `acc` minus every bitmap in `xs`, without cloning `acc` or building their union.
-fn subtract<'a>(
-    acc: Cow<'a, RoaringBitmap>,
-    xs: Vec<Cow<'_, RoaringBitmap>>,
-) -> Cow<'a, RoaringBitmap> {
-    let mut it = xs.into_iter();
-    let Some(first) = it.next() else {
-        return acc;
-    };
-    let mut out = &*acc - &*first;
-    for b in it {
-        if out.is_empty() {
-            break;
-        }
-        out -= &*b;
-    }
-    Cow::Owned(out)
-}
-
-/// Union; borrows when there is one operand.
-fn union(mut xs: Vec<Cow<'_, RoaringBitmap>>) -> Cow<'_, RoaringBitmap> {
-    match xs.len() {
-        0 => Cow::Borrowed(&EMPTY),
-        1 => xs.pop().unwrap_or(Cow::Borrowed(&EMPTY)),
-        _ => Cow::Owned(xs.iter().map(|b| &**b).union()),
+    /// The query's floor: one read pass over every byte of every set the query reads
+    /// (what [`AppIndex::count`] cannot beat). Returns (bytes read, a checksum that
+    /// keeps the pass from being optimised away).
+    pub fn floor(&self, root: &Node, q: &AudienceQuery) -> (usize, u64) {
+        let (mut bytes, mut sum) = (0, 0u64);
+        self.top(root, q).each_set(&mut |s| {
+            bytes += s.payload_bytes();
+            sum = sum.wrapping_add(s.read_pass());
+        });
+        (bytes, sum)
     }
 }
 

@@ -12,10 +12,14 @@ use roster_core::rules::Mutation;
 use roster_core::{AppId, AudienceQuery};
 
 mod bitmaps;
+mod bits;
+mod column;
+mod eval;
 mod props;
 mod snapshot;
 
 pub use bitmaps::{AppIndex, Node};
+pub use bits::Bits;
 pub use snapshot::Snapshot;
 
 /// Every app's bitmaps.
@@ -71,7 +75,8 @@ impl Index {
     }
 
     /// Installs an app's bitmaps built from the store.
-    pub fn insert(&self, app: AppId, index: AppIndex) {
+    pub fn insert(&self, app: AppId, mut index: AppIndex) {
+        index.shrink_to_fit();
         self.apps
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -103,6 +108,13 @@ impl Index {
         let ix = self.app(app);
         let ix = ix.read().unwrap_or_else(|p| p.into_inner());
         ix.count(node, q)
+    }
+
+    /// The floor of a count (see [`AppIndex::floor`]): bytes read and a checksum.
+    pub fn floor(&self, app: &AppId, node: &Node, q: &AudienceQuery) -> (usize, u64) {
+        let ix = self.app(app);
+        let ix = ix.read().unwrap_or_else(|p| p.into_inner());
+        ix.floor(node, q)
     }
 
     /// The ordinals of the devices of `app` that match.

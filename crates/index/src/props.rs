@@ -16,21 +16,26 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use roaring::RoaringBitmap;
 use roster_core::property::{Field, Num, Operand, Property, Seen, TEXT_FIELDS};
 use roster_core::DeviceFacts;
+
+use crate::bits::Bits;
+use crate::column::Column;
+use crate::eval::Expr;
+
+static NONE: Bits = Bits::new();
 
 /// Devices by distinct value, and the devices having any value.
 #[derive(Debug, Clone)]
 pub(crate) struct Values<K> {
-    has: RoaringBitmap,
-    by: HashMap<K, RoaringBitmap>,
+    has: Bits,
+    by: HashMap<K, Bits>,
 }
 
 impl<K> Default for Values<K> {
     fn default() -> Self {
         Values {
-            has: RoaringBitmap::new(),
+            has: Bits::new(),
             by: HashMap::new(),
         }
     }
@@ -53,43 +58,44 @@ impl<K: Hash + Eq> Values<K> {
     }
 
     fn heap_bytes(&self, key_bytes: impl Fn(&K) -> usize) -> usize {
-        self.has.serialized_size()
+        self.has.heap_bytes()
+            + self.by.capacity() * (std::mem::size_of::<(K, Bits)>() + 1)
             + self
                 .by
                 .iter()
-                .map(|(k, b)| b.serialized_size() + key_bytes(k) + 48)
+                .map(|(k, b)| b.heap_bytes() + key_bytes(k))
                 .sum::<usize>()
     }
 
-    /// A conjunction (positives, negatives) for the devices whose value `test` accepts.
-    fn select<'a>(&'a self, test: impl Fn(&K) -> bool) -> Parts<'a> {
+    /// The devices whose value `test` accepts: the union of the accepted values, or,
+    /// when the others hold fewer devices, "has a value" minus each of them. Nothing is
+    /// materialised; the evaluator streams either form.
+    fn select<'a>(&'a self, test: impl Fn(&K) -> bool, every: &'a Bits) -> Expr<'a> {
         let (mut yes, mut no) = (Vec::new(), Vec::new());
         let (mut yes_n, mut no_n) = (0u64, 0u64);
         for (k, b) in &self.by {
             if test(k) {
                 yes_n += b.len();
-                yes.push(b);
+                yes.push(Expr::set(b));
             } else {
                 no_n += b.len();
-                no.push(b);
+                no.push(Expr::set(b));
             }
         }
         if no.is_empty() {
-            return Parts::pos(Cow::Borrowed(&self.has));
-        }
-        if yes_n <= no_n {
-            let union = match yes.len() {
-                0 => RoaringBitmap::new(),
-                1 => yes[0].clone(),
-                _ => roaring::MultiOps::union(yes),
-            };
-            Parts::pos(Cow::Owned(union))
+            Expr::set(&self.has)
+        } else if yes.is_empty() {
+            Expr::set(&NONE)
+        } else if yes_n <= no_n {
+            Expr::or(yes)
         } else {
-            Parts {
-                pos: vec![Cow::Borrowed(&self.has)],
-                neg: no.into_iter().map(Cow::Borrowed).collect(),
-            }
+            Expr::and(vec![Expr::set(&self.has)], no, every)
         }
+    }
+
+    fn each_set_mut(&mut self, f: &mut dyn FnMut(&mut Bits)) {
+        f(&mut self.has);
+        self.by.values_mut().for_each(f);
     }
 }
 
@@ -97,7 +103,7 @@ impl<K: Hash + Eq> Values<K> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Custom {
     /// Devices with the key (any non-null value).
-    has: RoaringBitmap,
+    has: Bits,
     text: Values<Box<str>>,
     number: Values<Num>,
 }
@@ -107,27 +113,8 @@ pub(crate) struct Custom {
 pub(crate) struct Props {
     text: [Values<Box<str>>; 5],
     custom: HashMap<Box<str>, Custom>,
-    /// `created_at` and `last_login_time` by ordinal.
-    times: [Vec<i64>; 2],
-}
-
-/// Devices matching `pos` all and none of `neg` (no `pos`: every device).
-pub(crate) struct Parts<'a> {
-    pub pos: Vec<Cow<'a, RoaringBitmap>>,
-    pub neg: Vec<Cow<'a, RoaringBitmap>>,
-}
-
-impl<'a> Parts<'a> {
-    fn pos(b: Cow<'a, RoaringBitmap>) -> Self {
-        Parts {
-            pos: vec![b],
-            neg: Vec::new(),
-        }
-    }
-
-    fn none() -> Self {
-        Parts::pos(Cow::Owned(RoaringBitmap::new()))
-    }
+    /// `created_at` and `last_login_time` by ordinal, bit-packed.
+    times: [Column; 2],
 }
 
 fn text_slot(f: &Field) -> Option<usize> {
@@ -198,20 +185,12 @@ impl Props {
                 self.custom.remove(key.as_str());
             }
         }
-        for column in &mut self.times {
-            if let Some(t) = column.get_mut(ord as usize) {
-                *t = i64::MIN;
-            }
-        }
+        // The time columns keep the removed ordinal's values: nothing reads an ordinal
+        // that is not in `all`.
     }
 
     pub(crate) fn set_time(&mut self, slot: usize, ord: u32, at: i64) {
-        let column = &mut self.times[slot];
-        let i = ord as usize;
-        if column.len() <= i {
-            column.resize(i + 1, i64::MIN);
-        }
-        column[i] = at;
+        self.times[slot].set(ord, at);
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -221,105 +200,75 @@ impl Props {
                 .custom
                 .iter()
                 .map(|(k, c)| {
-                    k.len() + c.has.serialized_size() + text(&c.text) + c.number.heap_bytes(|_| 8)
+                    k.len() + c.has.heap_bytes() + text(&c.text) + c.number.heap_bytes(|_| 8)
                 })
                 .sum::<usize>()
-            + self.times.iter().map(|c| c.capacity() * 8).sum::<usize>()
+            + self.times.iter().map(Column::heap_bytes).sum::<usize>()
     }
 
-    /// The devices of `all` matching `p`, as a conjunction. `off`: notifications off.
-    pub(crate) fn leaf<'a>(
-        &'a self,
-        p: &Property,
-        all: &'a RoaringBitmap,
-        off: &'a RoaringBitmap,
-    ) -> Parts<'a> {
+    pub(crate) fn each_set_mut(&mut self, f: &mut dyn FnMut(&mut Bits)) {
+        self.text.iter_mut().for_each(|v| v.each_set_mut(f));
+        for c in self.custom.values_mut() {
+            f(&mut c.has);
+            c.text.each_set_mut(f);
+            c.number.each_set_mut(f);
+        }
+    }
+
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.times.iter_mut().for_each(Column::shrink_to_fit);
+    }
+
+    /// The devices of `all` matching `p`. `off`: notifications off.
+    pub(crate) fn leaf<'a>(&'a self, p: &Property, all: &'a Bits, off: &'a Bits) -> Expr<'a> {
         if let Some(slot) = text_slot(&p.field) {
             let values = &self.text[slot];
             return match p.operand {
-                Operand::Exists(true) => Parts::pos(Cow::Borrowed(&values.has)),
-                Operand::Exists(false) => Parts {
-                    pos: vec![Cow::Borrowed(all)],
-                    neg: vec![Cow::Borrowed(&values.has)],
-                },
-                _ => values.select(|v| p.matches(Some(Seen::Text(v)))),
+                Operand::Exists(true) => Expr::set(&values.has),
+                Operand::Exists(false) => {
+                    Expr::and(vec![Expr::set(all)], vec![Expr::set(&values.has)], all)
+                }
+                _ => values.select(|v| p.matches(Some(Seen::Text(v))), all),
             };
         }
         if let Some(slot) = time_slot(&p.field) {
             let column = &self.times[slot];
-            let hits = all.iter().filter(|o| {
-                let t = column.get(*o as usize).copied().unwrap_or(i64::MIN);
-                p.matches(Some(Seen::Number(t as f64)))
-            });
-            return Parts::pos(Cow::Owned(
-                RoaringBitmap::from_sorted_iter(hits).unwrap_or_default(),
-            ));
+            let hits = all
+                .iter()
+                .filter(|o| p.matches(Some(Seen::Number(column.get(*o) as f64))));
+            return Expr::Set(Cow::Owned(hits.collect()));
         }
         match &p.field {
             Field::NotificationSwitch => {
                 let on = p.matches(Some(Seen::Bool(true)));
                 let off_too = p.matches(Some(Seen::Bool(false)));
                 match (on, off_too) {
-                    (true, true) => Parts::pos(Cow::Borrowed(all)),
-                    (true, false) => Parts {
-                        pos: vec![Cow::Borrowed(all)],
-                        neg: vec![Cow::Borrowed(off)],
-                    },
-                    (false, true) => Parts::pos(Cow::Borrowed(off)),
-                    (false, false) => Parts::none(),
+                    (true, true) => Expr::set(all),
+                    (true, false) => Expr::and(vec![Expr::set(all)], vec![Expr::set(off)], all),
+                    (false, true) => Expr::set(off),
+                    (false, false) => Expr::set(&NONE),
                 }
             }
             Field::Custom(key) => {
                 let Some(c) = self.custom.get(key.as_str()) else {
                     // No device has the key: only `exists: false` matches (everyone).
-                    return if p.matches(None) {
-                        Parts::pos(Cow::Borrowed(all))
-                    } else {
-                        Parts::none()
-                    };
+                    return Expr::set(if p.matches(None) { all } else { &NONE });
                 };
-                self.custom_leaf(p, c, all)
-            }
-            // `login_freq` is resolved through the store before it reaches the index.
-            _ => Parts::none(),
-        }
-    }
-
-    fn custom_leaf<'a>(&self, p: &Property, c: &'a Custom, all: &'a RoaringBitmap) -> Parts<'a> {
-        match &p.operand {
-            Operand::Exists(true) => Parts::pos(Cow::Borrowed(&c.has)),
-            Operand::Exists(false) => Parts {
-                pos: vec![Cow::Borrowed(all)],
-                neg: vec![Cow::Borrowed(&c.has)],
-            },
-            Operand::One(_) | Operand::List(_) => {
-                let text = c.text.select(|v| p.matches(Some(Seen::Text(v))));
-                let number = c.number.select(|n| p.matches(Some(Seen::Number(n.0))));
-                // Values of one type never match a leaf of the other, so one side is
-                // usually empty; otherwise the union of both.
-                let (t, n) = (materialise(text, all), materialise(number, all));
-                match (t.is_empty(), n.is_empty()) {
-                    (_, true) => Parts::pos(Cow::Owned(t)),
-                    (true, false) => Parts::pos(Cow::Owned(n)),
-                    (false, false) => Parts::pos(Cow::Owned(t | n)),
+                match &p.operand {
+                    Operand::Exists(true) => Expr::set(&c.has),
+                    Operand::Exists(false) => {
+                        Expr::and(vec![Expr::set(all)], vec![Expr::set(&c.has)], all)
+                    }
+                    // Values of one type never match a leaf of the other: the union of
+                    // both sides, one of which is usually empty.
+                    Operand::One(_) | Operand::List(_) => Expr::or(vec![
+                        c.text.select(|v| p.matches(Some(Seen::Text(v))), all),
+                        c.number.select(|n| p.matches(Some(Seen::Number(n.0))), all),
+                    ]),
                 }
             }
+            // `login_freq` is resolved through the store before it reaches the index.
+            _ => Expr::set(&NONE),
         }
     }
-}
-
-/// A conjunction as one bitmap.
-pub(crate) fn materialise(p: Parts<'_>, all: &RoaringBitmap) -> RoaringBitmap {
-    let mut pos = p.pos.into_iter();
-    let mut acc = match pos.next() {
-        Some(first) => first.into_owned(),
-        None => all.clone(),
-    };
-    for b in pos {
-        acc &= &*b;
-    }
-    for b in p.neg {
-        acc -= &*b;
-    }
-    acc
 }

@@ -28,7 +28,7 @@ impl AppIndex {
             .tag_bitmaps()
             .map(|(name, set)| {
                 let set = if wanted(name) {
-                    set.clone()
+                    set.to_roaring()
                 } else {
                     RoaringBitmap::new()
                 };
@@ -37,11 +37,11 @@ impl AppIndex {
             .collect();
         tags.sort_by(|a, b| a.0.cmp(&b.0));
         Snapshot {
-            all: self.all_devices().clone(),
-            blacklisted: self.blacklisted_devices().clone(),
+            all: self.all_devices().to_roaring(),
+            blacklisted: self.blacklisted_devices().to_roaring(),
             brands: self
                 .brand_bitmaps()
-                .map(|(b, set)| (b.to_owned(), set.clone()))
+                .map(|(b, set)| (b.to_owned(), set.to_roaring()))
                 .collect(),
             tags,
         }

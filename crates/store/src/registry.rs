@@ -358,6 +358,21 @@ impl<B: Backend> Registry<B> {
         Ok(())
     }
 
+    /// The floor of an indexed count (for the benchmark): one read pass over every set
+    /// the query reads, as [`roster_index::AppIndex::floor`]; `None` without an index.
+    pub async fn count_floor(
+        &self,
+        app: &AppId,
+        query: &AudienceQuery,
+    ) -> StoreResult<Option<(usize, u64)>> {
+        let Some(index) = &self.index else {
+            return Ok(None);
+        };
+        let query = &self.prepared(app, query).await?;
+        let node = self.resolve(app, &query.selector).await?;
+        Ok(Some(index.floor(app, &node, query)))
+    }
+
     /// The backend.
     pub fn backend(&self) -> &Arc<B> {
         &self.backend

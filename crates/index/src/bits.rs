@@ -1,0 +1,441 @@
+//! [`Bits`]: a compressed set of device ordinals laid out as roaring lays it out — one
+//! chunk per block of 65,536 ordinals, a sorted array of the low 16 bits while the
+//! block holds at most 4,096 of them, a 1,024-word bitset above — but with its chunks
+//! open to the evaluator (`crate::eval`), which streams a whole query block by block
+//! through one 8 KiB buffer instead of materialising intermediate sets. roaring-rs keeps
+//! its containers private, which is why the index has its own set type; it converts to
+//! and from [`RoaringBitmap`] at the crate's edges.
+
+use roaring::RoaringBitmap;
+
+/// 64-bit words in a dense chunk.
+pub(crate) const WORDS: usize = 1024;
+/// Above this many members a chunk is a bitset (8 KiB, the size of 4,096 `u16`s).
+const ARRAY_MAX: usize = 4096;
+/// Below this many members a bitset chunk turns back into an array (hysteresis, so a
+/// block hovering around 4,096 members does not convert on every write).
+const DENSE_MIN: u32 = 2048;
+
+/// One block's words.
+pub(crate) type Words = [u64; WORDS];
+
+/// The members of one block of 65,536 ordinals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Chunk {
+    /// Sorted low halves.
+    Array(Vec<u16>),
+    /// A bitset and its number of set bits.
+    Dense(Box<Words>, u32),
+}
+
+impl Chunk {
+    pub(crate) fn len(&self) -> u32 {
+        match self {
+            Chunk::Array(a) => a.len() as u32,
+            Chunk::Dense(_, n) => *n,
+        }
+    }
+
+    pub(crate) fn contains(&self, low: u16) -> bool {
+        match self {
+            Chunk::Array(a) => a.binary_search(&low).is_ok(),
+            Chunk::Dense(w, _) => w[usize::from(low >> 6)] & (1 << (low & 63)) != 0,
+        }
+    }
+
+    fn insert(&mut self, low: u16) -> bool {
+        match self {
+            Chunk::Array(a) => {
+                let Err(at) = a.binary_search(&low) else {
+                    return false;
+                };
+                a.insert(at, low);
+                if a.len() > ARRAY_MAX {
+                    let mut w: Box<Words> = Box::new([0; WORDS]);
+                    set_all(&mut w, a);
+                    *self = Chunk::Dense(w, a.len() as u32);
+                }
+                true
+            }
+            Chunk::Dense(w, n) => {
+                let (i, bit) = (usize::from(low >> 6), 1u64 << (low & 63));
+                if w[i] & bit != 0 {
+                    return false;
+                }
+                w[i] |= bit;
+                *n += 1;
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, low: u16) -> bool {
+        match self {
+            Chunk::Array(a) => match a.binary_search(&low) {
+                Ok(at) => {
+                    a.remove(at);
+                    true
+                }
+                Err(_) => false,
+            },
+            Chunk::Dense(w, n) => {
+                let (i, bit) = (usize::from(low >> 6), 1u64 << (low & 63));
+                if w[i] & bit == 0 {
+                    return false;
+                }
+                w[i] &= !bit;
+                *n -= 1;
+                if *n < DENSE_MIN {
+                    *self = Chunk::Array(lows(w).collect());
+                }
+                true
+            }
+        }
+    }
+
+    /// The chunk for a block given as words (`count` of them set).
+    pub(crate) fn of_words(w: &Words, count: u32) -> Chunk {
+        if count as usize <= ARRAY_MAX {
+            let mut a = Vec::with_capacity(count as usize);
+            a.extend(lows(w));
+            Chunk::Array(a)
+        } else {
+            Chunk::Dense(Box::new(*w), count)
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Chunk::Array(a) => a.capacity() * 2,
+            Chunk::Dense(..) => WORDS * 8,
+        }
+    }
+}
+
+/// Sets every low half of `a` in `w`.
+pub(crate) fn set_all(w: &mut Words, a: &[u16]) {
+    for &low in a {
+        w[usize::from(low >> 6)] |= 1 << (low & 63);
+    }
+}
+
+/// The set bits of `w`, ascending.
+pub(crate) fn lows(w: &Words) -> impl Iterator<Item = u16> + '_ {
+    w.iter().enumerate().flat_map(|(i, &word)| {
+        let mut rest = word;
+        std::iter::from_fn(move || {
+            (rest != 0).then(|| {
+                let bit = rest.trailing_zeros();
+                rest &= rest - 1;
+                (i as u16) << 6 | bit as u16
+            })
+        })
+    })
+}
+
+/// A set of `u32` ordinals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bits {
+    keys: Vec<u16>,
+    chunks: Vec<Chunk>,
+    len: u64,
+}
+
+fn split(v: u32) -> (u16, u16) {
+    ((v >> 16) as u16, v as u16)
+}
+
+impl Bits {
+    /// The empty set.
+    pub const fn new() -> Self {
+        Bits {
+            keys: Vec::new(),
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Members.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether there is no member.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `v` is a member.
+    pub fn contains(&self, v: u32) -> bool {
+        let (key, low) = split(v);
+        self.chunk(key).is_some_and(|c| c.contains(low))
+    }
+
+    /// Adds `v`; whether it was new. Appending past the largest member is the fast path.
+    pub fn insert(&mut self, v: u32) -> bool {
+        let (key, low) = split(v);
+        let at = match self.keys.last() {
+            Some(&last) if last == key => self.keys.len() - 1,
+            Some(&last) if last < key => {
+                self.keys.push(key);
+                self.chunks.push(Chunk::Array(Vec::new()));
+                self.keys.len() - 1
+            }
+            None => {
+                self.keys.push(key);
+                self.chunks.push(Chunk::Array(Vec::new()));
+                0
+            }
+            Some(_) => match self.keys.binary_search(&key) {
+                Ok(at) => at,
+                Err(at) => {
+                    self.keys.insert(at, key);
+                    self.chunks.insert(at, Chunk::Array(Vec::new()));
+                    at
+                }
+            },
+        };
+        let added = match &mut self.chunks[at] {
+            Chunk::Array(a) if a.last().is_none_or(|&l| l < low) && a.len() < ARRAY_MAX => {
+                a.push(low);
+                true
+            }
+            c => c.insert(low),
+        };
+        self.len += u64::from(added);
+        added
+    }
+
+    /// Removes `v`; whether it was a member.
+    pub fn remove(&mut self, v: u32) -> bool {
+        let (key, low) = split(v);
+        let Ok(at) = self.keys.binary_search(&key) else {
+            return false;
+        };
+        let removed = self.chunks[at].remove(low);
+        if removed {
+            self.len -= 1;
+            if self.chunks[at].len() == 0 {
+                self.keys.remove(at);
+                self.chunks.remove(at);
+            }
+        }
+        removed
+    }
+
+    /// The chunk of block `key`, if it has members.
+    pub(crate) fn chunk(&self, key: u16) -> Option<&Chunk> {
+        self.keys
+            .binary_search(&key)
+            .ok()
+            .map(|at| &self.chunks[at])
+    }
+
+    /// Block keys with members, ascending.
+    pub(crate) fn keys(&self) -> &[u16] {
+        &self.keys
+    }
+
+    /// Appends block `key`'s members given as words; `key` must exceed every key held.
+    pub(crate) fn push_block(&mut self, key: u16, w: &Words) {
+        let count: u32 = w.iter().map(|x| x.count_ones()).sum();
+        if count == 0 {
+            return;
+        }
+        debug_assert!(self.keys.last().is_none_or(|&k| k < key));
+        self.keys.push(key);
+        self.chunks.push(Chunk::of_words(w, count));
+        self.len += u64::from(count);
+    }
+
+    /// Appends block `key`'s members given as sorted low halves.
+    pub(crate) fn push_lows(&mut self, key: u16, lows: &[u16]) {
+        if lows.is_empty() {
+            return;
+        }
+        debug_assert!(self.keys.last().is_none_or(|&k| k < key));
+        let chunk = if lows.len() <= ARRAY_MAX {
+            Chunk::Array(lows.to_vec())
+        } else {
+            let mut w: Box<Words> = Box::new([0; WORDS]);
+            set_all(&mut w, lows);
+            Chunk::Dense(w, lows.len() as u32)
+        };
+        self.keys.push(key);
+        self.chunks.push(chunk);
+        self.len += lows.len() as u64;
+    }
+
+    /// Members, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.keys
+            .iter()
+            .zip(&self.chunks)
+            .flat_map(|(&key, chunk)| {
+                let high = u32::from(key) << 16;
+                let lows: Box<dyn Iterator<Item = u16> + '_> = match chunk {
+                    Chunk::Array(a) => Box::new(a.iter().copied()),
+                    Chunk::Dense(w, _) => Box::new(lows(w)),
+                };
+                lows.map(move |low| high | u32::from(low))
+            })
+    }
+
+    /// Heap bytes held (allocations as allocated, not as filled).
+    pub fn heap_bytes(&self) -> usize {
+        self.keys.capacity() * 2
+            + self.chunks.capacity() * std::mem::size_of::<Chunk>()
+            + self.chunks.iter().map(Chunk::heap_bytes).sum::<usize>()
+    }
+
+    /// Bytes a read of every member's storage touches (what the query floor reads).
+    pub fn payload_bytes(&self) -> usize {
+        self.keys.len() * 2
+            + self
+                .chunks
+                .iter()
+                .map(|c| match c {
+                    Chunk::Array(a) => a.len() * 2,
+                    Chunk::Dense(..) => WORDS * 8,
+                })
+                .sum::<usize>()
+    }
+
+    /// One read pass over every byte of the set's storage: the floor a query touching
+    /// this set cannot beat. Returns a checksum so that the pass cannot be optimised out.
+    pub fn read_pass(&self) -> u64 {
+        let mut sum = 0u64;
+        for c in &self.chunks {
+            match c {
+                Chunk::Array(a) => {
+                    sum = a.iter().fold(sum, |s, &x| s.wrapping_add(u64::from(x)));
+                }
+                Chunk::Dense(w, _) => {
+                    // Four lanes, so the pass runs at memory speed, not at the speed of
+                    // one dependent add chain.
+                    let mut lanes = [0u64; 4];
+                    for q in w.chunks_exact(4) {
+                        for (l, x) in lanes.iter_mut().zip(q) {
+                            *l ^= x;
+                        }
+                    }
+                    sum = lanes.iter().fold(sum, |s, l| s.wrapping_add(*l));
+                }
+            }
+        }
+        sum
+    }
+
+    /// Frees spare capacity (after a rebuild).
+    pub fn shrink_to_fit(&mut self) {
+        self.keys.shrink_to_fit();
+        self.chunks.shrink_to_fit();
+        for c in &mut self.chunks {
+            if let Chunk::Array(a) = c {
+                a.shrink_to_fit();
+            }
+        }
+    }
+
+    /// The same members as a [`RoaringBitmap`].
+    pub fn to_roaring(&self) -> RoaringBitmap {
+        RoaringBitmap::from_sorted_iter(self.iter()).unwrap_or_default()
+    }
+
+    /// `self ∩ other` as a new set.
+    pub fn and(&self, other: &Bits) -> Bits {
+        let mut out = Bits::new();
+        let mut buf: Box<Words> = Box::new([0; WORDS]);
+        for &key in &self.keys {
+            let (Some(a), Some(b)) = (self.chunk(key), other.chunk(key)) else {
+                continue;
+            };
+            match (a, b) {
+                (Chunk::Dense(x, _), Chunk::Dense(y, _)) => {
+                    for ((o, x), y) in buf.iter_mut().zip(x.iter()).zip(y.iter()) {
+                        *o = x & y;
+                    }
+                    out.push_block(key, &buf);
+                }
+                (Chunk::Array(xs), other) | (other, Chunk::Array(xs)) => {
+                    let kept: Vec<u16> =
+                        xs.iter().copied().filter(|&l| other.contains(l)).collect();
+                    out.push_lows(key, &kept);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl From<&RoaringBitmap> for Bits {
+    fn from(r: &RoaringBitmap) -> Self {
+        r.iter().collect()
+    }
+}
+
+impl FromIterator<u32> for Bits {
+    fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
+        let mut b = Bits::new();
+        for v in iter {
+            b.insert(v);
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Random inserts and removals across array and dense chunks (both conversions)
+    /// agree with a `BTreeSet`.
+    #[test]
+    fn agrees_with_a_btreeset() {
+        let mut state = 7u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut bits = Bits::new();
+        let mut want = BTreeSet::new();
+        for round in 0..60_000 {
+            // Block 0 fills up to dense then drains; block 3 stays sparse.
+            let v = if next() % 4 == 0 {
+                (3 << 16) | (next() % 65_536) as u32
+            } else {
+                (next() % 12_000) as u32
+            };
+            let removing = round > 30_000 && next() % 3 != 0;
+            if removing {
+                assert_eq!(bits.remove(v), want.remove(&v));
+            } else {
+                assert_eq!(bits.insert(v), want.insert(v));
+            }
+            if round % 5_000 == 0 {
+                assert_eq!(bits.len(), want.len() as u64);
+                assert!(bits.iter().eq(want.iter().copied()));
+            }
+        }
+        assert!(bits.iter().eq(want.iter().copied()));
+        assert_eq!(bits.to_roaring().len(), want.len() as u64);
+        for v in [0, 1, 11_999, 12_000, 3 << 16, u32::MAX] {
+            assert_eq!(bits.contains(v), want.contains(&v), "{v}");
+        }
+    }
+
+    #[test]
+    fn appending_builds_dense_chunks_and_and_agrees() {
+        let a: Bits = (0..200_000u32).filter(|v| v % 3 == 0).collect();
+        let b: Bits = (0..200_000u32)
+            .filter(|v| v % 5 == 0 || *v > 150_000)
+            .collect();
+        assert!(matches!(a.chunk(0), Some(Chunk::Dense(..))));
+        let want: Vec<u32> = a.iter().filter(|v| b.contains(*v)).collect();
+        assert!(a.and(&b).iter().eq(want));
+        assert!(a.payload_bytes() > 0 && a.heap_bytes() >= a.payload_bytes());
+    }
+}

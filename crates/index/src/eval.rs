@@ -1,0 +1,421 @@
+//! Block-streaming evaluation. A query is compiled to an [`Expr`] over borrowed sets,
+//! then evaluated one block of 65,536 ordinals at a time: each operand's chunk for the
+//! block is read once and combined into one 8 KiB buffer that stays in the CPU cache,
+//! and the block's result is counted (or kept, for a member list) before the next block
+//! starts. Nothing the size of a whole set is ever built, so an `or` over fifty tags
+//! inside an `and` costs one read of the fifty tags' bytes — the floor.
+//!
+//! Per block: a conjunction whose smallest positive operand is a sorted array walks
+//! that array and tests each member against the other operands (so a rare tag or a small
+//! exclusion costs its own size, not the size of the large operands); otherwise it
+//! copies its first bitset and ANDs / AND-NOTs the others into it word by word. A
+//! conjunction missing from the block (one positive operand has no member there) is
+//! skipped without reading the others.
+
+use std::borrow::Cow;
+
+use crate::bits::{set_all, Bits, Chunk, Words, WORDS};
+
+/// A compiled query.
+#[derive(Debug)]
+pub(crate) enum Expr<'a> {
+    /// A set held by the index (or built for this query: a crowd, a time scan).
+    Set(Cow<'a, Bits>),
+    /// Union.
+    Or(Vec<Expr<'a>>),
+    /// Members of every positive and of no negative; at least one positive.
+    And(Vec<Expr<'a>>, Vec<Expr<'a>>),
+}
+
+impl<'a> Expr<'a> {
+    /// A borrowed set.
+    pub(crate) fn set(b: &'a Bits) -> Self {
+        Expr::Set(Cow::Borrowed(b))
+    }
+
+    /// A union, flattened; one operand stands for itself.
+    pub(crate) fn or(xs: Vec<Expr<'a>>) -> Self {
+        let mut flat = Vec::with_capacity(xs.len());
+        for x in xs {
+            match x {
+                Expr::Or(inner) => flat.extend(inner),
+                x => flat.push(x),
+            }
+        }
+        if flat.len() == 1 {
+            flat.pop().unwrap_or(Expr::Or(Vec::new()))
+        } else {
+            Expr::Or(flat)
+        }
+    }
+
+    /// `pos` minus `neg`, with `every` standing in when nothing is positive.
+    pub(crate) fn and(mut pos: Vec<Expr<'a>>, neg: Vec<Expr<'a>>, every: &'a Bits) -> Self {
+        if pos.is_empty() {
+            pos.push(Expr::set(every));
+        }
+        if pos.len() == 1 && neg.is_empty() {
+            return pos.pop().unwrap_or(Expr::set(every));
+        }
+        Expr::And(pos, neg)
+    }
+
+    /// Visits every set the expression reads (a set named twice, twice).
+    pub(crate) fn each_set(&self, f: &mut dyn FnMut(&Bits)) {
+        match self {
+            Expr::Set(s) => f(s),
+            Expr::Or(xs) => xs.iter().for_each(|x| x.each_set(f)),
+            Expr::And(p, n) => p.iter().chain(n).for_each(|x| x.each_set(f)),
+        }
+    }
+}
+
+/// Spare block buffers, so a query allocates a few of them once.
+#[derive(Default)]
+struct Pool(Vec<Box<Words>>);
+
+impl Pool {
+    fn take(&mut self) -> Box<Words> {
+        self.0.pop().unwrap_or_else(|| Box::new([0; WORDS]))
+    }
+
+    fn give(&mut self, b: Box<Words>) {
+        self.0.push(b);
+    }
+}
+
+fn bit(w: &Words, low: u16) -> bool {
+    w[usize::from(low >> 6)] & (1 << (low & 63)) != 0
+}
+
+fn popcount(w: &Words) -> u64 {
+    w.iter().map(|x| u64::from(x.count_ones())).sum()
+}
+
+fn or_chunk(out: &mut Words, c: &Chunk) {
+    match c {
+        Chunk::Dense(w, _) => out.iter_mut().zip(w.iter()).for_each(|(o, x)| *o |= x),
+        Chunk::Array(a) => set_all(out, a),
+    }
+}
+
+fn and_not_chunk(out: &mut Words, c: &Chunk) {
+    match c {
+        Chunk::Dense(w, _) => out.iter_mut().zip(w.iter()).for_each(|(o, x)| *o &= !x),
+        Chunk::Array(a) => {
+            for &low in a {
+                out[usize::from(low >> 6)] &= !(1 << (low & 63));
+            }
+        }
+    }
+}
+
+/// Writes `e`'s members in block `key` to `out`; false (and `out` unspecified) when it
+/// has none there.
+fn fill(e: &Expr<'_>, key: u16, out: &mut Words, pool: &mut Pool) -> bool {
+    match e {
+        Expr::Set(s) => match s.chunk(key) {
+            None => false,
+            Some(Chunk::Dense(w, _)) => {
+                out.copy_from_slice(&w[..]);
+                true
+            }
+            Some(Chunk::Array(a)) => {
+                out.fill(0);
+                set_all(out, a);
+                true
+            }
+        },
+        Expr::Or(xs) => {
+            out.fill(0);
+            let mut any = false;
+            for x in xs {
+                match x {
+                    Expr::Set(s) => {
+                        if let Some(c) = s.chunk(key) {
+                            or_chunk(out, c);
+                            any = true;
+                        }
+                    }
+                    _ => {
+                        let mut tmp = pool.take();
+                        if fill(x, key, &mut tmp, pool) {
+                            out.iter_mut().zip(tmp.iter()).for_each(|(o, x)| *o |= x);
+                            any = true;
+                        }
+                        pool.give(tmp);
+                    }
+                }
+            }
+            any
+        }
+        Expr::And(pos, neg) => and_block(pos, neg, key, pool, Some(out)) > 0,
+    }
+}
+
+/// An operand tested against the ascending members of a driving array: a bitset is
+/// probed by bit, an array by a cursor that only moves forward (a merge, not a search
+/// per member).
+enum Probe<'c> {
+    Words(&'c Words),
+    Array(&'c [u16], usize),
+}
+
+impl Probe<'_> {
+    fn of(c: &Chunk) -> Probe<'_> {
+        match c {
+            Chunk::Dense(w, _) => Probe::Words(w),
+            Chunk::Array(a) => Probe::Array(a, 0),
+        }
+    }
+
+    /// Whether `low` is a member; calls must come with ascending `low`.
+    fn hit(&mut self, low: u16) -> bool {
+        match self {
+            Probe::Words(w) => bit(w, low),
+            Probe::Array(a, at) => {
+                let rest = &a[*at..];
+                // Gallop: skip ahead in growing steps, then search the last step.
+                let mut step = 1;
+                while step < rest.len() && rest[step] < low {
+                    step *= 2;
+                }
+                let window = &rest[..rest.len().min(step + 1)];
+                let i = window.partition_point(|&x| x < low);
+                *at += i;
+                a.get(*at) == Some(&low)
+            }
+        }
+    }
+}
+
+/// The members of `pos ∖ neg` in block `key`: counted, and written to `out` if given.
+fn and_block(
+    pos: &[Expr<'_>],
+    neg: &[Expr<'_>],
+    key: u16,
+    pool: &mut Pool,
+    out: Option<&mut Words>,
+) -> u64 {
+    let mut leaves: Vec<&Chunk> = Vec::with_capacity(pos.len());
+    let mut computed: Vec<&Expr<'_>> = Vec::new();
+    for p in pos {
+        match p {
+            Expr::Set(s) => match s.chunk(key) {
+                Some(c) => leaves.push(c),
+                None => return 0,
+            },
+            e => computed.push(e),
+        }
+    }
+    let driver = leaves
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| match c {
+            Chunk::Array(a) => Some((i, a)),
+            Chunk::Dense(..) => None,
+        })
+        .min_by_key(|(_, a)| a.len());
+    if let Some((at, array)) = driver {
+        return array_driven(array, at, &leaves, &computed, neg, key, pool, out);
+    }
+    // Every positive leaf is a bitset: word by word.
+    let mut own: Option<Box<Words>> = None;
+    let acc: &mut Words = match out {
+        Some(o) => o,
+        None => own.insert(pool.take()),
+    };
+    let mut started = false;
+    for c in &leaves {
+        if let Chunk::Dense(w, _) = c {
+            if started {
+                acc.iter_mut().zip(w.iter()).for_each(|(o, x)| *o &= x);
+            } else {
+                acc.copy_from_slice(&w[..]);
+                started = true;
+            }
+        }
+    }
+    let mut alive = true;
+    for e in computed {
+        if started {
+            let mut tmp = pool.take();
+            if fill(e, key, &mut tmp, pool) {
+                acc.iter_mut().zip(tmp.iter()).for_each(|(o, x)| *o &= x);
+            } else {
+                alive = false;
+            }
+            pool.give(tmp);
+        } else {
+            alive = fill(e, key, acc, pool);
+            started = true;
+        }
+        if !alive {
+            break;
+        }
+    }
+    let mut n = 0;
+    if alive {
+        for e in neg {
+            match e {
+                Expr::Set(s) => {
+                    if let Some(c) = s.chunk(key) {
+                        and_not_chunk(acc, c);
+                    }
+                }
+                e => {
+                    let mut tmp = pool.take();
+                    if fill(e, key, &mut tmp, pool) {
+                        acc.iter_mut().zip(tmp.iter()).for_each(|(o, x)| *o &= !x);
+                    }
+                    pool.give(tmp);
+                }
+            }
+        }
+        n = popcount(acc);
+    } else {
+        acc.fill(0);
+    }
+    if let Some(b) = own {
+        pool.give(b);
+    }
+    n
+}
+
+/// A conjunction whose smallest positive operand in this block is the array `array`
+/// (`leaves[at]`): each of its members is tested against the others.
+#[allow(clippy::too_many_arguments)]
+fn array_driven(
+    array: &[u16],
+    at: usize,
+    leaves: &[&Chunk],
+    computed: &[&Expr<'_>],
+    neg: &[Expr<'_>],
+    key: u16,
+    pool: &mut Pool,
+    out: Option<&mut Words>,
+) -> u64 {
+    let mut bufs: Vec<Box<Words>> = Vec::new();
+    let give_back = |bufs: Vec<Box<Words>>, pool: &mut Pool| {
+        bufs.into_iter().for_each(|b| pool.give(b));
+    };
+    for e in computed {
+        let mut b = pool.take();
+        if !fill(e, key, &mut b, pool) {
+            pool.give(b);
+            give_back(bufs, pool);
+            if let Some(o) = out {
+                o.fill(0);
+            }
+            return 0;
+        }
+        bufs.push(b);
+    }
+    let pos_bufs = bufs.len();
+    let mut neg_chunks: Vec<&Chunk> = Vec::new();
+    for e in neg {
+        match e {
+            Expr::Set(s) => neg_chunks.extend(s.chunk(key)),
+            e => {
+                let mut b = pool.take();
+                if fill(e, key, &mut b, pool) {
+                    bufs.push(b);
+                } else {
+                    pool.give(b);
+                }
+            }
+        }
+    }
+    let mut pos: Vec<Probe<'_>> = leaves
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, c)| Probe::of(c))
+        .chain(bufs[..pos_bufs].iter().map(|b| Probe::Words(b)))
+        .collect();
+    let mut negs: Vec<Probe<'_>> = neg_chunks
+        .into_iter()
+        .map(Probe::of)
+        .chain(bufs[pos_bufs..].iter().map(|b| Probe::Words(b)))
+        .collect();
+    let mut keep = |low: u16| {
+        pos.iter_mut().all(|p| p.hit(low))
+            && !negs.iter_mut().fold(false, |hit, n| n.hit(low) | hit)
+    };
+    let n = match out {
+        Some(o) => {
+            o.fill(0);
+            let mut n = 0;
+            for &low in array {
+                if keep(low) {
+                    o[usize::from(low >> 6)] |= 1 << (low & 63);
+                    n += 1;
+                }
+            }
+            n
+        }
+        None => array.iter().filter(|&&low| keep(low)).count() as u64,
+    };
+    give_back(bufs, pool);
+    n
+}
+
+/// The blocks worth visiting: those of the smallest positive set of a conjunction,
+/// else every block of `every`.
+fn blocks<'e>(e: &'e Expr<'_>, every: &'e Bits) -> &'e [u16] {
+    if let Expr::And(pos, _) = e {
+        let smallest = pos
+            .iter()
+            .filter_map(|p| match p {
+                Expr::Set(s) => Some(&**s),
+                _ => None,
+            })
+            .min_by_key(|s| s.len());
+        if let Some(s) = smallest {
+            return s.keys();
+        }
+    }
+    every.keys()
+}
+
+/// How many members `e` has; `every` holds every ordinal.
+pub(crate) fn count(e: &Expr<'_>, every: &Bits) -> u64 {
+    let mut pool = Pool::default();
+    match e {
+        Expr::Set(s) => s.len(),
+        Expr::And(pos, neg) => blocks(e, every)
+            .iter()
+            .map(|&key| and_block(pos, neg, key, &mut pool, None))
+            .sum(),
+        Expr::Or(_) => {
+            let mut buf = pool.take();
+            every
+                .keys()
+                .iter()
+                .map(|&key| {
+                    if fill(e, key, &mut buf, &mut pool) {
+                        popcount(&buf)
+                    } else {
+                        0
+                    }
+                })
+                .sum()
+        }
+    }
+}
+
+/// The members of `e`; `every` holds every ordinal.
+pub(crate) fn members(e: &Expr<'_>, every: &Bits) -> Bits {
+    if let Expr::Set(s) = e {
+        return s.as_ref().clone();
+    }
+    let mut pool = Pool::default();
+    let mut buf = pool.take();
+    let mut out = Bits::new();
+    for &key in blocks(e, every) {
+        if fill(e, key, &mut buf, &mut pool) {
+            out.push_block(key, &buf);
+        }
+    }
+    out
+}
