@@ -50,6 +50,16 @@ fn add_keyed(map: &mut HashMap<Box<str>, Bits>, key: &str, ord: u32) {
     }
 }
 
+/// Moves every set of `later` into the set of the same key in `map`.
+pub(crate) fn append_keyed<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, Bits>,
+    later: HashMap<K, Bits>,
+) {
+    for (k, b) in later {
+        map.entry(k).or_default().append(b);
+    }
+}
+
 fn remove_keyed(map: &mut HashMap<Box<str>, Bits>, key: &str, ord: u32) {
     if let Some(b) = map.get_mut(key) {
         b.remove(ord);
@@ -87,6 +97,28 @@ pub enum Node {
 }
 
 static EMPTY: Bits = Bits::new();
+
+impl Node {
+    /// The node of a selector that needs nothing from the store (no alias, cid, crowd
+    /// or `login_freq` leaf, segments expanded); `None` otherwise.
+    pub fn plain(sel: &Selector) -> Option<Node> {
+        let all = |xs: &[Selector]| xs.iter().map(Node::plain).collect::<Option<Vec<_>>>();
+        Some(match sel {
+            Selector::All(b) => Node::All(*b),
+            Selector::And(xs) => Node::And(all(xs)?),
+            Selector::Or(xs) => Node::Or(all(xs)?),
+            Selector::Not(x) => Node::Not(Box::new(Node::plain(x)?)),
+            Selector::PhoneType(_)
+            | Selector::Region(_)
+            | Selector::Tag(_)
+            | Selector::Brand(_) => Node::Leaf(sel.clone()),
+            Selector::Property(p) if p.field != roster_core::property::Field::LoginFreq => {
+                Node::Leaf(sel.clone())
+            }
+            _ => return None,
+        })
+    }
+}
 
 impl AppIndex {
     /// Files one device's facts under `ordinal` (its tags are added separately).
@@ -265,6 +297,50 @@ impl AppIndex {
         f(&mut self.notification_off);
         f(&mut self.has_alias);
         self.props.each_set_mut(f);
+    }
+
+    /// Moves `later`, an index of devices whose ordinals all lie in blocks of 65,536
+    /// past every ordinal of `self`, into `self`: the parts of a build split by block
+    /// and built in parallel become one index.
+    pub fn append(&mut self, later: AppIndex) {
+        self.all.append(later.all);
+        for (mine, theirs) in self.phone.iter_mut().zip(later.phone) {
+            mine.append(theirs);
+        }
+        append_keyed(&mut self.province, later.province);
+        append_keyed(&mut self.city, later.city);
+        append_keyed(&mut self.exact_region, later.exact_region);
+        append_keyed(&mut self.tags, later.tags);
+        append_keyed(&mut self.brand, later.brand);
+        self.blacklisted.append(later.blacklisted);
+        self.notification_off.append(later.notification_off);
+        self.has_alias.append(later.has_alias);
+        self.props.append(later.props);
+    }
+
+    /// Heap bytes by part, for a look at where the memory goes.
+    pub fn heap_breakdown(&self) -> Vec<(&'static str, usize)> {
+        let keyed = |m: &HashMap<Box<str>, Bits>| m.values().map(Bits::heap_bytes).sum::<usize>();
+        let props = self.props.heap_bytes();
+        let times = self.props.time_bytes();
+        vec![
+            ("tags", keyed(&self.tags)),
+            (
+                "regions",
+                keyed(&self.province) + keyed(&self.city) + keyed(&self.exact_region),
+            ),
+            ("brands", keyed(&self.brand)),
+            (
+                "flags (all, phone, blacklist, notifications, alias)",
+                self.all.heap_bytes()
+                    + self.phone.iter().map(Bits::heap_bytes).sum::<usize>()
+                    + self.blacklisted.heap_bytes()
+                    + self.notification_off.heap_bytes()
+                    + self.has_alias.heap_bytes(),
+            ),
+            ("property values", props - times),
+            ("time columns", times),
+        ]
     }
 
     /// Frees the spare capacity a build leaves behind.

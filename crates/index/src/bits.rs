@@ -266,6 +266,21 @@ impl Bits {
         self.len += lows.len() as u64;
     }
 
+    /// Moves every member of `later` into `self`; each of them must lie in a block past
+    /// every block of `self` (the parts of a build split by block).
+    pub fn append(&mut self, later: Bits) {
+        if later.is_empty() {
+            return;
+        }
+        assert!(
+            self.keys.last() < later.keys.first(),
+            "appended sets must follow in block order"
+        );
+        self.keys.extend(later.keys);
+        self.chunks.extend(later.chunks);
+        self.len += later.len;
+    }
+
     /// Members, ascending.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.keys

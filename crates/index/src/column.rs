@@ -119,6 +119,18 @@ impl Column {
         self.blocks[at].set(ord % BLOCK, value);
     }
 
+    /// Takes every block `later` has written (the parts of a build split by block).
+    pub(crate) fn append(&mut self, later: Column) {
+        for (at, b) in later.blocks.into_iter().enumerate() {
+            if b.filled > 0 {
+                if self.blocks.len() <= at {
+                    self.blocks.resize_with(at + 1, Packed::default);
+                }
+                self.blocks[at] = b;
+            }
+        }
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.blocks.capacity() * std::mem::size_of::<Packed>()
             + self.blocks.iter().map(Packed::heap_bytes).sum::<usize>()

@@ -93,6 +93,11 @@ impl<K: Hash + Eq> Values<K> {
         }
     }
 
+    fn append(&mut self, later: Values<K>) {
+        self.has.append(later.has);
+        crate::bitmaps::append_keyed(&mut self.by, later.by);
+    }
+
     fn each_set_mut(&mut self, f: &mut dyn FnMut(&mut Bits)) {
         f(&mut self.has);
         self.by.values_mut().for_each(f);
@@ -213,6 +218,27 @@ impl Props {
             c.text.each_set_mut(f);
             c.number.each_set_mut(f);
         }
+    }
+
+    /// Moves `later` (a part of a build holding later blocks) into `self`.
+    pub(crate) fn append(&mut self, later: Props) {
+        for (mine, theirs) in self.text.iter_mut().zip(later.text) {
+            mine.append(theirs);
+        }
+        for (key, c) in later.custom {
+            let mine = self.custom.entry(key).or_default();
+            mine.has.append(c.has);
+            mine.text.append(c.text);
+            mine.number.append(c.number);
+        }
+        for (mine, theirs) in self.times.iter_mut().zip(later.times) {
+            mine.append(theirs);
+        }
+    }
+
+    /// Heap bytes of the time columns alone.
+    pub(crate) fn time_bytes(&self) -> usize {
+        self.times.iter().map(Column::heap_bytes).sum()
     }
 
     pub(crate) fn shrink_to_fit(&mut self) {

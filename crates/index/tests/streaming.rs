@@ -6,6 +6,7 @@
 //! removals, which turn bitsets back into arrays.
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use roster_core::{AudienceQuery, DeviceFacts, PhoneType, RegionCode, Selector, TagName};
 use roster_index::{AppIndex, Node};
 
@@ -191,5 +192,37 @@ proptest! {
         for sel in &sels {
             check(&ix, &kept, sel)?;
         }
+    }
+}
+
+/// An index built in two parts split by block and appended answers exactly as one built
+/// in one pass (what a parallel rebuild relies on).
+#[test]
+fn parts_appended_equal_one_build() {
+    let devs = devices(11, 150_000);
+    let mut whole = AppIndex::default();
+    let (mut first, mut second) = (AppIndex::default(), AppIndex::default());
+    for d in &devs {
+        whole.add_device(d.ord, &facts(d));
+        let part = if d.ord < 131_072 {
+            &mut first
+        } else {
+            &mut second
+        };
+        part.add_device(d.ord, &facts(d));
+    }
+    first.append(second);
+    assert_eq!(first.len(), whole.len());
+    let q = AudienceQuery {
+        selector: Selector::All(true),
+        exclude_blacklisted: true,
+        exclude_notification_off: false,
+    };
+    let runner = &mut proptest::test_runner::TestRunner::deterministic();
+    for _ in 0..40 {
+        let sel = tree().new_tree(runner).expect("tree").current();
+        let n = node(&sel, &devs, &mut 0);
+        assert_eq!(first.count(&n, &q), whole.count(&n, &q), "{sel:?}");
+        assert_eq!(first.members(&n, &q), whole.members(&n, &q), "{sel:?}");
     }
 }
