@@ -66,7 +66,7 @@ fn build(args: &Args) -> anyhow::Result<AppIndex> {
         for d in &batch {
             add(&mut ix, ord, d)?;
             ord += 1;
-            if ord % 10_000_000 == 0 {
+            if ord.is_multiple_of(10_000_000) {
                 println!(
                     "  indexed {ord} devices ({:.0}s)",
                     started.elapsed().as_secs_f64()
