@@ -29,6 +29,9 @@ const ANDROID_BRANDS: [(&str, u32); 7] = [
     ("unknown", 5),
 ];
 
+/// A year in milliseconds.
+const YEAR_MS: i64 = 86_400_000 * 365;
+
 /// Generation parameters.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
@@ -147,7 +150,16 @@ impl Generator {
             alias,
             notification_switch: !r.gen_bool(0.15),
             blacklisted: r.gen_bool(0.01),
-            create_time: 1_700_000_000_000 + r.gen_range(0..86_400_000 * 365),
+            // Registrations spread evenly over a year in ordinal order (ordinals are given
+            // out at registration), within a second of jitter. The draw is the one an
+            // earlier generator used for a uniformly random time, so every other fact
+            // generated stays as it was.
+            create_time: {
+                let draw: i64 = r.gen_range(0..YEAR_MS);
+                let devices = self.shape.devices.max(1) as i128;
+                let at = i128::from(YEAR_MS) * self.next as i128 / devices;
+                1_700_000_000_000 + at as i64 + draw % 1_000
+            },
             app_version,
         }
     }

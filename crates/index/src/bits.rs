@@ -5,6 +5,12 @@
 //! through one 8 KiB buffer instead of materialising intermediate sets. roaring-rs keeps
 //! its containers private, which is why the index has its own set type; it converts to
 //! and from [`RoaringBitmap`] at the crate's edges.
+//!
+//! A set with few members per block (a rare tag over a hundred million devices has a
+//! handful in each of 1,500 blocks) would spend most of its memory on per-chunk headers
+//! and allocations; such a set is kept *packed* instead: every block's sorted low halves
+//! in one vector, with each block's end offset — six bytes a block instead of about
+//! seventy. The evaluator sees either layout through the same [`View`] of a block.
 
 use roaring::RoaringBitmap;
 
@@ -33,13 +39,6 @@ impl Chunk {
         match self {
             Chunk::Array(a) => a.len() as u32,
             Chunk::Dense(_, n) => *n,
-        }
-    }
-
-    pub(crate) fn contains(&self, low: u16) -> bool {
-        match self {
-            Chunk::Array(a) => a.binary_search(&low).is_ok(),
-            Chunk::Dense(w, _) => w[usize::from(low >> 6)] & (1 << (low & 63)) != 0,
         }
     }
 
@@ -112,6 +111,33 @@ impl Chunk {
     }
 }
 
+/// One block of a set as the evaluator reads it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum View<'a> {
+    /// Sorted low halves.
+    Array(&'a [u16]),
+    /// A bitset.
+    Dense(&'a Words),
+}
+
+impl View<'_> {
+    pub(crate) fn contains(&self, low: u16) -> bool {
+        match self {
+            View::Array(a) => a.binary_search(&low).is_ok(),
+            View::Dense(w) => w[usize::from(low >> 6)] & (1 << (low & 63)) != 0,
+        }
+    }
+}
+
+impl Chunk {
+    fn view(&self) -> View<'_> {
+        match self {
+            Chunk::Array(a) => View::Array(a),
+            Chunk::Dense(w, _) => View::Dense(w),
+        }
+    }
+}
+
 /// Sets every low half of `a` in `w`.
 pub(crate) fn set_all(w: &mut Words, a: &[u16]) {
     for &low in a {
@@ -134,12 +160,32 @@ pub(crate) fn lows(w: &Words) -> impl Iterator<Item = u16> + '_ {
 }
 
 /// A set of `u32` ordinals.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bits {
     keys: Vec<u16>,
-    chunks: Vec<Chunk>,
+    body: Body,
     len: u64,
 }
+
+impl Default for Bits {
+    fn default() -> Self {
+        Bits::new()
+    }
+}
+
+/// The two layouts of a set's blocks (one entry per key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Body {
+    /// A chunk per block.
+    Chunks(Vec<Chunk>),
+    /// Every block's low halves in `lows`; block `i` ends at `ends[i]`.
+    Packed { ends: Vec<u32>, lows: Vec<u16> },
+}
+
+/// A packed set turns into chunks above this many members per block on average...
+const PACKED_MAX: u64 = 64;
+/// ...and a chunked set is packed (when a build is done) at or below this many.
+const PACK_AT: u64 = 32;
 
 fn split(v: u32) -> (u16, u16) {
     ((v >> 16) as u16, v as u16)
@@ -150,7 +196,10 @@ impl Bits {
     pub const fn new() -> Self {
         Bits {
             keys: Vec::new(),
-            chunks: Vec::new(),
+            body: Body::Packed {
+                ends: Vec::new(),
+                lows: Vec::new(),
+            },
             len: 0,
         }
     }
@@ -168,39 +217,47 @@ impl Bits {
     /// Whether `v` is a member.
     pub fn contains(&self, v: u32) -> bool {
         let (key, low) = split(v);
-        self.chunk(key).is_some_and(|c| c.contains(low))
+        self.view(key).is_some_and(|c| c.contains(low))
+    }
+
+    /// The chunks layout (a packed set is unpacked).
+    fn chunks_mut(&mut self) -> &mut Vec<Chunk> {
+        if let Body::Packed { ends, lows } = &mut self.body {
+            let mut chunks = Vec::with_capacity(ends.len());
+            let mut start = 0;
+            for &end in ends.iter() {
+                let block = &lows[start..end as usize];
+                chunks.push(if block.len() <= ARRAY_MAX {
+                    Chunk::Array(block.to_vec())
+                } else {
+                    let mut w: Box<Words> = Box::new([0; WORDS]);
+                    set_all(&mut w, block);
+                    Chunk::Dense(w, block.len() as u32)
+                });
+                start = end as usize;
+            }
+            self.body = Body::Chunks(chunks);
+        }
+        match &mut self.body {
+            Body::Chunks(c) => c,
+            Body::Packed { .. } => unreachable!("unpacked above"),
+        }
     }
 
     /// Adds `v`; whether it was new. Appending past the largest member is the fast path.
     pub fn insert(&mut self, v: u32) -> bool {
         let (key, low) = split(v);
-        let at = match self.keys.last() {
-            Some(&last) if last == key => self.keys.len() - 1,
-            Some(&last) if last < key => {
-                self.keys.push(key);
-                self.chunks.push(Chunk::Array(Vec::new()));
-                self.keys.len() - 1
-            }
-            None => {
-                self.keys.push(key);
-                self.chunks.push(Chunk::Array(Vec::new()));
-                0
-            }
-            Some(_) => match self.keys.binary_search(&key) {
-                Ok(at) => at,
-                Err(at) => {
-                    self.keys.insert(at, key);
-                    self.chunks.insert(at, Chunk::Array(Vec::new()));
-                    at
+        let added = match &mut self.body {
+            Body::Packed { ends, lows } => {
+                let added = packed_insert(&mut self.keys, ends, lows, key, low);
+                if added && self.len + 1 > self.keys.len() as u64 * PACKED_MAX {
+                    self.len += 1;
+                    self.chunks_mut();
+                    return true;
                 }
-            },
-        };
-        let added = match &mut self.chunks[at] {
-            Chunk::Array(a) if a.last().is_none_or(|&l| l < low) && a.len() < ARRAY_MAX => {
-                a.push(low);
-                true
+                added
             }
-            c => c.insert(low),
+            Body::Chunks(chunks) => chunked_insert(&mut self.keys, chunks, key, low),
         };
         self.len += u64::from(added);
         added
@@ -212,23 +269,58 @@ impl Bits {
         let Ok(at) = self.keys.binary_search(&key) else {
             return false;
         };
-        let removed = self.chunks[at].remove(low);
-        if removed {
-            self.len -= 1;
-            if self.chunks[at].len() == 0 {
-                self.keys.remove(at);
-                self.chunks.remove(at);
+        let removed = match &mut self.body {
+            Body::Chunks(chunks) => {
+                let removed = chunks[at].remove(low);
+                if removed && chunks[at].len() == 0 {
+                    self.keys.remove(at);
+                    chunks.remove(at);
+                }
+                removed
             }
-        }
+            Body::Packed { ends, lows } => {
+                let start = if at == 0 { 0 } else { ends[at - 1] as usize };
+                let end = ends[at] as usize;
+                match lows[start..end].binary_search(&low) {
+                    Ok(i) => {
+                        lows.remove(start + i);
+                        ends[at..].iter_mut().for_each(|e| *e -= 1);
+                        if end - start == 1 {
+                            self.keys.remove(at);
+                            ends.remove(at);
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        };
+        self.len -= u64::from(removed);
         removed
     }
 
-    /// The chunk of block `key`, if it has members.
-    pub(crate) fn chunk(&self, key: u16) -> Option<&Chunk> {
+    /// Block `key` of the set, if it has members there.
+    pub(crate) fn view(&self, key: u16) -> Option<View<'_>> {
+        let at = self.keys.binary_search(&key).ok()?;
+        Some(self.view_at(at))
+    }
+
+    fn view_at(&self, at: usize) -> View<'_> {
+        match &self.body {
+            Body::Chunks(c) => c[at].view(),
+            Body::Packed { ends, lows } => {
+                let start = if at == 0 { 0 } else { ends[at - 1] as usize };
+                View::Array(&lows[start..ends[at] as usize])
+            }
+        }
+    }
+
+    /// Every block, ascending.
+    fn views(&self) -> impl Iterator<Item = (u16, View<'_>)> + '_ {
         self.keys
-            .binary_search(&key)
-            .ok()
-            .map(|at| &self.chunks[at])
+            .iter()
+            .enumerate()
+            .map(|(at, &key)| (key, self.view_at(at)))
     }
 
     /// Block keys with members, ascending.
@@ -243,8 +335,8 @@ impl Bits {
             return;
         }
         debug_assert!(self.keys.last().is_none_or(|&k| k < key));
+        self.chunks_mut().push(Chunk::of_words(w, count));
         self.keys.push(key);
-        self.chunks.push(Chunk::of_words(w, count));
         self.len += u64::from(count);
     }
 
@@ -261,14 +353,14 @@ impl Bits {
             set_all(&mut w, lows);
             Chunk::Dense(w, lows.len() as u32)
         };
+        self.chunks_mut().push(chunk);
         self.keys.push(key);
-        self.chunks.push(chunk);
         self.len += lows.len() as u64;
     }
 
     /// Moves every member of `later` into `self`; each of them must lie in a block past
     /// every block of `self` (the parts of a build split by block).
-    pub fn append(&mut self, later: Bits) {
+    pub fn append(&mut self, mut later: Bits) {
         if later.is_empty() {
             return;
         }
@@ -276,56 +368,61 @@ impl Bits {
             self.keys.last() < later.keys.first(),
             "appended sets must follow in block order"
         );
+        let theirs = std::mem::take(later.chunks_mut());
+        self.chunks_mut().extend(theirs);
         self.keys.extend(later.keys);
-        self.chunks.extend(later.chunks);
         self.len += later.len;
     }
 
     /// Members, ascending.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.keys
-            .iter()
-            .zip(&self.chunks)
-            .flat_map(|(&key, chunk)| {
-                let high = u32::from(key) << 16;
-                let lows: Box<dyn Iterator<Item = u16> + '_> = match chunk {
-                    Chunk::Array(a) => Box::new(a.iter().copied()),
-                    Chunk::Dense(w, _) => Box::new(lows(w)),
-                };
-                lows.map(move |low| high | u32::from(low))
-            })
+        self.views().flat_map(|(key, view)| {
+            let high = u32::from(key) << 16;
+            let lows: Box<dyn Iterator<Item = u16> + '_> = match view {
+                View::Array(a) => Box::new(a.iter().copied()),
+                View::Dense(w) => Box::new(lows(w)),
+            };
+            lows.map(move |low| high | u32::from(low))
+        })
     }
 
     /// Heap bytes held (allocations as allocated, not as filled).
     pub fn heap_bytes(&self) -> usize {
         self.keys.capacity() * 2
-            + self.chunks.capacity() * std::mem::size_of::<Chunk>()
-            + self.chunks.iter().map(Chunk::heap_bytes).sum::<usize>()
+            + match &self.body {
+                Body::Chunks(c) => {
+                    c.capacity() * std::mem::size_of::<Chunk>()
+                        + c.iter().map(Chunk::heap_bytes).sum::<usize>()
+                }
+                Body::Packed { ends, lows } => ends.capacity() * 4 + lows.capacity() * 2,
+            }
     }
 
     /// Bytes a read of every member's storage touches (what the query floor reads).
     pub fn payload_bytes(&self) -> usize {
         self.keys.len() * 2
-            + self
-                .chunks
-                .iter()
-                .map(|c| match c {
-                    Chunk::Array(a) => a.len() * 2,
-                    Chunk::Dense(..) => WORDS * 8,
-                })
-                .sum::<usize>()
+            + match &self.body {
+                Body::Chunks(c) => c
+                    .iter()
+                    .map(|c| match c {
+                        Chunk::Array(a) => a.len() * 2,
+                        Chunk::Dense(..) => WORDS * 8,
+                    })
+                    .sum::<usize>(),
+                Body::Packed { ends, lows } => ends.len() * 4 + lows.len() * 2,
+            }
     }
 
     /// One read pass over every byte of the set's storage: the floor a query touching
     /// this set cannot beat. Returns a checksum so that the pass cannot be optimised out.
     pub fn read_pass(&self) -> u64 {
         let mut sum = 0u64;
-        for c in &self.chunks {
-            match c {
-                Chunk::Array(a) => {
+        for (_, view) in self.views() {
+            match view {
+                View::Array(a) => {
                     sum = a.iter().fold(sum, |s, &x| s.wrapping_add(u64::from(x)));
                 }
-                Chunk::Dense(w, _) => {
+                View::Dense(w) => {
                     // Four lanes, so the pass runs at memory speed, not at the speed of
                     // one dependent add chain.
                     let mut lanes = [0u64; 4];
@@ -341,13 +438,33 @@ impl Bits {
         sum
     }
 
-    /// Frees spare capacity (after a rebuild).
+    /// Frees spare capacity (after a build), packing a set with few members per block.
     pub fn shrink_to_fit(&mut self) {
+        if matches!(self.body, Body::Chunks(_)) && self.len <= self.keys.len() as u64 * PACK_AT {
+            let mut ends = Vec::with_capacity(self.keys.len());
+            let mut lows = Vec::with_capacity(self.len as usize);
+            for (_, view) in self.views() {
+                match view {
+                    View::Array(a) => lows.extend_from_slice(a),
+                    View::Dense(w) => lows.extend(self::lows(w)),
+                }
+                ends.push(lows.len() as u32);
+            }
+            self.body = Body::Packed { ends, lows };
+        }
         self.keys.shrink_to_fit();
-        self.chunks.shrink_to_fit();
-        for c in &mut self.chunks {
-            if let Chunk::Array(a) = c {
-                a.shrink_to_fit();
+        match &mut self.body {
+            Body::Chunks(chunks) => {
+                chunks.shrink_to_fit();
+                for c in chunks {
+                    if let Chunk::Array(a) = c {
+                        a.shrink_to_fit();
+                    }
+                }
+            }
+            Body::Packed { ends, lows } => {
+                ends.shrink_to_fit();
+                lows.shrink_to_fit();
             }
         }
     }
@@ -361,18 +478,18 @@ impl Bits {
     pub fn and(&self, other: &Bits) -> Bits {
         let mut out = Bits::new();
         let mut buf: Box<Words> = Box::new([0; WORDS]);
-        for &key in &self.keys {
-            let (Some(a), Some(b)) = (self.chunk(key), other.chunk(key)) else {
+        for (key, a) in self.views() {
+            let Some(b) = other.view(key) else {
                 continue;
             };
             match (a, b) {
-                (Chunk::Dense(x, _), Chunk::Dense(y, _)) => {
+                (View::Dense(x), View::Dense(y)) => {
                     for ((o, x), y) in buf.iter_mut().zip(x.iter()).zip(y.iter()) {
                         *o = x & y;
                     }
                     out.push_block(key, &buf);
                 }
-                (Chunk::Array(xs), other) | (other, Chunk::Array(xs)) => {
+                (View::Array(xs), other) | (other, View::Array(xs)) => {
                     let kept: Vec<u16> =
                         xs.iter().copied().filter(|&l| other.contains(l)).collect();
                     out.push_lows(key, &kept);
@@ -380,6 +497,82 @@ impl Bits {
             }
         }
         out
+    }
+}
+
+/// Inserts into a packed set; whether `low` was new in block `key`.
+fn packed_insert(
+    keys: &mut Vec<u16>,
+    ends: &mut Vec<u32>,
+    lows: &mut Vec<u16>,
+    key: u16,
+    low: u16,
+) -> bool {
+    // Appending: the rebuild's case.
+    match keys.last() {
+        Some(&last) if last == key && lows.last().is_some_and(|&l| l < low) => {
+            lows.push(low);
+            if let Some(e) = ends.last_mut() {
+                *e += 1;
+            }
+            return true;
+        }
+        Some(&last) if last >= key => {}
+        _ => {
+            keys.push(key);
+            lows.push(low);
+            ends.push(lows.len() as u32);
+            return true;
+        }
+    }
+    match keys.binary_search(&key) {
+        Ok(at) => {
+            let start = if at == 0 { 0 } else { ends[at - 1] as usize };
+            let end = ends[at] as usize;
+            match lows[start..end].binary_search(&low) {
+                Ok(_) => false,
+                Err(i) => {
+                    lows.insert(start + i, low);
+                    ends[at..].iter_mut().for_each(|e| *e += 1);
+                    true
+                }
+            }
+        }
+        Err(at) => {
+            let start = if at == 0 { 0 } else { ends[at - 1] };
+            keys.insert(at, key);
+            lows.insert(start as usize, low);
+            ends.insert(at, start);
+            ends[at..].iter_mut().for_each(|e| *e += 1);
+            true
+        }
+    }
+}
+
+/// Inserts into a chunked set; whether `low` was new in block `key`.
+fn chunked_insert(keys: &mut Vec<u16>, chunks: &mut Vec<Chunk>, key: u16, low: u16) -> bool {
+    let at = match keys.last() {
+        Some(&last) if last == key => keys.len() - 1,
+        Some(&last) if last > key => match keys.binary_search(&key) {
+            Ok(at) => at,
+            Err(at) => {
+                keys.insert(at, key);
+                chunks.insert(at, Chunk::Array(Vec::new()));
+                at
+            }
+        },
+        _ => {
+            keys.push(key);
+            chunks.push(Chunk::Array(Vec::new()));
+            keys.len() - 1
+        }
+    };
+    match &mut chunks[at] {
+        Chunk::Array(a) if a.last().is_none_or(|&l| l < low) && a.len() < ARRAY_MAX => {
+            a.push(low);
+            true
+        }
+        c => c.insert(low),
     }
 }
 
@@ -417,10 +610,12 @@ mod tests {
         };
         let mut bits = Bits::new();
         let mut want = BTreeSet::new();
+        let mut packed_seen = false;
         for round in 0..60_000 {
+            packed_seen |= matches!(bits.body, Body::Packed { .. }) && bits.len() > 100;
             // Block 0 fills up to dense then drains; block 3 stays sparse.
             let v = if next() % 4 == 0 {
-                (3 << 16) | (next() % 65_536) as u32
+                ((3 + next() % 40) << 16) as u32 | (next() % 65_536) as u32
             } else {
                 (next() % 12_000) as u32
             };
@@ -431,10 +626,13 @@ mod tests {
                 assert_eq!(bits.insert(v), want.insert(v));
             }
             if round % 5_000 == 0 {
+                // Packs the set when it is sparse enough; later writes go to that layout.
+                bits.shrink_to_fit();
                 assert_eq!(bits.len(), want.len() as u64);
                 assert!(bits.iter().eq(want.iter().copied()));
             }
         }
+        assert!(packed_seen, "the packed layout was exercised");
         assert!(bits.iter().eq(want.iter().copied()));
         assert_eq!(bits.to_roaring().len(), want.len() as u64);
         for v in [0, 1, 11_999, 12_000, 3 << 16, u32::MAX] {
@@ -448,7 +646,7 @@ mod tests {
         let b: Bits = (0..200_000u32)
             .filter(|v| v % 5 == 0 || *v > 150_000)
             .collect();
-        assert!(matches!(a.chunk(0), Some(Chunk::Dense(..))));
+        assert!(matches!(a.view(0), Some(View::Dense(..))));
         let want: Vec<u32> = a.iter().filter(|v| b.contains(*v)).collect();
         assert!(a.and(&b).iter().eq(want));
         assert!(a.payload_bytes() > 0 && a.heap_bytes() >= a.payload_bytes());

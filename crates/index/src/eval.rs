@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 
-use crate::bits::{set_all, Bits, Chunk, Words, WORDS};
+use crate::bits::{set_all, Bits, View, Words, WORDS};
 
 /// A compiled query.
 #[derive(Debug)]
@@ -92,17 +92,17 @@ fn popcount(w: &Words) -> u64 {
     w.iter().map(|x| u64::from(x.count_ones())).sum()
 }
 
-fn or_chunk(out: &mut Words, c: &Chunk) {
+fn or_chunk(out: &mut Words, c: View<'_>) {
     match c {
-        Chunk::Dense(w, _) => out.iter_mut().zip(w.iter()).for_each(|(o, x)| *o |= x),
-        Chunk::Array(a) => set_all(out, a),
+        View::Dense(w) => out.iter_mut().zip(w.iter()).for_each(|(o, x)| *o |= x),
+        View::Array(a) => set_all(out, a),
     }
 }
 
-fn and_not_chunk(out: &mut Words, c: &Chunk) {
+fn and_not_chunk(out: &mut Words, c: View<'_>) {
     match c {
-        Chunk::Dense(w, _) => out.iter_mut().zip(w.iter()).for_each(|(o, x)| *o &= !x),
-        Chunk::Array(a) => {
+        View::Dense(w) => out.iter_mut().zip(w.iter()).for_each(|(o, x)| *o &= !x),
+        View::Array(a) => {
             for &low in a {
                 out[usize::from(low >> 6)] &= !(1 << (low & 63));
             }
@@ -114,13 +114,13 @@ fn and_not_chunk(out: &mut Words, c: &Chunk) {
 /// has none there.
 fn fill(e: &Expr<'_>, key: u16, out: &mut Words, pool: &mut Pool) -> bool {
     match e {
-        Expr::Set(s) => match s.chunk(key) {
+        Expr::Set(s) => match s.view(key) {
             None => false,
-            Some(Chunk::Dense(w, _)) => {
+            Some(View::Dense(w)) => {
                 out.copy_from_slice(&w[..]);
                 true
             }
-            Some(Chunk::Array(a)) => {
+            Some(View::Array(a)) => {
                 out.fill(0);
                 set_all(out, a);
                 true
@@ -132,7 +132,7 @@ fn fill(e: &Expr<'_>, key: u16, out: &mut Words, pool: &mut Pool) -> bool {
             for x in xs {
                 match x {
                     Expr::Set(s) => {
-                        if let Some(c) = s.chunk(key) {
+                        if let Some(c) = s.view(key) {
                             or_chunk(out, c);
                             any = true;
                         }
@@ -161,11 +161,11 @@ enum Probe<'c> {
     Array(&'c [u16], usize),
 }
 
-impl Probe<'_> {
-    fn of(c: &Chunk) -> Probe<'_> {
+impl<'c> Probe<'c> {
+    fn of(c: View<'c>) -> Probe<'c> {
         match c {
-            Chunk::Dense(w, _) => Probe::Words(w),
-            Chunk::Array(a) => Probe::Array(a, 0),
+            View::Dense(w) => Probe::Words(w),
+            View::Array(a) => Probe::Array(a, 0),
         }
     }
 
@@ -197,11 +197,11 @@ fn and_block(
     pool: &mut Pool,
     out: Option<&mut Words>,
 ) -> u64 {
-    let mut leaves: Vec<&Chunk> = Vec::with_capacity(pos.len());
+    let mut leaves: Vec<View<'_>> = Vec::with_capacity(pos.len());
     let mut computed: Vec<&Expr<'_>> = Vec::new();
     for p in pos {
         match p {
-            Expr::Set(s) => match s.chunk(key) {
+            Expr::Set(s) => match s.view(key) {
                 Some(c) => leaves.push(c),
                 None => return 0,
             },
@@ -212,8 +212,8 @@ fn and_block(
         .iter()
         .enumerate()
         .filter_map(|(i, c)| match c {
-            Chunk::Array(a) => Some((i, a)),
-            Chunk::Dense(..) => None,
+            View::Array(a) => Some((i, a)),
+            View::Dense(..) => None,
         })
         .min_by_key(|(_, a)| a.len());
     if let Some((at, array)) = driver {
@@ -227,7 +227,7 @@ fn and_block(
     };
     let mut started = false;
     for c in &leaves {
-        if let Chunk::Dense(w, _) = c {
+        if let View::Dense(w) = c {
             if started {
                 acc.iter_mut().zip(w.iter()).for_each(|(o, x)| *o &= x);
             } else {
@@ -259,7 +259,7 @@ fn and_block(
         for e in neg {
             match e {
                 Expr::Set(s) => {
-                    if let Some(c) = s.chunk(key) {
+                    if let Some(c) = s.view(key) {
                         and_not_chunk(acc, c);
                     }
                 }
@@ -282,13 +282,24 @@ fn and_block(
     n
 }
 
+/// Arrays longer than this are spread into a bitset to be tested against a driving
+/// array longer than this.
+const SPREAD: usize = 64;
+
+/// `c` written into a cleared buffer.
+fn spread_into(mut b: Box<Words>, c: View<'_>) -> Box<Words> {
+    b.fill(0);
+    or_chunk(&mut b, c);
+    b
+}
+
 /// A conjunction whose smallest positive operand in this block is the array `array`
 /// (`leaves[at]`): each of its members is tested against the others.
 #[allow(clippy::too_many_arguments)]
 fn array_driven(
     array: &[u16],
     at: usize,
-    leaves: &[&Chunk],
+    leaves: &[View<'_>],
     computed: &[&Expr<'_>],
     neg: &[Expr<'_>],
     key: u16,
@@ -312,10 +323,10 @@ fn array_driven(
         bufs.push(b);
     }
     let pos_bufs = bufs.len();
-    let mut neg_chunks: Vec<&Chunk> = Vec::new();
+    let mut neg_chunks: Vec<View<'_>> = Vec::new();
     for e in neg {
         match e {
-            Expr::Set(s) => neg_chunks.extend(s.chunk(key)),
+            Expr::Set(s) => neg_chunks.extend(s.view(key)),
             e => {
                 let mut b = pool.take();
                 if fill(e, key, &mut b, pool) {
@@ -326,15 +337,33 @@ fn array_driven(
             }
         }
     }
+    // An array operand about as long as the driver is cheaper to test as bits: spread
+    // it into a buffer once (8 KiB cleared, one store per member) rather than merging.
+    let spread =
+        |c: &View<'_>| matches!(c, View::Array(a) if a.len() > SPREAD && array.len() > SPREAD);
+    let mut spread_pos = 0;
+    for (i, c) in leaves.iter().enumerate() {
+        if i != at && spread(c) {
+            bufs.insert(pos_bufs + spread_pos, spread_into(pool.take(), *c));
+            spread_pos += 1;
+        }
+    }
+    let pos_bufs = pos_bufs + spread_pos;
+    for c in &neg_chunks {
+        if spread(c) {
+            bufs.push(spread_into(pool.take(), *c));
+        }
+    }
     let mut pos: Vec<Probe<'_>> = leaves
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i != at)
-        .map(|(_, c)| Probe::of(c))
+        .filter(|(i, c)| *i != at && !spread(c))
+        .map(|(_, c)| Probe::of(*c))
         .chain(bufs[..pos_bufs].iter().map(|b| Probe::Words(b)))
         .collect();
     let mut negs: Vec<Probe<'_>> = neg_chunks
         .into_iter()
+        .filter(|c| !spread(c))
         .map(Probe::of)
         .chain(bufs[pos_bufs..].iter().map(|b| Probe::Words(b)))
         .collect();
