@@ -10,7 +10,7 @@ use roster_store_sqlite::SqliteStore;
 
 fn device(i: u32) -> ImportDevice {
     let mut tags = Vec::new();
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         tags.push("third".to_owned());
     }
     if i % 1000 == 7 {
@@ -18,17 +18,17 @@ fn device(i: u32) -> ImportDevice {
     }
     ImportDevice {
         cid: format!("cid{i:08}"),
-        phone_type: if i % 4 == 0 {
+        phone_type: if i.is_multiple_of(4) {
             PhoneType::Ios
         } else {
             PhoneType::Android
         },
         brand: Some(["hw", "xm"][(i % 2) as usize].to_owned()),
-        region: (i % 5 != 0).then(|| format!("{}010000", 11 + i % 3)),
+        region: (!i.is_multiple_of(5)).then(|| format!("{}010000", 11 + i % 3)),
         tags,
         alias: None,
-        notification_switch: i % 7 != 0,
-        blacklisted: i % 97 == 0,
+        notification_switch: !i.is_multiple_of(7),
+        blacklisted: i.is_multiple_of(97),
         create_time: 1_700_000_000_000 + i64::from(i),
         app_version: Some(format!("1.{}.0", i % 12)),
     }
@@ -105,7 +105,7 @@ async fn a_two_part_rebuild_counts_what_sql_counts() {
             .count_audience(&app, &q(tag("third")))
             .await
             .expect("count"),
-        (0..n).filter(|i| i % 3 == 0 && i % 97 != 0).count() as u64
+        (0..n).filter(|i| i.is_multiple_of(3) && !i.is_multiple_of(97)).count() as u64
     );
     // Writes after the rebuild land in both halves.
     let cids: Vec<roster_core::Cid> = ["cid00000001", "cid00299999"]
