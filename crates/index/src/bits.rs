@@ -116,15 +116,15 @@ impl Chunk {
 pub(crate) enum View<'a> {
     /// Sorted low halves.
     Array(&'a [u16]),
-    /// A bitset.
-    Dense(&'a Words),
+    /// A bitset and its number of members.
+    Dense(&'a Words, u32),
 }
 
 impl View<'_> {
     pub(crate) fn contains(&self, low: u16) -> bool {
         match self {
             View::Array(a) => a.binary_search(&low).is_ok(),
-            View::Dense(w) => w[usize::from(low >> 6)] & (1 << (low & 63)) != 0,
+            View::Dense(w, _) => w[usize::from(low >> 6)] & (1 << (low & 63)) != 0,
         }
     }
 }
@@ -133,7 +133,7 @@ impl Chunk {
     fn view(&self) -> View<'_> {
         match self {
             Chunk::Array(a) => View::Array(a),
-            Chunk::Dense(w, _) => View::Dense(w),
+            Chunk::Dense(w, n) => View::Dense(w, *n),
         }
     }
 }
@@ -380,7 +380,7 @@ impl Bits {
             let high = u32::from(key) << 16;
             let lows: Box<dyn Iterator<Item = u16> + '_> = match view {
                 View::Array(a) => Box::new(a.iter().copied()),
-                View::Dense(w) => Box::new(lows(w)),
+                View::Dense(w, _) => Box::new(lows(w)),
             };
             lows.map(move |low| high | u32::from(low))
         })
@@ -422,7 +422,7 @@ impl Bits {
                 View::Array(a) => {
                     sum = a.iter().fold(sum, |s, &x| s.wrapping_add(u64::from(x)));
                 }
-                View::Dense(w) => {
+                View::Dense(w, _) => {
                     // Four lanes, so the pass runs at memory speed, not at the speed of
                     // one dependent add chain.
                     let mut lanes = [0u64; 4];
@@ -446,7 +446,7 @@ impl Bits {
             for (_, view) in self.views() {
                 match view {
                     View::Array(a) => lows.extend_from_slice(a),
-                    View::Dense(w) => lows.extend(self::lows(w)),
+                    View::Dense(w, _) => lows.extend(self::lows(w)),
                 }
                 ends.push(lows.len() as u32);
             }
@@ -483,7 +483,7 @@ impl Bits {
                 continue;
             };
             match (a, b) {
-                (View::Dense(x), View::Dense(y)) => {
+                (View::Dense(x, _), View::Dense(y, _)) => {
                     for ((o, x), y) in buf.iter_mut().zip(x.iter()).zip(y.iter()) {
                         *o = x & y;
                     }

@@ -14,6 +14,8 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 use crate::bits::{set_all, Bits, View, Words, WORDS};
 
 /// A compiled query.
@@ -94,14 +96,14 @@ fn popcount(w: &Words) -> u64 {
 
 fn or_chunk(out: &mut Words, c: View<'_>) {
     match c {
-        View::Dense(w) => out.iter_mut().zip(w.iter()).for_each(|(o, x)| *o |= x),
+        View::Dense(w, _) => out.iter_mut().zip(w.iter()).for_each(|(o, x)| *o |= x),
         View::Array(a) => set_all(out, a),
     }
 }
 
 fn and_not_chunk(out: &mut Words, c: View<'_>) {
     match c {
-        View::Dense(w) => out.iter_mut().zip(w.iter()).for_each(|(o, x)| *o &= !x),
+        View::Dense(w, _) => out.iter_mut().zip(w.iter()).for_each(|(o, x)| *o &= !x),
         View::Array(a) => {
             for &low in a {
                 out[usize::from(low >> 6)] &= !(1 << (low & 63));
@@ -116,7 +118,7 @@ fn fill(e: &Expr<'_>, key: u16, out: &mut Words, pool: &mut Pool) -> bool {
     match e {
         Expr::Set(s) => match s.view(key) {
             None => false,
-            Some(View::Dense(w)) => {
+            Some(View::Dense(w, _)) => {
                 out.copy_from_slice(&w[..]);
                 true
             }
@@ -164,7 +166,7 @@ enum Probe<'c> {
 impl<'c> Probe<'c> {
     fn of(c: View<'c>) -> Probe<'c> {
         match c {
-            View::Dense(w) => Probe::Words(w),
+            View::Dense(w, _) => Probe::Words(w),
             View::Array(a) => Probe::Array(a, 0),
         }
     }
@@ -197,8 +199,8 @@ fn and_block(
     pool: &mut Pool,
     out: Option<&mut Words>,
 ) -> u64 {
-    let mut leaves: Vec<View<'_>> = Vec::with_capacity(pos.len());
-    let mut computed: Vec<&Expr<'_>> = Vec::new();
+    let mut leaves: SmallVec<[View<'_>; 8]> = SmallVec::new();
+    let mut computed: SmallVec<[&Expr<'_>; 4]> = SmallVec::new();
     for p in pos {
         match p {
             Expr::Set(s) => match s.view(key) {
@@ -219,6 +221,11 @@ fn and_block(
     if let Some((at, array)) = driver {
         return array_driven(array, at, &leaves, &computed, neg, key, pool, out);
     }
+    if out.is_none() && computed.is_empty() {
+        if let Some(n) = fused_count(&leaves, neg, key) {
+            return n;
+        }
+    }
     // Every positive leaf is a bitset: word by word.
     let mut own: Option<Box<Words>> = None;
     let acc: &mut Words = match out {
@@ -227,7 +234,7 @@ fn and_block(
     };
     let mut started = false;
     for c in &leaves {
-        if let View::Dense(w) = c {
+        if let View::Dense(w, _) = c {
             if started {
                 acc.iter_mut().zip(w.iter()).for_each(|(o, x)| *o &= x);
             } else {
@@ -293,6 +300,60 @@ fn spread_into(mut b: Box<Words>, c: View<'_>) -> Box<Words> {
     b
 }
 
+fn words<'v>(v: &View<'v>) -> Option<&'v Words> {
+    match v {
+        View::Dense(w, _) => Some(w),
+        View::Array(_) => None,
+    }
+}
+
+/// Counts a conjunction of bitsets minus plain sets without writing anything: one pass
+/// of `popcount(p & !n)` over the words, or, for one small array to subtract, the
+/// bitset's own count minus its members among the array's. `None` for shapes it does
+/// not cover (the general path handles them).
+fn fused_count(leaves: &[View<'_>], neg: &[Expr<'_>], key: u16) -> Option<u64> {
+    let mut negs: SmallVec<[View<'_>; 4]> = SmallVec::new();
+    for e in neg {
+        match e {
+            Expr::Set(s) => negs.extend(s.view(key)),
+            _ => return None,
+        }
+    }
+    let count = |it: &mut dyn Iterator<Item = u64>| it.map(|x| u64::from(x.count_ones())).sum();
+    match (leaves, negs.as_slice()) {
+        ([View::Dense(_, n)], []) => Some(u64::from(*n)),
+        ([View::Dense(p, n)], [View::Array(a)]) => {
+            Some(u64::from(*n) - a.iter().filter(|&&low| bit(p, low)).count() as u64)
+        }
+        ([View::Dense(p, _)], [q]) => {
+            let q = words(q)?;
+            Some(count(&mut p.iter().zip(q.iter()).map(|(p, q)| p & !q)))
+        }
+        ([a, b], []) => {
+            let (a, b) = (words(a)?, words(b)?);
+            Some(count(&mut a.iter().zip(b.iter()).map(|(a, b)| a & b)))
+        }
+        ([a, b], [q]) => {
+            let (a, b) = (words(a)?, words(b)?);
+            match q {
+                View::Dense(q, _) => Some(count(
+                    &mut a
+                        .iter()
+                        .zip(b.iter())
+                        .zip(q.iter())
+                        .map(|((a, b), q)| a & b & !q),
+                )),
+                View::Array(q) => {
+                    let both = count(&mut a.iter().zip(b.iter()).map(|(a, b)| a & b));
+                    let gone = q.iter().filter(|&&low| bit(a, low) && bit(b, low)).count();
+                    Some(both - gone as u64)
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
 /// A conjunction whose smallest positive operand in this block is the array `array`
 /// (`leaves[at]`): each of its members is tested against the others.
 #[allow(clippy::too_many_arguments)]
@@ -306,8 +367,8 @@ fn array_driven(
     pool: &mut Pool,
     out: Option<&mut Words>,
 ) -> u64 {
-    let mut bufs: Vec<Box<Words>> = Vec::new();
-    let give_back = |bufs: Vec<Box<Words>>, pool: &mut Pool| {
+    let mut bufs: SmallVec<[Box<Words>; 4]> = SmallVec::new();
+    let give_back = |bufs: SmallVec<[Box<Words>; 4]>, pool: &mut Pool| {
         bufs.into_iter().for_each(|b| pool.give(b));
     };
     for e in computed {
@@ -323,7 +384,7 @@ fn array_driven(
         bufs.push(b);
     }
     let pos_bufs = bufs.len();
-    let mut neg_chunks: Vec<View<'_>> = Vec::new();
+    let mut neg_chunks: SmallVec<[View<'_>; 4]> = SmallVec::new();
     for e in neg {
         match e {
             Expr::Set(s) => neg_chunks.extend(s.view(key)),
@@ -354,36 +415,38 @@ fn array_driven(
             bufs.push(spread_into(pool.take(), *c));
         }
     }
-    let mut pos: Vec<Probe<'_>> = leaves
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| *i != at && !spread(c))
-        .map(|(_, c)| Probe::of(*c))
-        .chain(bufs[..pos_bufs].iter().map(|b| Probe::Words(b)))
-        .collect();
-    let mut negs: Vec<Probe<'_>> = neg_chunks
-        .into_iter()
-        .filter(|c| !spread(c))
-        .map(Probe::of)
-        .chain(bufs[pos_bufs..].iter().map(|b| Probe::Words(b)))
-        .collect();
-    let mut keep = |low: u16| {
-        pos.iter_mut().all(|p| p.hit(low))
-            && !negs.iter_mut().fold(false, |hit, n| n.hit(low) | hit)
-    };
-    let n = match out {
-        Some(o) => {
-            o.fill(0);
-            let mut n = 0;
-            for &low in array {
-                if keep(low) {
-                    o[usize::from(low >> 6)] |= 1 << (low & 63);
-                    n += 1;
+    let n = {
+        let mut pos: SmallVec<[Probe<'_>; 8]> = leaves
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| *i != at && !spread(c))
+            .map(|(_, c)| Probe::of(*c))
+            .chain(bufs[..pos_bufs].iter().map(|b| Probe::Words(b)))
+            .collect();
+        let mut negs: SmallVec<[Probe<'_>; 4]> = neg_chunks
+            .into_iter()
+            .filter(|c| !spread(c))
+            .map(Probe::of)
+            .chain(bufs[pos_bufs..].iter().map(|b| Probe::Words(b)))
+            .collect();
+        let mut keep = |low: u16| {
+            pos.iter_mut().all(|p| p.hit(low))
+                && !negs.iter_mut().fold(false, |hit, n| n.hit(low) | hit)
+        };
+        match out {
+            Some(o) => {
+                o.fill(0);
+                let mut n = 0;
+                for &low in array {
+                    if keep(low) {
+                        o[usize::from(low >> 6)] |= 1 << (low & 63);
+                        n += 1;
+                    }
                 }
+                n
             }
-            n
+            None => array.iter().filter(|&&low| keep(low)).count() as u64,
         }
-        None => array.iter().filter(|&&low| keep(low)).count() as u64,
     };
     give_back(bufs, pool);
     n

@@ -105,7 +105,9 @@ async fn a_two_part_rebuild_counts_what_sql_counts() {
             .count_audience(&app, &q(tag("third")))
             .await
             .expect("count"),
-        (0..n).filter(|i| i.is_multiple_of(3) && !i.is_multiple_of(97)).count() as u64
+        (0..n)
+            .filter(|i| i.is_multiple_of(3) && !i.is_multiple_of(97))
+            .count() as u64
     );
     // Writes after the rebuild land in both halves.
     let cids: Vec<roster_core::Cid> = ["cid00000001", "cid00299999"]
