@@ -76,6 +76,7 @@ fn build(args: &Args) -> anyhow::Result<(AppIndex, std::time::Duration)> {
                 );
             }
         }
+        filing += t.elapsed();
     }
     generator
         .join()
