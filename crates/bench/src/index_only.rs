@@ -42,6 +42,104 @@ fn add(ix: &mut AppIndex, ord: u32, d: &ImportDevice) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The two wide `or`s of the mix on the same sets in roaring-rs (`MultiOps` union, then
+/// in place `&=` and `difference_len`) and CRoaring (`fast_or`, its lazy multi-way
+/// union, then `and_inplace` and `andnot_cardinality`), next to this index's streaming
+/// count: how the set library was chosen. Each is checked against the index's count.
+fn libraries(ix: &AppIndex, iters: usize) {
+    let tags: std::collections::HashMap<&str, &roster_index::Bits> = ix.tag_bitmaps().collect();
+    let pick = |range: std::ops::Range<u32>| -> Vec<&roster_index::Bits> {
+        range
+            .filter_map(|i| tags.get(format!("t{i}").as_str()).copied())
+            .collect()
+    };
+    let xm = ix
+        .brand_bitmaps()
+        .find(|(b, _)| *b == "xm")
+        .map(|(_, s)| s.to_roaring())
+        .unwrap_or_default();
+    let bl = ix.blacklisted_devices().to_roaring();
+    let cases = [
+        ("or 50 tags", pick(100..150), None),
+        ("xm ∧ or(t0..t49)", pick(0..50), Some(xm)),
+    ];
+    println!();
+    println!(
+        "{:<28} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9}",
+        "wide or, same sets",
+        "this index",
+        "roaring-rs",
+        "croaring",
+        "matches",
+        "rs/index",
+        "cr/index"
+    );
+    for (name, sets, within) in cases {
+        let rs: Vec<roaring::RoaringBitmap> = sets.iter().map(|s| s.to_roaring()).collect();
+        let cr: Vec<croaring::Bitmap> = rs.iter().map(|b| b.iter().collect()).collect();
+        let cr_within: Option<croaring::Bitmap> = within.as_ref().map(|w| w.iter().collect());
+        let cr_bl: croaring::Bitmap = bl.iter().collect();
+        let time = |f: &mut dyn FnMut() -> u64| {
+            let mut samples = Vec::with_capacity(iters);
+            let mut got = 0;
+            for _ in 0..iters {
+                let t = Instant::now();
+                got = f();
+                samples.push(t.elapsed());
+            }
+            samples.sort();
+            (pct(&samples, 0.5), got)
+        };
+        let (ours, n_ours) = time(&mut || {
+            let q = name_query(name);
+            Node::plain(&q.selector).map_or(0, |n| ix.count(&n, &q))
+        });
+        let (rs_t, n_rs) = time(&mut || {
+            let mut u = roaring::MultiOps::union(rs.iter());
+            if let Some(w) = &within {
+                u &= w;
+            }
+            u.difference_len(&bl)
+        });
+        let (cr_t, n_cr) = time(&mut || {
+            let refs: Vec<&croaring::Bitmap> = cr.iter().collect();
+            let mut u = croaring::Bitmap::fast_or(&refs);
+            if let Some(w) = &cr_within {
+                u.and_inplace(w);
+            }
+            u.andnot_cardinality(&cr_bl)
+        });
+        let agree = if n_ours == n_rs && n_rs == n_cr {
+            ""
+        } else {
+            "  (COUNTS DIFFER)"
+        };
+        println!(
+            "{:<28} {:>12} {:>12} {:>12} {:>12} {:>8.2}x {:>8.2}x{agree}",
+            name,
+            crate::ms(ours),
+            crate::ms(rs_t),
+            crate::ms(cr_t),
+            n_ours,
+            rs_t.as_secs_f64() / ours.as_secs_f64().max(1e-9),
+            cr_t.as_secs_f64() / ours.as_secs_f64().max(1e-9),
+        );
+    }
+}
+
+/// The mix's query of that name.
+fn name_query(name: &str) -> roster_core::AudienceQuery {
+    queries::mix()
+        .into_iter()
+        .find(|q| q.name == name)
+        .map(|q| q.query)
+        .unwrap_or_else(|| roster_core::AudienceQuery {
+            selector: roster_core::Selector::All(false),
+            exclude_blacklisted: false,
+            exclude_notification_off: false,
+        })
+}
+
 /// Builds the index on two cores: one thread generates devices, the other files them.
 /// Returns the index and the time spent filing (the index's own share of the build).
 fn build(args: &Args) -> anyhow::Result<(AppIndex, std::time::Duration)> {
@@ -163,5 +261,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         measured.iter().filter(|m| m.meets_goal()).count(),
         measured.len()
     );
+    libraries(&ix, args.iters.max(1));
     Ok(())
 }
