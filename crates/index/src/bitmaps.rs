@@ -554,6 +554,61 @@ mod tests {
         }
     }
 
+    /// A province is one set of its own, maintained from the same mutations as its
+    /// cities: its count reads that set (fewer bytes than its cities together) and
+    /// follows a device moving out of it.
+    #[test]
+    fn a_province_count_reads_one_set() {
+        let mut ix = AppIndex::default();
+        let regions: Vec<String> = (0..3_000u32)
+            .map(|o| format!("44{:02}0000", 1 + o % 3))
+            .collect();
+        for (ord, r) in regions.iter().enumerate() {
+            ix.add_device(
+                ord as u32,
+                &DeviceFacts {
+                    region: Some(r),
+                    ..DeviceFacts::bare("c", PhoneType::Android, "hw")
+                },
+            );
+        }
+        ix.shrink_to_fit();
+        let q = AudienceQuery {
+            selector: Selector::All(true),
+            exclude_blacklisted: false,
+            exclude_notification_off: false,
+        };
+        let region = |r: &str| Node::Leaf(Selector::Region(RegionCode::parse(r).expect("region")));
+        let province = region("44000000");
+        let cities = Node::Or(vec![
+            region("44010000"),
+            region("44020000"),
+            region("44030000"),
+        ]);
+        assert_eq!(ix.count(&province, &q), 3_000);
+        assert_eq!(ix.count(&cities, &q), 3_000);
+        let (one, _) = ix.floor(&province, &q);
+        let (three, _) = ix.floor(&cities, &q);
+        assert!(
+            one < three,
+            "province reads {one} bytes, its cities {three}"
+        );
+        assert!(one <= 2 * 3_000 + 16, "{one}");
+        // Device 0 moves from 4401 to 3101.
+        let before = DeviceFacts {
+            region: Some(&regions[0]),
+            ..DeviceFacts::bare("c", PhoneType::Android, "hw")
+        };
+        let after = DeviceFacts {
+            region: Some("31010000"),
+            ..DeviceFacts::bare("c", PhoneType::Android, "hw")
+        };
+        ix.remove_device(0, &before);
+        ix.add_device(0, &after);
+        assert_eq!(ix.count(&province, &q), 2_999);
+        assert_eq!(ix.count(&region("31000000"), &q), 1);
+    }
+
     /// A deleted device leaves every bitmap, and a list of ordinals taken before (a
     /// smart crowd) no longer counts it.
     #[test]
