@@ -237,18 +237,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             bytes = b;
             std::hint::black_box(sum);
         }
-        samples.sort();
-        floor.sort();
-        let m = Measured {
-            name: q.name,
-            matches: got,
-            p50: pct(&samples, 0.5),
-            p99: pct(&samples, 0.99),
-            floor50: pct(&floor, 0.5),
-            floor99: pct(&floor, 0.99),
-        };
+        all.extend(samples.iter().copied());
+        let m = Measured::of(q.name, got, samples, floor);
         print_row(&m, bytes, None);
-        all.extend(samples);
         measured.push(m);
     }
     all.sort();

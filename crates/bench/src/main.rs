@@ -437,6 +437,25 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// The figures of `samples` (counts) and `floor` (read passes) of one query.
+    pub fn of(
+        name: &'static str,
+        matches: u64,
+        mut samples: Vec<Duration>,
+        mut floor: Vec<Duration>,
+    ) -> Self {
+        samples.sort();
+        floor.sort();
+        Measured {
+            name,
+            matches,
+            p50: pct(&samples, 0.5),
+            p99: pct(&samples, 0.99),
+            floor50: pct(&floor, 0.5),
+            floor99: pct(&floor, 0.99),
+        }
+    }
+
     /// The goal of issue 16: within 1.5× the floor at p50 and 2× at p99, or under 1 ms,
     /// whichever is larger.
     pub fn meets_goal(&self) -> bool {
@@ -531,23 +550,14 @@ async fn counts<S: roster_store::Backend>(
             store.count_audience(app, &q.query).await.map_err(err)?;
             sql.push(t.elapsed());
         }
-        samples.sort();
         sql.sort();
-        floor.sort();
-        let m = Measured {
-            name: q.name,
-            matches: got,
-            p50: pct(&samples, 0.5),
-            p99: pct(&samples, 0.99),
-            floor50: pct(&floor, 0.5),
-            floor99: pct(&floor, 0.99),
-        };
+        all_samples.extend(samples.iter().copied());
+        let m = Measured::of(q.name, got, samples, floor);
         let sql50 = (!sql.is_empty()).then(|| pct(&sql, 0.5));
         if let Some(sql50) = sql50 {
             ratios.push(ratio(sql50, m.p50));
         }
         print_row(&m, bytes, sql50);
-        all_samples.extend(samples);
         out.push(m);
     }
     all_samples.sort();

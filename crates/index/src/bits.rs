@@ -615,25 +615,19 @@ mod tests {
     /// agree with a `BTreeSet`.
     #[test]
     fn agrees_with_a_btreeset() {
-        let mut state = 7u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(7);
         let mut bits = Bits::new();
         let mut want = BTreeSet::new();
         let mut packed_seen = false;
         for round in 0..60_000 {
             packed_seen |= matches!(bits.body, Body::Packed { .. }) && bits.len() > 100;
             // Block 0 fills up to dense then drains; block 3 stays sparse.
-            let v = if next() % 4 == 0 {
+            let v = if next().is_multiple_of(4) {
                 ((3 + next() % 40) << 16) as u32 | (next() % 65_536) as u32
             } else {
                 (next() % 12_000) as u32
             };
-            let removing = round > 30_000 && next() % 3 != 0;
+            let removing = round > 30_000 && !next().is_multiple_of(3);
             if removing {
                 assert_eq!(bits.remove(v), want.remove(&v));
             } else {

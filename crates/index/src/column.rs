@@ -149,13 +149,7 @@ mod tests {
     /// as written; unwritten ordinals read 0.
     #[test]
     fn reads_back_what_was_written() {
-        let mut state = 99u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(99);
         let mut col = Column::default();
         let mut want = vec![0i64; 5_000];
         for round in 0..40_000 {
