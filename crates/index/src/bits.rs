@@ -197,9 +197,9 @@ enum Body {
 }
 
 /// A packed set turns into chunks above this many members per block on average...
-const PACKED_MAX: u64 = 64;
+const PACKED_MAX: u64 = 192;
 /// ...and a chunked set is packed (when a build is done) at or below this many.
-const PACK_AT: u64 = 32;
+const PACK_AT: u64 = 96;
 
 fn split(v: u32) -> (u16, u16) {
     ((v >> 16) as u16, v as u16)

@@ -415,7 +415,7 @@ fn array_driven(
             bufs.push(spread_into(pool.take(), *c));
         }
     }
-    let n = {
+    let n = 'n: {
         let mut pos: SmallVec<[Probe<'_>; 8]> = leaves
             .iter()
             .enumerate()
@@ -429,6 +429,11 @@ fn array_driven(
             .map(Probe::of)
             .chain(bufs[pos_bufs..].iter().map(|b| Probe::Words(b)))
             .collect();
+        if out.is_none() {
+            if let Some(n) = count_by_bits(array, &pos, &negs) {
+                break 'n n;
+            }
+        }
         let mut keep = |low: u16| {
             pos.iter_mut().all(|p| p.hit(low))
                 && !negs.iter_mut().fold(false, |hit, n| n.hit(low) | hit)
@@ -450,6 +455,35 @@ fn array_driven(
     };
     give_back(bufs, pool);
     n
+}
+
+fn all_words<'w>(ps: &[Probe<'w>]) -> Option<SmallVec<[&'w Words; 2]>> {
+    ps.iter()
+        .map(|p| match p {
+            Probe::Words(w) => Some(*w),
+            Probe::Array(..) => None,
+        })
+        .collect()
+}
+
+/// A count of the members of `array` in every `pos` and no `neg` when all of them are
+/// bitsets and there are at most two: a branch-free loop of bit tests (the common shape
+/// — a region or rare tag minus the blacklist — in a few cycles a member).
+fn count_by_bits(array: &[u16], pos: &[Probe<'_>], neg: &[Probe<'_>]) -> Option<u64> {
+    let (pos, neg) = (all_words(pos)?, all_words(neg)?);
+    let b = |w: &Words, low: u16| (w[usize::from(low >> 6)] >> (low & 63)) & 1;
+    let sum = |f: &dyn Fn(u16) -> u64| array.iter().map(|&low| f(low)).sum::<u64>();
+    Some(match (pos.as_slice(), neg.as_slice()) {
+        ([], []) => array.len() as u64,
+        ([p], []) => sum(&|l| b(p, l)),
+        ([], [n]) => sum(&|l| 1 ^ b(n, l)),
+        ([p], [n]) => sum(&|l| b(p, l) & (1 ^ b(n, l))),
+        ([], [n, m]) => sum(&|l| 1 ^ (b(n, l) | b(m, l))),
+        ([p], [n, m]) => sum(&|l| b(p, l) & (1 ^ (b(n, l) | b(m, l)))),
+        ([p, q], []) => sum(&|l| b(p, l) & b(q, l)),
+        ([p, q], [n]) => sum(&|l| b(p, l) & b(q, l) & (1 ^ b(n, l))),
+        _ => return None,
+    })
 }
 
 /// The blocks worth visiting: those of the smallest positive set of a conjunction,
