@@ -91,7 +91,7 @@ fn bit(w: &Words, low: u16) -> bool {
 }
 
 fn popcount(w: &Words) -> u64 {
-    w.iter().map(|x| u64::from(x.count_ones())).sum()
+    ones(w.iter().copied())
 }
 
 fn or_chunk(out: &mut Words, c: View<'_>) {
@@ -300,6 +300,16 @@ fn spread_into(mut b: Box<Words>, c: View<'_>) -> Box<Words> {
     b
 }
 
+/// Set bits of a stream of words (generic, so the loop is inlined and vectorised).
+fn ones(words: impl Iterator<Item = u64>) -> u64 {
+    words.map(|x| u64::from(x.count_ones())).sum()
+}
+
+/// Members of `array` for which `f` gives 1 (generic for the same reason).
+fn tally(array: &[u16], f: impl Fn(u16) -> u64) -> u64 {
+    array.iter().map(|&low| f(low)).sum()
+}
+
 fn words<'v>(v: &View<'v>) -> Option<&'v Words> {
     match v {
         View::Dense(w, _) => Some(w),
@@ -319,7 +329,6 @@ fn fused_count(leaves: &[View<'_>], neg: &[Expr<'_>], key: u16) -> Option<u64> {
             _ => return None,
         }
     }
-    let count = |it: &mut dyn Iterator<Item = u64>| it.map(|x| u64::from(x.count_ones())).sum();
     match (leaves, negs.as_slice()) {
         ([View::Dense(_, n)], []) => Some(u64::from(*n)),
         ([View::Dense(p, n)], [View::Array(a)]) => {
@@ -327,24 +336,23 @@ fn fused_count(leaves: &[View<'_>], neg: &[Expr<'_>], key: u16) -> Option<u64> {
         }
         ([View::Dense(p, _)], [q]) => {
             let q = words(q)?;
-            Some(count(&mut p.iter().zip(q.iter()).map(|(p, q)| p & !q)))
+            Some(ones(p.iter().zip(q.iter()).map(|(p, q)| p & !q)))
         }
         ([a, b], []) => {
             let (a, b) = (words(a)?, words(b)?);
-            Some(count(&mut a.iter().zip(b.iter()).map(|(a, b)| a & b)))
+            Some(ones(a.iter().zip(b.iter()).map(|(a, b)| a & b)))
         }
         ([a, b], [q]) => {
             let (a, b) = (words(a)?, words(b)?);
             match q {
-                View::Dense(q, _) => Some(count(
-                    &mut a
-                        .iter()
+                View::Dense(q, _) => Some(ones(
+                    a.iter()
                         .zip(b.iter())
                         .zip(q.iter())
                         .map(|((a, b), q)| a & b & !q),
                 )),
                 View::Array(q) => {
-                    let both = count(&mut a.iter().zip(b.iter()).map(|(a, b)| a & b));
+                    let both = ones(a.iter().zip(b.iter()).map(|(a, b)| a & b));
                     let gone = q.iter().filter(|&&low| bit(a, low) && bit(b, low)).count();
                     Some(both - gone as u64)
                 }
@@ -472,16 +480,15 @@ fn all_words<'w>(ps: &[Probe<'w>]) -> Option<SmallVec<[&'w Words; 2]>> {
 fn count_by_bits(array: &[u16], pos: &[Probe<'_>], neg: &[Probe<'_>]) -> Option<u64> {
     let (pos, neg) = (all_words(pos)?, all_words(neg)?);
     let b = |w: &Words, low: u16| (w[usize::from(low >> 6)] >> (low & 63)) & 1;
-    let sum = |f: &dyn Fn(u16) -> u64| array.iter().map(|&low| f(low)).sum::<u64>();
     Some(match (pos.as_slice(), neg.as_slice()) {
         ([], []) => array.len() as u64,
-        ([p], []) => sum(&|l| b(p, l)),
-        ([], [n]) => sum(&|l| 1 ^ b(n, l)),
-        ([p], [n]) => sum(&|l| b(p, l) & (1 ^ b(n, l))),
-        ([], [n, m]) => sum(&|l| 1 ^ (b(n, l) | b(m, l))),
-        ([p], [n, m]) => sum(&|l| b(p, l) & (1 ^ (b(n, l) | b(m, l)))),
-        ([p, q], []) => sum(&|l| b(p, l) & b(q, l)),
-        ([p, q], [n]) => sum(&|l| b(p, l) & b(q, l) & (1 ^ b(n, l))),
+        ([p], []) => tally(array, |l| b(p, l)),
+        ([], [n]) => tally(array, |l| 1 ^ b(n, l)),
+        ([p], [n]) => tally(array, |l| b(p, l) & (1 ^ b(n, l))),
+        ([], [n, m]) => tally(array, |l| 1 ^ (b(n, l) | b(m, l))),
+        ([p], [n, m]) => tally(array, |l| b(p, l) & (1 ^ (b(n, l) | b(m, l)))),
+        ([p, q], []) => tally(array, |l| b(p, l) & b(q, l)),
+        ([p, q], [n]) => tally(array, |l| b(p, l) & b(q, l) & (1 ^ b(n, l))),
         _ => return None,
     })
 }
