@@ -29,6 +29,7 @@ mod crowds;
 mod feed;
 mod gen;
 mod http;
+mod peers;
 mod queries;
 mod replication;
 
@@ -109,6 +110,22 @@ struct Args {
     /// an app of its own).
     #[arg(long, value_delimiter = ',', value_enum)]
     only: Vec<Only>,
+    /// Python with `crates/bench/peers/requirements.txt` installed: runs the peers
+    /// phase (DuckDB and chDB on the same data and queries). Without it the phase is
+    /// skipped.
+    #[arg(long)]
+    peers_python: Option<PathBuf>,
+    /// The peers' data file (CSV, one row per device), reused when it holds this shape
+    /// (default: a temporary file).
+    #[arg(long)]
+    peers_data: Option<PathBuf>,
+    /// Runs per query on each peer (default: --iters).
+    #[arg(long)]
+    peers_iters: Option<usize>,
+    /// Only write the peers' data file of this shape here (and the mix next to it, as
+    /// `FILE.queries.json`), and exit: no store.
+    #[arg(long)]
+    write_peers_data: Option<PathBuf>,
 }
 
 /// The phases `--only` picks from.
@@ -130,6 +147,8 @@ enum Only {
     Crowds,
     /// Bulk import (NDJSON through the import rule) and export, on an app of their own.
     Bulk,
+    /// The query mix on DuckDB and chDB next to the index (needs --peers-python).
+    Peers,
 }
 
 impl Args {
@@ -144,6 +163,7 @@ impl Args {
                 Only::Replication => self.replication_seconds > 0.0 && self.store.is_some(),
                 Only::Crowds => self.crowd_devices > 0,
                 Only::Bulk => self.bulk_devices > 0 && self.store.is_none(),
+                Only::Peers => self.peers_python.is_some(),
             }
     }
 
@@ -270,6 +290,17 @@ async fn prepare(args: &Args, dir: &std::path::Path, backend: &Backend) -> anyho
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(path) = &args.write_peers_data {
+        let shape = gen::Shape {
+            devices: args.devices,
+            tags: args.tags,
+            seed: args.seed,
+        };
+        return peers::write_standalone(shape, path);
+    }
+    if args.only.contains(&Only::Peers) && args.peers_python.is_none() {
+        bail!("--only peers needs --peers-python");
+    }
     let tmp = tempfile::tempdir()?;
     let dir = args
         .data_dir
@@ -382,6 +413,9 @@ async fn measure<S: roster_store::Backend>(
     let mix = queries::mix();
     if args.runs(Only::Counts) {
         counts(args, &app, &store, &indexed, &mix).await?;
+    }
+    if args.runs(Only::Peers) {
+        peers::peers(args, &app, &indexed, &mix).await?;
     }
 
     let indexed = Arc::new(indexed);
