@@ -10,16 +10,16 @@ mismatch: that is the proof the queries are the same) and writes p50/p99 per que
 engine to `--out` as JSON.
 
 Peers and their layouts (each the fastest found for it; see docs/benchmarks.md, "Peers"):
-  duckdb       one table, sorted like chdb's key; tags as a LIST of integer tag ids
-               (list_contains / list_has_any / list_has_all); phone type and brand as
-               small integers / ENUM; region as integer province / city columns; the app
-               version as an integer version-order key.
-  chdb         MergeTree with the same columns (tags Array(UInt16)), ORDER BY
-               (phone_type, brand, province, city).
+  duckdb       `devices` sorted by (phone_type, brand, province, city) with integer codes,
+               brand an ENUM, the app version an integer version-order key; tags in
+               `device_tags(tag, ordinal)` sorted by tag, a tag leaf a semi-join on it.
+  chdb         MergeTree with the same columns (tags Array(UInt16): has / arrayExists),
+               ORDER BY (phone_type, brand, province, city), index_granularity 1024.
   chdb-bitmap  ClickHouse's own bitmaps: one groupBitmap (roaring) per tag, brand, phone
                type, province, city, region, app version and flag, in a MergeTree of
-               bitmaps ordered by (kind, key) at index_granularity 1; a query is
-               bitmapAnd/bitmapOr/bitmapAndnot over them and bitmapCardinality.
+               bitmaps ordered by (kind, key) at index_granularity 1; a query reads the
+               bitmaps it names in one pass and does bitmapAnd/bitmapOr/bitmapAndnot,
+               then bitmapCardinality.
 
 Usage: python peers.py --data devices.csv --queries queries.json --iters 50 --out out.json
 """
