@@ -16,8 +16,9 @@ Peers and their layouts (each the fastest found for it; see docs/benchmarks.md, 
   chdb         MergeTree with the same columns (tags Array(UInt16): has / arrayExists),
                ORDER BY (phone_type, brand, province, city), index_granularity 1024.
   chdb-bitmap  ClickHouse's own bitmaps: one groupBitmap (roaring) per tag, brand, phone
-               type, province, city, region, app version and flag, in a MergeTree of
-               bitmaps ordered by (kind, key) at index_granularity 1; a query reads the
+               type, province, city, region, app version and flag, in a table of
+               bitmaps (ENGINE = Memory; --bitmap-table mergetree for a MergeTree
+               ordered by (kind, key) at index_granularity 1); a query reads the
                bitmaps it names in one pass and does bitmapAnd/bitmapOr/bitmapAndnot,
                then bitmapCardinality.
 
@@ -362,12 +363,16 @@ class Chdb(ChdbBase):
 class ChdbBitmap(ChdbBase):
     name = "chdb-bitmap"
     layout = ("groupBitmap per tag/brand/phone type/province/city/region/app version/flag "
-              "in a MergeTree ORDER BY (kind, key), index_granularity {g}; "
-              "bitmapAnd/bitmapOr/bitmapAndnot + bitmapCardinality")
+              "in a table of bitmaps, ENGINE = {engine}; the bitmaps a query names read in "
+              "one pass, bitmapAnd/bitmapOr/bitmapAndnot + bitmapCardinality")
 
-    def __init__(self, data, work, granularity):
+    def __init__(self, data, work, table, granularity):
         super().__init__(work)
-        self.layout = self.layout.format(g=granularity)
+        engine = {
+            "memory": "Memory",
+            "mergetree": f"MergeTree ORDER BY (kind, key) SETTINGS index_granularity = {granularity}",
+        }[table]
+        self.layout = self.layout.format(engine=engine)
         self.q("CREATE DATABASE IF NOT EXISTS bench ENGINE = Atomic")
         self.q("USE bench")
         raw = RAW_CH.format(path=sql_str(data), cols=csv_columns(True))
@@ -375,8 +380,7 @@ class ChdbBitmap(ChdbBase):
         self.q(f"""CREATE TABLE bitmaps (
             kind LowCardinality(String), key String,
             b AggregateFunction(groupBitmap, UInt32))
-            ENGINE = MergeTree ORDER BY (kind, key)
-            SETTINGS index_granularity = {granularity}""")
+            ENGINE = {engine}""")
         dims = [
             ("all", "''"),
             ("phone_type", "if(phone_type = 1, 'android', 'ios')"),
@@ -397,7 +401,8 @@ class ChdbBitmap(ChdbBase):
             FROM raw WHERE blacklisted = 1""")
         self.q("""INSERT INTO bitmaps SELECT 'flag', 'notification_off',
             groupBitmapState(ordinal) FROM raw WHERE notification_switch = 0""")
-        self.q("OPTIMIZE TABLE bitmaps FINAL")
+        if table == "mergetree":
+            self.q("OPTIMIZE TABLE bitmaps FINAL")
         versions = str(self.q("SELECT DISTINCT app_version FROM raw WHERE app_version != ''"))
         self.q("DROP TABLE raw")
         self.sql = BitmapSql([v for v in versions.split("\n") if v])
@@ -444,8 +449,11 @@ def main():
     ap.add_argument("--engines", default="duckdb,chdb,chdb-bitmap")
     ap.add_argument("--granularity", type=int, default=1024,
                     help="index_granularity of chdb's device table")
+    ap.add_argument("--bitmap-table", choices=["memory", "mergetree"], default="memory",
+                    help="engine of chdb-bitmap's table of bitmaps (Memory keeps them "
+                         "deserialised)")
     ap.add_argument("--bitmap-granularity", type=int, default=1,
-                    help="index_granularity of chdb-bitmap's table of bitmaps")
+                    help="index_granularity of chdb-bitmap's table when a MergeTree")
     ap.add_argument("--work", help="where the peers keep their databases (default: temporary)")
     args = ap.parse_args()
 
@@ -456,7 +464,7 @@ def main():
     makers = {
         "duckdb": lambda: DuckDb(data, work),
         "chdb": lambda: Chdb(data, work, args.granularity),
-        "chdb-bitmap": lambda: ChdbBitmap(data, work, args.bitmap_granularity),
+        "chdb-bitmap": lambda: ChdbBitmap(data, work, args.bitmap_table, args.bitmap_granularity),
     }
     report, mismatches = {"iters": args.iters, "engines": {}}, []
     try:

@@ -182,11 +182,21 @@ pub async fn peers<S: roster_store::Backend>(
     indexed: &Registry<S>,
     mix: &[Query],
 ) -> anyhow::Result<()> {
+    let roster = measure_roster(args.iters, app, indexed, mix).await?;
+    compare(args, mix, &roster).await
+}
+
+/// The script on the same data and queries, and the table next to roster's
+/// measurements of them (`roster[i]` is `mix[i]`: from [`measure_roster`], or from any
+/// phase that timed the same counts).
+pub async fn compare(args: &Args, mix: &[Query], roster: &[Measured]) -> anyhow::Result<()> {
     let Some(python) = &args.peers_python else {
         bail!("the peers phase needs --peers-python");
     };
+    if roster.len() != mix.len() {
+        bail!("{} measurements for {} queries", roster.len(), mix.len());
+    }
     let iters = args.peers_iters.unwrap_or(args.iters);
-    let roster = measure_roster(args.iters, app, indexed, mix).await?;
     let tmp = tempfile::tempdir()?;
     let data = args
         .peers_data
@@ -198,7 +208,7 @@ pub async fn peers<S: roster_store::Backend>(
         seed: args.seed,
     };
     data_file(shape, &data)?;
-    let queries = mix_json(mix, Some(&roster));
+    let queries = mix_json(mix, Some(roster));
     let (script, qfile, outfile) = (
         tmp.path().join("peers.py"),
         tmp.path().join("queries.json"),
@@ -229,7 +239,7 @@ pub async fn peers<S: roster_store::Backend>(
         "peers: loaded and measured in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    print_table(&roster, &report)
+    print_table(roster, &report)
 }
 
 /// A peer's (p50, p99) in ms for query `i`, checked against roster's count.
