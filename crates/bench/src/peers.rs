@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use roster_core::AppId;
+use roster_core::{AppId, RegionCode};
 use roster_store::{AudienceStore, Registry};
 use serde_json::{json, Value};
 
@@ -69,14 +69,16 @@ pub fn write_data(shape: Shape, path: &Path) -> anyhow::Result<u64> {
             break;
         }
         for d in batch {
-            let region = d.region.as_deref().unwrap_or("");
-            let prefix = |n: usize| region.get(..n).unwrap_or("");
+            let code = d.region.map(RegionCode::parse).transpose().map_err(err)?;
+            let (province, city, region) = code
+                .as_ref()
+                .map_or(("", "", ""), |c| (c.province(), c.city(), c.as_str()));
             out.write_record([
                 ordinal.to_string().as_str(),
                 d.phone_type.as_str(),
                 d.brand.as_deref().unwrap_or("unknown"),
-                prefix(2),
-                prefix(4),
+                province,
+                city,
                 region,
                 d.tags.join("|").as_str(),
                 flag(d.alias.is_some()),
