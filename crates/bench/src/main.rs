@@ -30,6 +30,7 @@ mod feed;
 mod gen;
 mod http;
 mod index_only;
+mod peers;
 mod queries;
 mod replication;
 
@@ -115,6 +116,22 @@ struct Args {
     /// an app of its own).
     #[arg(long, value_delimiter = ',', value_enum)]
     only: Vec<Only>,
+    /// Python with `crates/bench/peers/requirements.txt` installed: runs the peers
+    /// phase (DuckDB and chDB on the same data and queries). Without it the phase is
+    /// skipped.
+    #[arg(long)]
+    peers_python: Option<PathBuf>,
+    /// The peers' data file (CSV, one row per device), reused when it holds this shape
+    /// (default: a temporary file).
+    #[arg(long)]
+    peers_data: Option<PathBuf>,
+    /// Runs per query on each peer (default: --iters).
+    #[arg(long)]
+    peers_iters: Option<usize>,
+    /// Only write the peers' data file of this shape here (and the mix next to it, as
+    /// `FILE.queries.json`), and exit: no store.
+    #[arg(long)]
+    write_peers_data: Option<PathBuf>,
 }
 
 /// The phases `--only` picks from.
@@ -136,6 +153,8 @@ enum Only {
     Crowds,
     /// Bulk import (NDJSON through the import rule) and export, on an app of their own.
     Bulk,
+    /// The query mix on DuckDB and chDB next to the index (needs --peers-python).
+    Peers,
 }
 
 impl Args {
@@ -150,6 +169,7 @@ impl Args {
                 Only::Replication => self.replication_seconds > 0.0 && self.store.is_some(),
                 Only::Crowds => self.crowd_devices > 0,
                 Only::Bulk => self.bulk_devices > 0 && self.store.is_none(),
+                Only::Peers => self.peers_python.is_some(),
             }
     }
 
@@ -279,6 +299,17 @@ async fn main() -> anyhow::Result<()> {
     if args.index_only {
         return index_only::run(&args);
     }
+    if let Some(path) = &args.write_peers_data {
+        let shape = gen::Shape {
+            devices: args.devices,
+            tags: args.tags,
+            seed: args.seed,
+        };
+        return peers::write_standalone(shape, path);
+    }
+    if args.only.contains(&Only::Peers) && args.peers_python.is_none() {
+        bail!("--only peers needs --peers-python");
+    }
     let tmp = tempfile::tempdir()?;
     let dir = args
         .data_dir
@@ -389,8 +420,17 @@ async fn measure<S: roster_store::Backend>(
     );
 
     let mix = queries::mix();
-    if args.runs(Only::Counts) {
-        counts(args, &app, &store, &indexed, &mix).await?;
+    let measured = if args.runs(Only::Counts) {
+        Some(counts(args, &app, &store, &indexed, &mix).await?)
+    } else {
+        None
+    };
+    if args.runs(Only::Peers) {
+        match &measured {
+            // The peers are set beside the counts this run just timed.
+            Some(m) => peers::compare(args, &mix, m).await?,
+            None => peers::peers(args, &app, &indexed, &mix).await?,
+        }
     }
 
     let indexed = Arc::new(indexed);
@@ -505,6 +545,37 @@ fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64().max(1e-9)
 }
 
+/// One query of the mix timed `iters` times through the index, each count followed by
+/// a read pass over the sets it reads (its floor); every count must agree with the
+/// first. The figures, the bytes the floor read, and the count samples.
+async fn time_query<S: roster_store::Backend>(
+    indexed: &Registry<S>,
+    app: &AppId,
+    q: &queries::Query,
+    iters: usize,
+) -> anyhow::Result<(Measured, usize, Vec<Duration>)> {
+    let first = indexed.count_audience(app, &q.query).await.map_err(err)?;
+    let (mut samples, mut floor) = (Vec::with_capacity(iters), Vec::with_capacity(iters));
+    let mut bytes = 0;
+    for _ in 0..iters.max(1) {
+        let t = Instant::now();
+        let got = indexed.count_audience(app, &q.query).await.map_err(err)?;
+        samples.push(t.elapsed());
+        if got != first {
+            bail!("{}: the index counted {first}, then {got}", q.name);
+        }
+        let t = Instant::now();
+        let read = indexed.count_floor(app, &q.query).await.map_err(err)?;
+        floor.push(t.elapsed());
+        if let Some((b, sum)) = read {
+            bytes = b;
+            std::hint::black_box(sum);
+        }
+    }
+    let m = Measured::of(q.name, first, samples.clone(), floor);
+    Ok((m, bytes, samples))
+}
+
 /// Count latency of the query mix on the index, each checked against and compared with
 /// the same count in SQL, and timed side by side with its floor: one read pass over
 /// every byte of the sets it reads (`AppIndex::floor`), alternating with the count.
@@ -525,24 +596,13 @@ async fn counts<S: roster_store::Backend>(
         } else {
             None
         };
-        let mut samples = Vec::with_capacity(args.iters);
-        let mut floor = Vec::with_capacity(args.iters);
-        let mut bytes = 0;
-        let mut got = 0;
-        for _ in 0..args.iters.max(1) {
-            let t = Instant::now();
-            got = indexed.count_audience(app, &q.query).await.map_err(err)?;
-            samples.push(t.elapsed());
-            if let Some(want) = want.filter(|w| *w != got) {
-                bail!("{}: index counted {got}, SQL counted {want}", q.name);
-            }
-            let t = Instant::now();
-            let read = indexed.count_floor(app, &q.query).await.map_err(err)?;
-            floor.push(t.elapsed());
-            if let Some((b, sum)) = read {
-                bytes = b;
-                std::hint::black_box(sum);
-            }
+        let (m, bytes, samples) = time_query(indexed, app, q, args.iters).await?;
+        if let Some(want) = want.filter(|w| *w != m.matches) {
+            bail!(
+                "{}: index counted {}, SQL counted {want}",
+                q.name,
+                m.matches
+            );
         }
         let mut sql = Vec::with_capacity(args.sql_iters);
         for _ in 0..args.sql_iters {
@@ -551,8 +611,7 @@ async fn counts<S: roster_store::Backend>(
             sql.push(t.elapsed());
         }
         sql.sort();
-        all_samples.extend(samples.iter().copied());
-        let m = Measured::of(q.name, got, samples, floor);
+        all_samples.extend(samples);
         let sql50 = (!sql.is_empty()).then(|| pct(&sql, 0.5));
         if let Some(sql50) = sql50 {
             ratios.push(ratio(sql50, m.p50));
