@@ -25,6 +25,7 @@ use roster_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
 mod bulk;
+mod cache;
 mod crowds;
 mod feed;
 mod gen;
@@ -130,6 +131,8 @@ enum Only {
     Crowds,
     /// Bulk import (NDJSON through the import rule) and export, on an app of their own.
     Bulk,
+    /// Result-cache hits of the query mix next to the uncached count.
+    Cache,
 }
 
 impl Args {
@@ -137,7 +140,7 @@ impl Args {
         let picked = self.only.is_empty() || self.only.contains(&phase);
         picked
             && match phase {
-                Only::Counts | Only::Writes => true,
+                Only::Counts | Only::Writes | Only::Cache => true,
                 Only::Http => self.http_seconds > 0.0,
                 Only::WriteCurve => self.write_seconds > 0.0 && !self.write_curve.is_empty(),
                 Only::Feed => self.feed_changes > 0,
@@ -382,6 +385,9 @@ async fn measure<S: roster_store::Backend>(
     let mix = queries::mix();
     if args.runs(Only::Counts) {
         counts(args, &app, &store, &indexed, &mix).await?;
+    }
+    if args.runs(Only::Cache) {
+        cache::cache(args, &app, &indexed, &mix).await?;
     }
 
     let indexed = Arc::new(indexed);

@@ -907,6 +907,7 @@ impl<B: Backend> AudienceStore for Registry<B> {
     async fn count_audience(&self, app: &AppId, query: &AudienceQuery) -> StoreResult<u64> {
         self.ready(app).await?;
         let query = &self.prepared(app, query).await?;
+        let started = Instant::now();
         // The index is the store as of the applied seq: a count keyed by it is fresh
         // until the app's next change (a node without an index does not cache).
         let key = if self.index.is_some() && self.counts.on() {
@@ -918,7 +919,6 @@ impl<B: Backend> AudienceStore for Registry<B> {
         let Some(key) = key else {
             return self.evaluate_count(app, query).await;
         };
-        let started = Instant::now();
         if let Some(n) = self.counts.get(&key) {
             metrics::histogram!(crate::metric::COUNT_DURATION, "engine" => "cache")
                 .record(started.elapsed().as_secs_f64());
