@@ -25,6 +25,7 @@ use roster_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
 mod bulk;
+mod cache;
 mod crowds;
 mod feed;
 mod gen;
@@ -155,6 +156,8 @@ enum Only {
     Bulk,
     /// The query mix on DuckDB and chDB next to the index (needs --peers-python).
     Peers,
+    /// Result-cache hits of the query mix next to the uncached count.
+    Cache,
 }
 
 impl Args {
@@ -162,7 +165,7 @@ impl Args {
         let picked = self.only.is_empty() || self.only.contains(&phase);
         picked
             && match phase {
-                Only::Counts | Only::Writes => true,
+                Only::Counts | Only::Writes | Only::Cache => true,
                 Only::Http => self.http_seconds > 0.0,
                 Only::WriteCurve => self.write_seconds > 0.0 && !self.write_curve.is_empty(),
                 Only::Feed => self.feed_changes > 0,
@@ -431,6 +434,9 @@ async fn measure<S: roster_store::Backend>(
             Some(m) => peers::compare(args, &mix, m).await?,
             None => peers::peers(args, &app, &indexed, &mix).await?,
         }
+    }
+    if args.runs(Only::Cache) {
+        cache::cache(args, &app, &indexed, &mix).await?;
     }
 
     let indexed = Arc::new(indexed);

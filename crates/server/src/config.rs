@@ -52,6 +52,8 @@ pub struct Config {
     pub quota: QuotaConfig,
     /// Prometheus metrics.
     pub metrics: MetricsConfig,
+    /// The audience index.
+    pub index: IndexConfig,
     /// Stopping.
     pub shutdown: ShutdownConfig,
 }
@@ -118,6 +120,15 @@ pub struct MetricsConfig {
     pub app_labels: usize,
 }
 
+/// `[index]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// Room of the result cache of audience counts, bytes (keys included); 0 turns it
+    /// off.
+    pub count_cache_bytes: u64,
+}
+
 /// `[shutdown]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -146,7 +157,16 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             quota: QuotaConfig::default(),
             metrics: MetricsConfig::default(),
+            index: IndexConfig::default(),
             shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            count_cache_bytes: roster_store::DEFAULT_COUNT_CACHE_BYTES,
         }
     }
 }
@@ -380,6 +400,12 @@ const KEYS: &[Key] = &[
         "metrics.app_labels",
         None,
         &["ROSTER_METRICS__APP_LABELS"],
+        Kind::Count,
+    ),
+    key(
+        "index.count_cache_bytes",
+        Some("--count-cache-bytes"),
+        &["ROSTER_INDEX__COUNT_CACHE_BYTES"],
         Kind::Count,
     ),
     key(
@@ -717,6 +743,7 @@ impl Config {
                 .map(str::trim)
                 .map(str::to_owned),
             metrics_app_labels: self.metrics.app_labels,
+            count_cache_bytes: self.index.count_cache_bytes,
         }
     }
 }

@@ -38,6 +38,7 @@ mod tail;
 pub use edge::EdgeLimits;
 pub use jobs::DEFAULT_CROWD_TIMEOUT;
 pub use metrics::DEFAULT_METRICS_APP_LABELS;
+pub use roster_store::DEFAULT_COUNT_CACHE_BYTES;
 
 /// Where roster keeps its data and where it listens.
 #[derive(Clone)]
@@ -64,6 +65,9 @@ pub struct Settings {
     /// How many apps get their own `app` label on the per-app metrics; the others are
     /// summed under `app="_other"` ([`DEFAULT_METRICS_APP_LABELS`]).
     pub metrics_app_labels: usize,
+    /// Room of the result cache of audience counts, bytes; 0 turns it off
+    /// ([`roster_store::DEFAULT_COUNT_CACHE_BYTES`] by default).
+    pub count_cache_bytes: u64,
 }
 
 /// The change log's default retention: 7 days.
@@ -86,6 +90,7 @@ impl std::fmt::Debug for Settings {
             .field("time_zone", &self.time_zone)
             .field("metrics_listen", &self.metrics_listen)
             .field("metrics_app_labels", &self.metrics_app_labels)
+            .field("count_cache_bytes", &self.count_cache_bytes)
             .finish()
     }
 }
@@ -150,18 +155,23 @@ async fn open_listening(settings: &Settings) -> anyhow::Result<(StoreChoice, Arc
     Ok((choice, wake))
 }
 
-/// Builds the audience index over an opened store.
-async fn index_node(choice: &StoreChoice) -> anyhow::Result<Arc<dyn Store>> {
+/// Builds the audience index over an opened store, with a count cache of
+/// `cache_bytes`.
+async fn index_node(choice: &StoreChoice, cache_bytes: u64) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match choice {
-        StoreChoice::Sqlite(store) => Arc::new(indexed(store.clone()).await?),
-        StoreChoice::Postgres(store) => Arc::new(indexed(store.clone()).await?),
+        StoreChoice::Sqlite(store) => Arc::new(indexed(store.clone(), cache_bytes).await?),
+        StoreChoice::Postgres(store) => Arc::new(indexed(store.clone(), cache_bytes).await?),
     })
 }
 
-async fn indexed<B: roster_store::Backend>(store: Arc<B>) -> anyhow::Result<Registry<B>> {
+async fn indexed<B: roster_store::Backend>(
+    store: Arc<B>,
+    cache_bytes: u64,
+) -> anyhow::Result<Registry<B>> {
     let (indexed, _) = Registry::indexed(store)
         .await
         .map_err(|e| anyhow::anyhow!("build audience index: {e}"))?;
+    indexed.set_count_cache_bytes(cache_bytes);
     Ok(indexed)
 }
 
@@ -648,13 +658,14 @@ pub async fn start_wrapped(
         settings.crowd_timeout,
         settings.metrics_app_labels,
     );
+    let count_cache_bytes = settings.count_cache_bytes;
     let token = admin_token.clone();
     // The node becomes ready once its index is built; until then /readyz answers 503.
     let jobs = tokio::spawn(async move {
         let mut stop = rx.clone();
         let store = loop {
             tokio::select! {
-                built = index_node(&choice) => match built {
+                built = index_node(&choice, count_cache_bytes) => match built {
                     Ok(store) => break store,
                     Err(e) => tracing::error!(error = %e, "cannot build the audience index; retrying in 5 s"),
                 },

@@ -88,6 +88,10 @@ struct Global {
     /// Serve /metrics on this address instead of the main one.
     #[arg(long, global = true, value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// Room of the result cache of audience counts, bytes; 0 turns it off
+    /// [default: 4194304].
+    #[arg(long, global = true, value_name = "BYTES")]
+    count_cache_bytes: Option<u64>,
     /// How long in-flight requests may take to finish once roster is asked to stop
     /// (SIGTERM), e.g. `30s` [default: 30s].
     #[arg(long, global = true, value_name = "DURATION")]
@@ -139,6 +143,10 @@ impl Global {
         put("log.format", text(&self.log_format));
         put("metrics.listen", text(&self.metrics_listen));
         put("shutdown.grace", text(&self.shutdown_grace));
+        put(
+            "index.count_cache_bytes",
+            self.count_cache_bytes.map(Value::from),
+        );
         put(
             "edge.header_timeout",
             self.edge.header_timeout.map(Value::from),

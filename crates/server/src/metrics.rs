@@ -154,8 +154,37 @@ fn describe() {
     describe_histogram!(
         metric::COUNT_DURATION,
         Unit::Seconds,
-        "Audience count latency, by engine (index, sql, or scan for a crowd selector without an index)."
+        "Audience count latency, by engine (index, sql, scan for a crowd selector without an index, or cache for a count the result cache answered)."
     );
+    describe_counter!(
+        metric::COUNT_CACHE_HITS,
+        "Audience counts answered from the result cache."
+    );
+    describe_counter!(
+        metric::COUNT_CACHE_MISSES,
+        "Cacheable audience counts the result cache did not hold (evaluated, then kept)."
+    );
+    describe_counter!(
+        metric::COUNT_CACHE_EVICTIONS,
+        "Entries the result cache of counts dropped to stay within index.count_cache_bytes."
+    );
+    describe_gauge!(
+        metric::COUNT_CACHE_ENTRIES,
+        Unit::Count,
+        "Counts the result cache holds."
+    );
+    describe_gauge!(
+        metric::COUNT_CACHE_BYTES,
+        Unit::Bytes,
+        "Bytes the result cache's entries take, keys included, as counted against index.count_cache_bytes."
+    );
+    for name in [
+        metric::COUNT_CACHE_HITS,
+        metric::COUNT_CACHE_MISSES,
+        metric::COUNT_CACHE_EVICTIONS,
+    ] {
+        counter!(name).increment(0);
+    }
     describe_counter!(
         metric::RATE_LIMIT_REFUSALS,
         "Calls refused by this node's rate limiter, by action."

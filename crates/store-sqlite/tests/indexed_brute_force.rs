@@ -331,6 +331,21 @@ async fn check(
     Ok(())
 }
 
+/// An index over `sqlite` with two apps: the one counted, and a second whose devices
+/// share cids, which must never leak into its counts.
+async fn two_apps(sqlite: Arc<SqliteStore>) -> (Registry<SqliteStore>, AppId, AppId) {
+    let (indexed, _) = Registry::indexed(sqlite).await.expect("index");
+    let mut ids = Vec::new();
+    for name in ["p", "q"] {
+        let new_app = NewApp::new(name, 0).expect("app");
+        indexed.create_app(&new_app).await.expect("create");
+        ids.push(new_app.credentials.app_id);
+    }
+    let other = ids.pop().expect("q");
+    let app = ids.pop().expect("p");
+    (indexed, app, other)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
@@ -344,17 +359,11 @@ proptest! {
         rt.block_on(async {
             let dir = tempfile::tempdir().expect("tempdir");
             let sqlite = Arc::new(SqliteStore::open_in_dir(dir.path()).expect("open"));
-            let (indexed, _) = Registry::indexed(sqlite.clone()).await.expect("index");
-            let new_app = NewApp::new("p", 0).expect("app");
-            let app = new_app.credentials.app_id.clone();
-            indexed.create_app(&new_app).await.expect("create");
-            // a second app whose devices share cids must never leak into counts
-            let other = NewApp::new("q", 0).expect("app");
-            indexed.create_app(&other).await.expect("create");
+            let (indexed, app, other) = two_apps(sqlite.clone()).await;
             let now = roster_core::time::now_ms();
             for op in &setup {
                 apply(&indexed, &app, op, now).await;
-                apply(&indexed, &other.credentials.app_id, op, now).await;
+                apply(&indexed, &other, op, now).await;
             }
             check(&indexed, &app, &queries).await?;
             for op in &more {
@@ -366,6 +375,53 @@ proptest! {
             let (rebuilt, stats) = Registry::indexed(sqlite.clone()).await.expect("rebuild");
             prop_assert_eq!(stats.apps, 2);
             check(&rebuilt, &app, &queries).await
+        })?;
+    }
+}
+
+/// `sel` with the operands of every `and` and `or` in reverse order: the same devices.
+fn reversed(sel: &Selector) -> Selector {
+    match sel {
+        Selector::And(xs) => Selector::And(xs.iter().rev().map(reversed).collect()),
+        Selector::Or(xs) => Selector::Or(xs.iter().rev().map(reversed).collect()),
+        Selector::Not(x) => Selector::Not(Box::new(reversed(x))),
+        leaf => leaf.clone(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The result cache never answers other than an evaluation would: after every
+    /// write (to the app or to another), each query and a respelling of it counted
+    /// through the cache equal the uncached count.
+    #[test]
+    fn cached_counts_match_uncached(
+        ops in prop::collection::vec((op(), any::<bool>()), 1..25),
+        queries in prop::collection::vec(query(), 1..6),
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let sqlite = Arc::new(SqliteStore::open_in_dir(dir.path()).expect("open"));
+            let (indexed, app, other) = two_apps(sqlite).await;
+            indexed.set_count_cache_bytes(64 * 1024);
+            let now = roster_core::time::now_ms();
+            for (op, here) in &ops {
+                let target = if *here { &app } else { &other };
+                apply(&indexed, target, op, now).await;
+                for q in &queries {
+                    let respelled = AudienceQuery { selector: reversed(&q.selector), ..q.clone() };
+                    for asked in [q, q, &respelled] {
+                        let cached = indexed.count_audience(&app, asked).await.expect("count");
+                        let fresh = indexed.count_uncached(&app, asked).await.expect("uncached");
+                        prop_assert_eq!(cached, fresh, "{:?} after {:?}", asked, op);
+                    }
+                }
+            }
+            let s = indexed.count_cache_stats();
+            prop_assert!(s.hits > 0, "{:?}", s);
+            Ok(())
         })?;
     }
 }

@@ -18,6 +18,7 @@ use roster_core::{
 mod batch;
 pub mod bulk;
 pub mod changes;
+pub mod count_cache;
 pub mod crowds;
 pub mod engine;
 mod known;
@@ -28,6 +29,7 @@ pub mod sql;
 pub mod value;
 
 pub use bulk::BulkStore;
+pub use count_cache::{CountCacheStats, DEFAULT_COUNT_CACHE_BYTES};
 pub use crowds::CrowdStore;
 pub use quota::QuotaStore;
 pub use registry::{Backend, Follower, Registry, Write};
@@ -39,8 +41,9 @@ pub use segments::{SegmentRecord, SegmentStore};
 /// server describes and exports them (see `docs/metrics.md`).
 pub mod metric {
     /// Histogram, seconds, by `engine` (`index`; `sql` without an index; `scan` for a
-    /// selector naming a crowd without an index): one audience count, from after its
-    /// `X-Roster-Min-Seq` wait to its answer.
+    /// selector naming a crowd without an index; `cache` for a count the result cache
+    /// answered): one audience count, from after its `X-Roster-Min-Seq` wait to its
+    /// answer.
     pub const COUNT_DURATION: &str = "roster_count_query_duration_seconds";
     /// Histogram, seconds, by `backend` (`sqlite`, `postgres`): one write transaction's
     /// `COMMIT` (on SQLite the group's, with its fsync).
@@ -53,6 +56,17 @@ pub mod metric {
     /// Counter, by `what` (`settings`, `daily`): limiter reads or writes of the store
     /// that failed.
     pub const QUOTA_STORE_FAILURES: &str = "roster_quota_store_failures_total";
+    /// Counter: audience counts the result cache answered.
+    pub const COUNT_CACHE_HITS: &str = "roster_count_cache_hits_total";
+    /// Counter: cacheable audience counts the result cache did not hold (evaluated,
+    /// then kept).
+    pub const COUNT_CACHE_MISSES: &str = "roster_count_cache_misses_total";
+    /// Counter: entries the result cache dropped to stay within its room.
+    pub const COUNT_CACHE_EVICTIONS: &str = "roster_count_cache_evictions_total";
+    /// Gauge: counts the result cache holds.
+    pub const COUNT_CACHE_ENTRIES: &str = "roster_count_cache_entries";
+    /// Gauge, bytes: what the result cache's entries take, as counted against its room.
+    pub const COUNT_CACHE_BYTES: &str = "roster_count_cache_bytes";
 }
 
 /// What a store call can fail with.

@@ -20,6 +20,7 @@ use roster_core::{
 use roster_index::{AppIndex, Index, Node, RebuildStats};
 
 use crate::changes::{self, AppProgress, ChangePage, LogRead, NodeProgress, Progress};
+use crate::count_cache::{self, CountCache, CountCacheStats};
 use crate::engine;
 use crate::known::Known;
 use crate::value::{Row, RowExt, Stmt};
@@ -288,6 +289,8 @@ pub struct Registry<B> {
     known: Known,
     /// Woken when this node stores a smart-crowd plan, for its job runner.
     pub(crate) jobs: Arc<tokio::sync::Notify>,
+    /// Counts as answered, by app, query and applied seq (off until sized).
+    counts: CountCache,
 }
 
 /// When the store was last looked at, and every app's newest seq then.
@@ -320,7 +323,51 @@ impl<B: Backend> Registry<B> {
             seen: std::sync::Mutex::new(None),
             known: Known::default(),
             jobs: Arc::default(),
+            counts: CountCache::default(),
         }
+    }
+
+    /// Gives the result cache of audience counts `bytes` of room (keys included),
+    /// emptying it; 0 (the default of a new registry) turns it off. It answers only on
+    /// a registry with an index ([`Registry::indexed`]); see [`crate::count_cache`].
+    pub fn set_count_cache_bytes(&self, bytes: u64) {
+        self.counts.resize(bytes);
+    }
+
+    /// What the result cache of audience counts has done and holds.
+    pub fn count_cache_stats(&self) -> CountCacheStats {
+        self.counts.stats()
+    }
+
+    /// Counts an audience without looking in the result cache nor filling it (what
+    /// [`AudienceStore::count_audience`] does with the cache off).
+    pub async fn count_uncached(&self, app: &AppId, query: &AudienceQuery) -> StoreResult<u64> {
+        self.ready(app).await?;
+        let query = &self.prepared(app, query).await?;
+        self.evaluate_count(app, query).await
+    }
+
+    /// Counts a prepared query on the index, in SQL or on bitmaps scanned from the store.
+    async fn evaluate_count(&self, app: &AppId, query: &AudienceQuery) -> StoreResult<u64> {
+        // Timed from here: waiting for `X-Roster-Min-Seq` is not the query's work.
+        let started = Instant::now();
+        let (engine, counted) = match &self.index {
+            Some(index) => {
+                let node = self.resolve(app, &query.selector).await?;
+                ("index", Ok(index.count(app, &node, query)))
+            }
+            None if crate::crowds::needs_bitmaps(&query.selector) => {
+                let node = self.resolve(app, &query.selector).await?;
+                let scanned = self.backend.scan_index(app).await?.0;
+                ("scan", Ok(scanned.count(&node, query)))
+            }
+            None => ("sql", self.backend.count_audience(app, query).await),
+        };
+        if counted.is_ok() {
+            metrics::histogram!(crate::metric::COUNT_DURATION, "engine" => engine)
+                .record(started.elapsed().as_secs_f64());
+        }
+        counted
     }
 
     /// Builds the audience index of every app from `backend`; counts run on it.
@@ -355,6 +402,7 @@ impl<B: Backend> Registry<B> {
             index.insert(app.clone(), ix);
         }
         self.tail.progress.reset(app, seq);
+        self.counts.forget_app(app);
         Ok(())
     }
 
@@ -520,6 +568,7 @@ impl<B: Backend> Registry<B> {
         }
         self.tail.progress.forget(app);
         self.known.forget_app(app);
+        self.counts.forget_app(app);
     }
 
     /// Every app's newest seq, remembered with when it was seen.
@@ -873,25 +922,28 @@ impl<B: Backend> AudienceStore for Registry<B> {
     async fn count_audience(&self, app: &AppId, query: &AudienceQuery) -> StoreResult<u64> {
         self.ready(app).await?;
         let query = &self.prepared(app, query).await?;
-        // Timed from here: waiting for `X-Roster-Min-Seq` is not the query's work.
         let started = Instant::now();
-        let (engine, counted) = match &self.index {
-            Some(index) => {
-                let node = self.resolve(app, &query.selector).await?;
-                ("index", Ok(index.count(app, &node, query)))
-            }
-            None if crate::crowds::needs_bitmaps(&query.selector) => {
-                let node = self.resolve(app, &query.selector).await?;
-                let scanned = self.backend.scan_index(app).await?.0;
-                ("scan", Ok(scanned.count(&node, query)))
-            }
-            None => ("sql", self.backend.count_audience(app, query).await),
+        // The index is the store as of the applied seq: a count keyed by it is fresh
+        // until the app's next change (a node without an index does not cache).
+        let key = if self.index.is_some() && self.counts.on() {
+            let seq = self.tail.progress.applied(app);
+            count_cache::Key::of(app, seq, query, cst_day(now_ms()))
+        } else {
+            None
         };
-        if counted.is_ok() {
-            metrics::histogram!(crate::metric::COUNT_DURATION, "engine" => engine)
+        let Some(key) = key else {
+            return self.evaluate_count(app, query).await;
+        };
+        if let Some(n) = self.counts.get(&key) {
+            metrics::histogram!(crate::metric::COUNT_DURATION, "engine" => "cache")
                 .record(started.elapsed().as_secs_f64());
+            return Ok(n);
         }
-        counted
+        let n = self.evaluate_count(app, query).await?;
+        if key.current(self.tail.progress.applied(app), cst_day(now_ms())) {
+            self.counts.insert(key, n);
+        }
+        Ok(n)
     }
 
     async fn audience_page(

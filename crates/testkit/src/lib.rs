@@ -147,6 +147,7 @@ impl TestServer {
             time_zone: roster_core::quota::DEFAULT_TIME_ZONE.into(),
             metrics_listen: self.metrics_listen.clone(),
             metrics_app_labels: self.metrics_app_labels,
+            count_cache_bytes: roster_server::DEFAULT_COUNT_CACHE_BYTES,
         };
         let offset = self.clock_offset.clone();
         let frozen_at = self.clock_frozen_at.clone();

@@ -502,13 +502,18 @@ async fn every_family_appears_after_matching_traffic() {
         1
     );
 
-    // 4. Count latencies (three Getui counts and one native, on the index).
-    assert!(
-        m.observed(
-            "roster_count_query_duration_seconds",
-            &[("engine", "index")]
-        ) >= 4.0
-    );
+    // 4. Count latencies (three Getui counts and one native: two on the index, then
+    // the same Getui count twice from the result cache), and the cache's own families.
+    let counted = |engine| m.observed("roster_count_query_duration_seconds", &[("engine", engine)]);
+    assert!(counted("index") >= 2.0);
+    assert!(counted("cache") >= 2.0);
+    let cache = |name: &str, kind| m.sum(name, kind, name, &[]);
+    assert!(cache("roster_count_cache_hits_total", "counter") >= 2.0);
+    assert!(cache("roster_count_cache_misses_total", "counter") >= 2.0);
+    // (Unlabelled gauges every server of this process sets: only their presence is ours.)
+    assert!(cache("roster_count_cache_entries", "gauge") >= 0.0);
+    assert!(cache("roster_count_cache_bytes", "gauge") >= 0.0);
+    assert!(cache("roster_count_cache_evictions_total", "counter") >= 0.0);
 
     // 5. Rate-limit refusals, every action present from the start.
     let refusals = "roster_rate_limit_refusals_total";

@@ -76,6 +76,14 @@ async fn two_nodes_one_database() {
         .await;
     w.ok();
     assert_eq!(count(&ga.after_seq(w.seq)).await, Some(0));
+    // asked again with nothing changed: A answers from its count cache, the same
+    assert_eq!(count(&ga).await, Some(0));
+    // and a write through B makes A's next count at B's seq fresh, not the cached one
+    let w = gb
+        .delete(&format!("/user/black/cid/{}", cids[0]), json!(null))
+        .await;
+    w.ok();
+    assert_eq!(count(&ga.after_seq(w.seq)).await, Some(1));
     let native = http
         .post(format!(
             "{}/api/v1/apps/{}/audience/count",
