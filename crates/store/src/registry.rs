@@ -1135,7 +1135,16 @@ impl<B: Backend> ChangeStore for Registry<B> {
             Err(e) => {
                 tracing::warn!(error = %e, "store unreachable for node progress");
                 let last = self.seen.lock().ok().and_then(|s| s.clone());
-                (false, last.map(|(_, s)| s).unwrap_or_default())
+                let mut seen = last.map(|(_, s)| s).unwrap_or_default();
+                // Apps this node follows that its last look at the store predates (it
+                // caught up with them on a read since): the store has at least what
+                // was applied.
+                for (app, applied) in self.tail.progress.all() {
+                    if !seen.iter().any(|(a, _)| *a == app) {
+                        seen.push((app, applied));
+                    }
+                }
+                (false, seen)
             }
         };
         let since_seen = self
