@@ -450,6 +450,12 @@ impl AppIndex {
         eval::count(&self.top(root, q), &self.all)
     }
 
+    /// [`AppIndex::count`] split into `parts` runs of blocks on as many threads (a count
+    /// that reads enough is split across the cores on its own; this is for tests).
+    pub fn count_in_parts(&self, root: &Node, q: &AudienceQuery, parts: usize) -> u64 {
+        eval::count_in_parts(&self.top(root, q), &self.all, parts)
+    }
+
     /// The audience as a bitmap of ordinals.
     pub fn members(&self, root: &Node, q: &AudienceQuery) -> RoaringBitmap {
         eval::members(&self.top(root, q), &self.all).to_roaring()

@@ -160,6 +160,15 @@ fn check(ix: &AppIndex, devs: &[Dev], sel: &Selector) -> Result<(), TestCaseErro
             bl,
             nf
         );
+        // The same count split across threads by runs of blocks.
+        for parts in [2, 3, 5] {
+            prop_assert_eq!(
+                ix.count_in_parts(&n, &q, parts),
+                want.len() as u64,
+                "{} parts",
+                parts
+            );
+        }
         let got: Vec<u32> = ix.members(&n, &q).iter().collect();
         prop_assert!(got == want, "members of {:?} bl={} nf={}", sel, bl, nf);
     }
